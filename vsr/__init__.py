@@ -1,0 +1,50 @@
+"""vsr: video super-resolution with EDSR/MDSR.
+
+Public API (everything else is internal)::
+
+    import vsr
+    model = vsr.load_model("path/to/edsr_baseline_x2-1bc95232.pt")
+    up = vsr.Upscaler(model, scale=2)
+    big = up(frames_uint8_nhwc)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (
+    CheckpointError as CheckpointError,
+    ConfigError as ConfigError,
+    DatasetError as DatasetError,
+    EncodeError as EncodeError,
+    InputNotFoundError as InputNotFoundError,
+    InvalidInputError as InvalidInputError,
+    OutputExistsError as OutputExistsError,
+    UnsupportedError as UnsupportedError,
+    VSRError as VSRError,
+)
+from .inference import Upscaler as Upscaler
+from .models import (
+    get_model as get_model,
+    list_models as list_models,
+    load_model as load_model,
+    save_model as save_model,
+)
+
+__all__ = [
+    "__version__",
+    "CheckpointError",
+    "ConfigError",
+    "DatasetError",
+    "EncodeError",
+    "InputNotFoundError",
+    "InvalidInputError",
+    "OutputExistsError",
+    "UnsupportedError",
+    "Upscaler",
+    "VSRError",
+    "get_model",
+    "list_models",
+    "load_model",
+    "save_model",
+]

@@ -1,0 +1,6 @@
+"""``python -m vsr`` (also what ``torchrun -m vsr`` runs)."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

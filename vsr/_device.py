@@ -1,0 +1,80 @@
+"""Device and precision resolution shared by inference and training."""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import torch
+
+from .errors import UnsupportedError
+
+__all__ = ["Precision", "PRECISIONS", "resolve_device", "resolve_precision", "cpu_has_native_bf16", "autocast_dtype"]
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """Return ``device`` as a :class:`torch.device`; ``None``/"auto" picks cuda, then mps, then cpu."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise UnsupportedError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UnsupportedError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UnsupportedError(f"device {device!r} requested but MPS is not available; use --device cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise UnsupportedError(f"device type {dev.type!r} is not supported; use cpu, cuda or mps")
+    return dev
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+    except OSError:
+        flags = ""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return True
+    # Apple silicon and other platforms: rely on oneDNN's own check when present.
+    mkldnn = getattr(torch.backends, "mkldnn", None)
+    check = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
+    if mkldnn is not None and mkldnn.is_available() and check is not None and not flags:
+        try:
+            return bool(check())
+        except RuntimeError:
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> Literal["fp32", "bf16", "fp16"]:
+    """Resolve the ``auto`` policy: fp16 on CUDA (bf16 if supported), bf16 on CPUs with native bf16, else fp32."""
+    if precision not in PRECISIONS:
+        raise UnsupportedError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise UnsupportedError("fp16 is not supported on the CPU; use --precision bf16 or fp32")
+        return precision  # type: ignore[return-value]
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "mps":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype for a resolved precision, or ``None`` for fp32."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

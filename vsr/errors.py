@@ -1,0 +1,58 @@
+"""Exceptions raised by vsr.
+
+Every error is a :class:`VSRError` and also the matching built-in exception
+(the PyAV convention), so ``except ValueError`` keeps working for callers who
+do not know about vsr.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "VSRError",
+    "CheckpointError",
+    "InvalidInputError",
+    "InputNotFoundError",
+    "UnsupportedError",
+    "ConfigError",
+    "DatasetError",
+    "OutputExistsError",
+    "EncodeError",
+]
+
+
+class VSRError(Exception):
+    """Base class of every error vsr raises on purpose."""
+
+
+class CheckpointError(VSRError, builtins.ValueError):
+    """A weights file is unreadable, unsafe, or does not match the requested model."""
+
+
+class InvalidInputError(VSRError, builtins.ValueError):
+    """An input file or array cannot be used (corrupt, empty, wrong shape or type)."""
+
+
+class InputNotFoundError(VSRError, builtins.FileNotFoundError):
+    """An input path does not exist."""
+
+
+class UnsupportedError(VSRError, builtins.ValueError):
+    """A requested option (scale, codec, precision, device ...) is not supported."""
+
+
+class ConfigError(VSRError, builtins.ValueError):
+    """A pipeline (TOML) file or a ``--set`` override is invalid."""
+
+
+class DatasetError(VSRError, builtins.ValueError):
+    """A dataset folder is missing, empty, or not in the expected layout."""
+
+
+class OutputExistsError(VSRError, builtins.FileExistsError):
+    """The destination exists and overwriting was not requested."""
+
+
+class EncodeError(VSRError, builtins.RuntimeError):
+    """Encoding or muxing the output failed."""

@@ -1,0 +1,248 @@
+"""Tensor-level upscaling: device, precision, channels_last, batching, tiling, self-ensemble.
+
+No files and no threads here: frames in, frames out. :class:`Upscaler` is what
+the image and video front ends, the evaluator and the benchmarks all call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._device import Precision, autocast_dtype, resolve_device, resolve_precision
+from .errors import InvalidInputError, UnsupportedError, VSRError
+from .models import MDSR, load_model, model_scales
+
+__all__ = ["Upscaler", "receptive_margin", "quantize", "self_ensemble_transforms"]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+#: Smallest LR tile tried after repeated out-of-memory errors before giving up.
+_MIN_TILE = 16
+
+
+def receptive_margin(model: nn.Module, scale: int) -> int:
+    """LR pixels of context each output pixel depends on (an upper bound).
+
+    The sum of the conv radii along the path one scale takes; tiles that overlap
+    by at least this much reproduce the untiled output.
+    """
+    convs: list[nn.Module]
+    if isinstance(model, MDSR):
+        idx = model.branch(scale)
+        parts = [model.head, model.pre_process[idx], model.body, model.upsample[idx], model.tail]
+        convs = [m for p in parts for m in p.modules() if isinstance(m, nn.Conv2d)]
+    else:
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return int(sum(m.kernel_size[0] // 2 for m in convs))
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Clamp to [0, 255] and round, as the official code does before scoring; returns uint8."""
+    return x.clamp(0, 255).round_().to(torch.uint8)
+
+
+def _transform(x: torch.Tensor, i: int) -> torch.Tensor:
+    # Bits of i: 1 = flip W, 2 = flip H, 4 = transpose (the official enumeration order).
+    if i & 1:
+        x = x.flip(-1)
+    if i & 2:
+        x = x.flip(-2)
+    if i & 4:
+        x = x.transpose(-1, -2)
+    return x
+
+
+def _inverse(x: torch.Tensor, i: int) -> torch.Tensor:
+    if i & 4:
+        x = x.transpose(-1, -2)
+    if i & 2:
+        x = x.flip(-2)
+    if i & 1:
+        x = x.flip(-1)
+    return x
+
+
+def self_ensemble_transforms() -> list[tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]]:
+    """The 8 dihedral (forward, inverse) pairs used by the x8 self-ensemble."""
+    return [((lambda x, i=i: _transform(x, i)), (lambda x, i=i: _inverse(x, i))) for i in range(8)]
+
+
+def _is_oom(e: BaseException) -> bool:
+    if isinstance(e, torch.OutOfMemoryError):
+        return True
+    msg = str(e)
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+
+
+class Upscaler:
+    """Upscale uint8 RGB frames with an EDSR/MDSR model.
+
+    Args:
+        model: a module (called ``model(x, scale)`` on float RGB 0..255 NCHW) or
+            anything :func:`vsr.load_model` accepts.
+        scale: the upscaling factor; must be one the model supports.
+        device: ``None``/"auto" (cuda, then mps, then cpu) or an explicit device.
+        precision: ``auto`` = autocast fp16/bf16 on CUDA, bf16 on CPUs with native
+            bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly.
+        batch_size: frames per forward pass.
+        tile: LR tile side for frames that do not fit in memory (``None`` = whole
+            frames; set automatically after an out-of-memory error).
+        tile_overlap: LR context around each tile; defaults to the model's
+            receptive margin, which makes tiled output match untiled output.
+        self_ensemble: average the 8 dihedral transforms (8x slower; only valid
+            for symmetric degradations such as bicubic).
+        channels_last: use the NHWC memory format (faster on CPU and tensor cores).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | str | os.PathLike[str],
+        *,
+        scale: int,
+        device: str | torch.device | None = None,
+        precision: Precision | str = "auto",
+        batch_size: int = 4,
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        self_ensemble: bool = False,
+        channels_last: bool = True,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        if not isinstance(model, nn.Module):
+            model = load_model(model, scale=scale, device="cpu")
+        scales = model_scales(model)
+        if scales and scale not in scales:
+            raise UnsupportedError(f"the model upscales {', '.join(f'x{s}' for s in scales)}; x{scale} was requested")
+        if batch_size < 1:
+            raise UnsupportedError(f"batch_size must be >= 1, got {batch_size}")
+        if tile is not None and tile < _MIN_TILE:
+            raise UnsupportedError(f"tile must be >= {_MIN_TILE} LR pixels (or None for whole frames), got {tile}")
+        self.scale = int(scale)
+        self.batch_size = int(batch_size)
+        self.tile = tile
+        self.tile_overlap = receptive_margin(model, self.scale) if tile_overlap is None else int(tile_overlap)
+        self.self_ensemble = bool(self_ensemble)
+        self.channels_last = bool(channels_last) and self.device.type != "mps"
+        model = model.eval().to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.model = model
+
+    def __repr__(self) -> str:
+        return (
+            f"Upscaler(x{self.scale}, device={self.device}, precision={self.precision}, batch_size={self.batch_size}, "
+            f"tile={self.tile}, self_ensemble={self.self_ensemble})"
+        )
+
+    # ----------------------------------------------------------------- float API
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        dtype = autocast_dtype(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            y = self.model(x, self.scale)
+        return y.float()
+
+    def _tiles(self, h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
+        t = self.tile or max(h, w)
+        for y0 in range(0, h, t):
+            for x0 in range(0, w, t):
+                yield y0, min(y0 + t, h), x0, min(x0 + t, w)
+
+    def _forward_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        s, m = self.scale, self.tile_overlap
+        if self.tile is None or (h <= self.tile and w <= self.tile):
+            return self._forward(x)
+        out = torch.empty((n, c, h * s, w * s), dtype=torch.float32, device="cpu")
+        for y0, y1, x0, x1 in self._tiles(h, w):
+            iy0, iy1, ix0, ix1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
+            y = self._forward(x[:, :, iy0:iy1, ix0:ix1])
+            oy, ox = (y0 - iy0) * s, (x0 - ix0) * s
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = y[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
+        return out
+
+    def _forward_ensemble(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.self_ensemble:
+            return self._forward_tiled(x)
+        acc: torch.Tensor | None = None
+        for i in range(8):
+            y = _inverse(self._forward_tiled(_transform(x, i)), i)
+            acc = y if acc is None else acc + y.to(acc.device)
+        assert acc is not None
+        return acc / 8
+
+    @torch.inference_mode()
+    def upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Upscale float RGB ``N x 3 x H x W`` on 0..255; returns unquantized float32.
+
+        On an out-of-memory error the tile size is halved and the same frames are
+        retried; frames are never skipped.
+        """
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise InvalidInputError(f"expected a float tensor N x 3 x H x W, got shape {tuple(x.shape)}")
+        x = x.to(self.device, torch.float32)
+        while True:
+            try:
+                return self._forward_ensemble(x)
+            except Exception as e:  # noqa: BLE001 - only OOM is handled, everything else re-raised
+                if not _is_oom(e):
+                    raise
+                h, w = x.shape[-2:]
+                new_tile = (self.tile or max(h, w)) // 2
+                if new_tile < _MIN_TILE:
+                    raise VSRError(
+                        f"out of memory even with {self.tile}-pixel tiles on {self.device}; "
+                        "use --device cpu, a smaller --batch-size or --precision bf16/fp16"
+                    ) from None
+                self.tile = new_tile
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+    # ----------------------------------------------------------------- uint8 API
+    def __call__(self, frames: ArrayT) -> ArrayT:
+        """Upscale uint8 RGB frames ``H x W x 3`` or ``N x H x W x 3`` (numpy or torch).
+
+        Returns uint8 frames of the same kind and rank, ``scale`` times larger,
+        clamped and rounded like the official code.
+        """
+        is_numpy = isinstance(frames, np.ndarray)
+        if not is_numpy and not isinstance(frames, torch.Tensor):
+            raise InvalidInputError(f"expected a numpy array or torch tensor of uint8 frames, got {type(frames).__name__}")
+        if frames.dtype not in (np.uint8, torch.uint8):
+            raise InvalidInputError(f"expected uint8 frames (0..255), got dtype {frames.dtype}")
+        single = frames.ndim == 3
+        if frames.ndim not in (3, 4) or frames.shape[-1] != 3:
+            raise InvalidInputError(f"expected RGB frames H x W x 3 or N x H x W x 3, got shape {tuple(frames.shape)}")
+        t = torch.from_numpy(np.ascontiguousarray(frames)) if is_numpy else frames
+        if single:
+            t = t.unsqueeze(0)
+        outs = []
+        for i in range(0, t.shape[0], self.batch_size):
+            chunk = t[i : i + self.batch_size]
+            if self.device.type == "cuda":
+                chunk = chunk.pin_memory().to(self.device, non_blocking=True)
+            else:
+                chunk = chunk.to(self.device)
+            x = chunk.permute(0, 3, 1, 2).float()
+            y = quantize(self.upscale_tensor(x)).permute(0, 2, 3, 1).contiguous().cpu()
+            outs.append(y)
+        out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        if single:
+            out = out[0]
+        return out.numpy() if is_numpy else out
