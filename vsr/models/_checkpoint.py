@@ -10,6 +10,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,16 +55,19 @@ def _torch_load(path: Path) -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty (0 bytes); re-download or re-export it")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols before refusing them; our error says what matters.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
-        if "Weights only load failed" in msg or "Unsupported global" in msg or "Unsupported operand" in msg:
+        if "Unsupported global" in msg:
             raise CheckpointError(
                 f"{path}: refused to load: the file contains Python objects other than tensors, which could run "
                 "code when unpickled; vsr only reads plain state_dicts (re-save it with "
                 "torch.save(model.state_dict(), ...) from a trusted environment)"
             ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({msg.splitlines()[0][:120]})") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint; expected a file written by torch.save") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
         first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({first}); re-download or re-export it") from None

@@ -1,0 +1,83 @@
+"""`vsr` CLI for images, versions and model listing, through click's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vsr import __version__
+from vsr.cli import cli
+from vsr.models import get_model, save_model
+
+
+@pytest.fixture()
+def ckpt(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return save_model(get_model("mdsr_baseline", n_resblocks=1, n_feats=8), tmp_path / "tiny_mdsr.pt")
+
+
+def _write(path: Path, img: np.ndarray) -> Path:
+    # Synthetic test image: random pixels written with OpenCV (BGR order on disk).
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_version_and_models() -> None:
+    code, out, _ = _run("--version")
+    assert code == 0 and __version__ in out
+    code, out, _ = _run("models")
+    assert code == 0 and "edsr_baseline" in out and "1.37M" in out and "mdsr" in out
+
+
+@pytest.mark.parametrize(("channels", "scale"), [(3, 3), (1, 2), (4, 4)])
+def test_upscale_rgb_grey_and_rgba_images(tmp_path: Path, ckpt: Path, channels: int, scale: int) -> None:
+    rng = np.random.default_rng(0)
+    shape = (13, 11) if channels == 1 else (13, 11, channels)
+    src = _write(tmp_path / "in.png", rng.integers(0, 256, shape, dtype=np.uint8))
+    code, out, err = _run("upscale", str(src), "--scale", str(scale), "--model", str(ckpt), "--device", "cpu")
+    assert code == 0, err
+    dst = tmp_path / f"in_x{scale}.png"
+    got = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+    assert got.shape[:2] == (13 * scale, 11 * scale)
+    assert (got.ndim == 2) == (channels == 1)
+    if channels == 4:
+        assert got.shape[2] == 4
+    assert str(dst) in out
+
+
+def test_existing_output_is_kept_unless_overwrite(tmp_path: Path, ckpt: Path) -> None:
+    src = _write(tmp_path / "a.bmp", np.zeros((8, 8, 3), np.uint8))
+    dst = tmp_path / "out.bmp"
+    dst.write_bytes(b"keep me")
+    code, _, err = _run("upscale", str(src), "-s", "2", "-m", str(ckpt), "-o", str(dst))
+    assert code == 1 and "out.bmp: output exists; pass --overwrite" in err and "Traceback" not in err
+    assert dst.read_bytes() == b"keep me"
+    code, _, _ = _run("upscale", str(src), "-s", "2", "-m", str(ckpt), "-o", str(dst), "--overwrite")
+    assert code == 0 and cv2.imread(str(dst)).shape == (16, 16, 3)
+
+
+def test_errors_are_one_line_exit_1_and_usage_errors_exit_2(tmp_path: Path, ckpt: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    code, _, err = _run("upscale", str(bad), "-s", "2", "-m", str(ckpt))
+    assert code == 1 and "broken.png: cannot decode image" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "broken_x2.png").exists()
+    src = _write(tmp_path / "ok.png", np.zeros((8, 8, 3), np.uint8))
+    code, _, err = _run("upscale", str(src), "-s", "2", "-m", str(tmp_path / "nope.pt"))
+    assert code == 1 and "nope.pt: no such checkpoint file" in err
+    code, _, err = _run("upscale", str(src), "-s", "5", "-m", str(ckpt))
+    assert code == 2
+    code, _, err = _run("upscale", str(tmp_path / "missing.png"), "-s", "2")
+    assert code == 2 and "does not exist" in err
+    code, _, err = _run("upscale", str(src), "-s", "2", "-m", str(ckpt), "--device", "cuda:7")
+    assert code == 1 and ("CUDA is not available" in err or "cuda" in err.lower())
