@@ -88,16 +88,63 @@ def models_cmd() -> None:
 _PATH_IN = click.Path(exists=True, path_type=Path)
 
 
+_VIDEO_DECODERS = ("auto", "decord", "pyav")  # vsr.io.BACKENDS; repeated here so `vsr --help` does not import av
+
+
+class _Seconds(click.ParamType):
+    """A time as seconds (``12.5``) or ``[HH:]MM:SS[.ms]``."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            parts = [float(p) for p in str(value).split(":")]
+        except ValueError:
+            self.fail(f"{value!r} is not a time; use seconds (12.5) or [HH:]MM:SS[.ms]", param, ctx)
+        if len(parts) > 3 or any(p < 0 for p in parts):
+            self.fail(f"{value!r} is not a time; use seconds (12.5) or [HH:]MM:SS[.ms]", param, ctx)
+        seconds = 0.0
+        for p in parts:
+            seconds = seconds * 60 + p
+        return seconds
+
+
+def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {v!r}")
+        out[key] = val
+    return out
+
+
 @cli.command("upscale")
-@click.argument("input_path", metavar="INPUT", type=_PATH_IN)
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output path (default: <stem>_x<scale><ext> beside INPUT).")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Output file, or folder (default: <stem>_x<scale><ext> beside each input).")
 @click.option("-s", "--scale", type=click.IntRange(2, 4), required=True, help="Upscaling factor: 2, 3 or 4.")
 @click.option("-m", "--model", "model_src", help="Bundled model name or checkpoint file (default: the bundled model for the scale).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True, help="Inference precision.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Video frames per forward pass.")
 @click.option("--tile", type=click.IntRange(min=16), default=None, help="LR tile side for large frames (default: whole frames).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/transposes (8x slower, slightly better).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--codec", default=None,
+              help="Video encoder: libx264 (default; libvpx-vp9 for .webm), libx265, libvpx-vp9, libsvtav1, ffv1, h264_nvenc, ...")
+@click.option("--crf", type=click.IntRange(min=0), default=None, help="Constant quality, lower is better (default 18 for libx264).")
+@click.option("--preset", default=None, help="Encoder speed preset (default: medium for x264/x265).")
+@click.option("--pix-fmt", default="yuv420p", show_default=True, help="Output pixel format, e.g. yuv420p10le for 10-bit.")
+@click.option("--encoder-opt", "encoder_opts", multiple=True, metavar="KEY=VALUE", callback=_key_values,
+              help="Extra FFmpeg encoder option (repeatable), e.g. --encoder-opt tune=film.")
+@click.option("--decoder", type=click.Choice(_VIDEO_DECODERS), default="auto", show_default=True,
+              help="Video decoder: decord when it decodes the file correctly, else PyAV.")
+@click.option("--start", type=_Seconds(), default=None, help="Start this far into each video (seconds or [HH:]MM:SS).")
+@click.option("--duration", type=_Seconds(), default=None, help="Upscale only this much of each video.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(
     input_path: Path,
     output: Path | None,
@@ -105,22 +152,215 @@ def upscale_cmd(
     model_src: str | None,
     device: str,
     precision: str,
+    batch_size: int,
     tile: int | None,
     self_ensemble: bool,
+    codec: str | None,
+    crf: int | None,
+    preset: str | None,
+    pix_fmt: str,
+    encoder_opts: dict[str, str],
+    decoder: str,
+    start: float | None,
+    duration: float | None,
     overwrite: bool,
+    quiet: bool,
 ) -> None:
-    """Upscale an image with EDSR/MDSR."""
+    """Upscale a video, an image, or every video and image in a folder.
+
+    Videos keep their timestamps, audio, subtitles, colour tags and rotation.
+    In a folder, a failing file is reported and the others go on; the exit
+    code is 1 if any failed.
+    """
+    from .errors import InputNotFoundError
     from .images import is_image_path, upscale_image
     from .inference import Upscaler
+    from .io import is_video_path
     from .models import default_model_name
+    from .pipeline import default_output_path, upscale_video
 
-    if input_path.is_dir() or not is_image_path(input_path):
-        raise click.BadParameter(f"{input_path}: not an image (PNG, JPEG, BMP, TIFF, WebP)", param_hint="INPUT")
-    dst = output or input_path.with_name(f"{input_path.stem}_x{scale}{input_path.suffix}")
+    if not input_path.exists():
+        raise InputNotFoundError(f"{input_path}: does not exist")
+    if input_path.is_dir():
+        inputs = sorted(p for p in input_path.iterdir() if p.is_file() and (is_video_path(p) or is_image_path(p)))
+        earlier = {p for p in inputs if any(p.stem.endswith(f"_x{s}") for s in (2, 3, 4))}
+        inputs = [p for p in inputs if p not in earlier]
+        if not inputs:
+            raise InputNotFoundError(f"{input_path}: no videos or images in this folder")
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+    else:
+        inputs, earlier = [input_path], set()
     up = Upscaler(model_src or default_model_name(scale), scale=scale, device=device, precision=precision,
-                  tile=tile, self_ensemble=self_ensemble)
-    out = upscale_image(input_path, dst, up, overwrite=overwrite)
-    click.echo(f"{input_path} -> {out} (x{scale}, {up.device}, {up.precision})")
+                  batch_size=batch_size, tile=tile, self_ensemble=self_ensemble)
+
+    def destination(src: Path) -> Path:
+        if output is None:
+            return default_output_path(src, scale)
+        if output.is_dir():
+            return output / default_output_path(src, scale).name
+        return output
+
+    def one(src: Path) -> str:
+        dst = destination(src)
+        if is_image_path(src):
+            out = upscale_image(src, dst, up, overwrite=overwrite)
+            return f"{src} -> {out} (x{scale}, {up.device}, {up.precision})"
+        stats = upscale_video(
+            src, dst, scale=scale, model=up.model, device=up.device, precision=up.precision, batch_size=batch_size,
+            tile=up.tile, self_ensemble=self_ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+            encoder_options=encoder_opts, decoder=decoder, start=start, duration=duration,  # type: ignore[arg-type]
+            overwrite=overwrite, progress=not quiet,
+        )
+        return f"{src}: {stats.summary()}"
+
+    if not input_path.is_dir():
+        line = one(input_path)
+        if not quiet:
+            click.echo(line)
+        return
+    failed: list[Path] = []
+    for src in inputs:
+        try:
+            line = one(src)
+        except (VSRError, OSError) as e:
+            failed.append(src)
+            msg = str(e) if str(src) in str(e) else f"{src}: {e}"
+            click.echo(f"Failed: {msg}", err=True)
+            continue
+        if not quiet:
+            click.echo(line)
+    skipped = f", {len(earlier)} earlier outputs (*_x2/_x3/_x4) skipped" if earlier else ""
+    click.echo(f"{len(inputs)} files: {len(inputs) - len(failed)} upscaled, {len(failed)} failed{skipped}", err=bool(failed))
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("train")
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Recipe file, e.g. pipelines/edsr_baseline_x2_t91_bsd200.toml.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a recipe value (repeatable), e.g. --set optim.lr=2e-4 --set data.sources.0.weight=2.")
+@click.option("--resume", "resume_dir", metavar="RUN_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Continue the run in RUN_DIR from its latest checkpoint (its stored recipe is used).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (the logs in the run folder are still written).")
+def train_cmd(config_path: Path | None, overrides: tuple[str, ...], resume_dir: Path | None, no_progress: bool) -> None:
+    """Train EDSR/MDSR from a recipe; also under `torchrun --nproc-per-node N -m vsr train ...`."""
+    from .train import load_config, load_run_config, train
+
+    if (config_path is None) == (resume_dir is None):
+        raise click.UsageError("give either --config RECIPE.toml or --resume RUN_DIR")
+    if resume_dir is not None:
+        cfg = load_run_config(resume_dir, overrides)
+        result = train(cfg, run_dir=resume_dir, resume=True, progress=not no_progress)
+    else:
+        assert config_path is not None
+        cfg = load_config(config_path, overrides)
+        result = train(cfg, progress=not no_progress)
+    best = f", best {result.best['psnr']:.3f} dB at iteration {result.best['iteration']}" if result.best else ""
+    click.echo(f"{result.run_dir}: {result.iteration} iterations{best}")
+
+
+@cli.command("export")
+@click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Model file to write.")
+@click.option("--which", type=click.Choice(["best", "latest"]), default="best", show_default=True,
+              help="Checkpoint of the run to export.")
+@click.option("--official", is_flag=True, help="Write a bare state_dict in the official EDSR-PyTorch key layout.")
+@click.option("--half", is_flag=True, help="Store fp16 weights (half the size).")
+def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bool) -> None:
+    """Export a training run's weights as a model file `vsr upscale --model` reads."""
+    from .train import export
+
+    out = export(run_dir, output, which=which, official=official, half=half)  # type: ignore[arg-type]
+    click.echo(f"{run_dir} ({which}) -> {out}")
+
+
+def _protocol_names() -> list[str]:
+    from .metrics import PROTOCOLS
+
+    return list(PROTOCOLS)
+
+
+def _degradation_names() -> list[str]:
+    from .data import DEGRADATIONS
+
+    return list(DEGRADATIONS)
+
+
+@cli.command("eval")
+@click.option("-m", "--model", "model_src", required=True,
+              help="Bundled model name or checkpoint file; 'bicubic' evaluates the bicubic baseline only.")
+@click.option("-d", "--dataset", type=_PATH_IN, required=True,
+              help="EDSR-layout set (HR/ + LR_bicubic/X<s>/), folder of images, folder of frame folders (Vid4), "
+                   "folder of septuplets (Vimeo90K) or a video file.")
+@click.option("-s", "--scale", type=click.IntRange(min=2), required=True, help="Upscaling factor.")
+@click.option("--protocol", type=click.Choice(_protocol_names()), default=None,
+              help="Scoring protocol (default: edsr-benchmark for image sets, video for clips and video files, "
+                   "vimeo90k-t for septuplets).")
+@click.option("--degradation", type=click.Choice(_degradation_names()), default="bi", show_default=True,
+              help="How LR is made when it is not on disk: MATLAB bicubic or blur-downsample (x4 only).")
+@click.option("--self-ensemble", is_flag=True, help="Average the model over the 8 flips/transposes.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Inference precision (fp32 so scores match published ones; bf16/fp16 are faster).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the CSV (one row per image/frame), JSON and PSNR plot.")
+@click.option("--html", "html_page", is_flag=True, help="Also write a self-contained HTML report (needs -o).")
+def eval_cmd(
+    model_src: str,
+    dataset: Path,
+    scale: int,
+    protocol: str | None,
+    degradation: str,
+    self_ensemble: bool,
+    device: str,
+    precision: str,
+    out_dir: Path | None,
+    html_page: bool,
+) -> None:
+    """Score a model next to MATLAB bicubic under a published protocol (PSNR, SSIM, gain)."""
+    from .evaluate import evaluate
+    from .report import format_eval, write_eval_report
+
+    if html_page and out_dir is None:
+        raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
+    upscaler = None
+    if model_src != "bicubic":
+        from .inference import Upscaler
+
+        upscaler = Upscaler(model_src, scale=scale, device=device, precision=precision, self_ensemble=self_ensemble)
+    elif self_ensemble:
+        raise click.UsageError("--self-ensemble needs a model; --model bicubic has none")
+    result = evaluate(dataset, scale, upscaler, model_name=model_src, protocol=protocol,
+                      degradation=degradation, progress=sys.stderr.isatty())  # type: ignore[arg-type]
+    click.echo(format_eval(result))
+    if out_dir is not None:
+        for path in write_eval_report(result, out_dir, html_page=html_page):
+            click.echo(f"wrote {path}")
+
+
+@cli.command("psnr")
+@click.argument("distorted", type=_PATH_IN)
+@click.argument("reference", type=_PATH_IN)
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the per-frame CSV and JSON and the PSNR plot.")
+@click.option("--html", "html_page", is_flag=True, help="Also write a self-contained HTML report (needs -o).")
+@click.option("--common-prefix", is_flag=True, help="When frame counts differ, compare the first min(n) frames.")
+@click.option("--crop-to-common", is_flag=True, help="When frame sizes differ, compare the common top-left region.")
+def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: bool, common_prefix: bool,
+             crop_to_common: bool) -> None:
+    """Per-frame PSNR (Y and RGB) and SSIM of DISTORTED against REFERENCE (videos, frame folders or images)."""
+    from .evaluate import compare_frames
+    from .report import format_compare, write_compare_report
+
+    if html_page and out_dir is None:
+        raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
+    result = compare_frames(distorted, reference, common_prefix=common_prefix, crop_to_common=crop_to_common)
+    click.echo(format_compare(result))
+    if out_dir is not None:
+        for path in write_compare_report(result, out_dir, html_page=html_page):
+            click.echo(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:

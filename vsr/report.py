@@ -1,0 +1,523 @@
+"""Reports of evaluation results: text tables, CSV, JSON, a per-frame PSNR plot and one HTML page.
+
+Works on the dataclasses of :mod:`vsr.evaluate` (:class:`EvalResult` from
+``vsr eval``, :class:`CompareResult` from ``vsr psnr``). The plot is drawn with
+OpenCV (no plotting dependency) and the HTML page is self-contained: the plot
+and the image crops are embedded as base64 PNG.
+
+JSON has no infinity, so an infinite PSNR (identical images) is written as the
+string ``"inf"``; CSV writes ``inf``, which ``float()`` reads back.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vsr.errors import InvalidInputError
+from vsr.evaluate import CompareResult, EvalResult, Example, Summary
+
+__all__ = [
+    "compare_to_dict",
+    "eval_to_dict",
+    "format_compare",
+    "format_eval",
+    "render_html",
+    "render_plot",
+    "write_compare_report",
+    "write_eval_report",
+]
+
+_CROP = 160  # side of the crops shown in the HTML page, in output pixels
+_COLOURS_BGR = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148)]
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _num(v: float | None, digits: int) -> str:
+    """Fixed-point text; ``inf`` and empty for None."""
+    if v is None:
+        return ""
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.{digits}f}"
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+    return v
+
+
+def _summary_dict(s: Summary | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        k: _json_value(v)
+        for k, v in (
+            ("psnr", s.psnr), ("ssim", s.ssim), ("bicubic_psnr", s.bicubic_psnr), ("bicubic_ssim", s.bicubic_ssim),
+            ("gain", s.gain), ("temporal_error", s.temporal), ("bicubic_temporal_error", s.bicubic_temporal),
+        )
+    }
+
+
+def eval_to_dict(result: EvalResult) -> dict[str, Any]:
+    """JSON-ready dict of an :class:`EvalResult` (images left out)."""
+    p = result.protocol
+    return {
+        "dataset": result.dataset,
+        "layout": result.layout,
+        "model": result.model,
+        "scale": result.scale,
+        "protocol": {
+            "name": p.name, "description": p.description, "y_channel": p.y_channel,
+            "crop_border": result.crop_border, "aggregation": p.aggregation, "frames": p.frames,
+        },
+        "degradation": result.degradation,
+        "mean": _summary_dict(result.mean),
+        "mean_label": "mean of clip means" if p.aggregation == "clip-mean" else "mean over images",
+        "frame_weighted_mean": _summary_dict(result.frame_weighted),
+        "clips": [{"clip": c.clip, "frames": c.n_frames, **(_summary_dict(c.scores) or {})} for c in result.clips],
+        "items": [
+            {k: _json_value(v) for k, v in (
+                ("clip", i.clip), ("name", i.name), ("index", i.index), ("psnr", i.psnr), ("ssim", i.ssim),
+                ("bicubic_psnr", i.bicubic_psnr), ("bicubic_ssim", i.bicubic_ssim), ("gain", i.gain),
+            )}
+            for i in result.items
+        ],
+        "notes": list(result.notes),
+    }
+
+
+def compare_to_dict(result: CompareResult) -> dict[str, Any]:
+    """JSON-ready dict of a :class:`CompareResult` (images left out)."""
+    return {
+        "distorted": result.distorted,
+        "reference": result.reference,
+        "width": result.width,
+        "height": result.height,
+        "frames_distorted": result.n_distorted,
+        "frames_reference": result.n_reference,
+        "frames_compared": len(result.frames),
+        "mean_psnr_y": _json_value(result.mean_psnr_y),
+        "std_psnr_y": result.std_psnr_y,
+        "mean_psnr_rgb": _json_value(result.mean_psnr_rgb),
+        "mean_ssim_y": result.mean_ssim_y,
+        "worst_frame": {"index": result.worst_index, "psnr_y": _json_value(result.frames[result.worst_index].psnr_y)},
+        "best_frame": {"index": result.best_index, "psnr_y": _json_value(result.frames[result.best_index].psnr_y)},
+        "identical_frames": result.n_identical,
+        "frames": [
+            {"index": f.index, "psnr_y": _json_value(f.psnr_y), "psnr_rgb": _json_value(f.psnr_rgb), "ssim_y": f.ssim_y}
+            for f in result.frames
+        ],
+        "notes": list(result.notes),
+    }
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _protocol_line(result: EvalResult) -> str:
+    p = result.protocol
+    channel = "Y" if p.y_channel else "RGB"
+    frames = ", centre frame only" if p.frames == "center" else ""
+    return (
+        f"{result.dataset}  x{result.scale}  model: {result.model}  degradation: {result.degradation}\n"
+        f"protocol {p.name}: {channel}, crop {result.crop_border}{frames}; {p.description}"
+    )
+
+
+def _score_cells(s: Summary, has_model: bool, video: bool) -> list[str]:
+    cells = [_num(s.psnr, 2), _num(s.ssim, 4)] if has_model else []
+    cells += [_num(s.bicubic_psnr, 2), _num(s.bicubic_ssim, 4)]
+    if has_model:
+        cells.append(_num(s.gain, 2) if s.gain is None else f"{s.gain:+.2f}")
+    if video:
+        cells += ([_num(s.temporal, 2)] if has_model else []) + [_num(s.bicubic_temporal, 2)]
+    return cells
+
+
+def _score_header(has_model: bool, video: bool) -> list[str]:
+    head = ["PSNR", "SSIM"] if has_model else []
+    head += ["bicubic PSNR", "bicubic SSIM"] if has_model else ["PSNR", "SSIM"]
+    if has_model:
+        head.append("gain")
+    if video:
+        head += (["TE", "bicubic TE"] if has_model else ["TE"])
+    return head
+
+
+def _eval_rows(result: EvalResult) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the eval table: per image (image sets) or per clip (video), then the means."""
+    has_model = result.has_model
+    video = result.protocol.aggregation == "clip-mean"
+    rows: list[list[str]] = []
+    if video:
+        header = ["clip", "frames", *_score_header(has_model, video)]
+        for c in result.clips:
+            rows.append([c.clip, str(c.n_frames), *_score_cells(c.scores, has_model, video)])
+        rows.append(["mean of clips", str(len(result.items)), *_score_cells(result.mean, has_model, video)])
+        if result.frame_weighted is not None:
+            rows.append(["frame-weighted", str(len(result.items)), *_score_cells(result.frame_weighted, has_model, video)])
+    else:
+        header = ["image", *_score_header(has_model, video)]
+        for i in result.items:
+            s = Summary(i.psnr, i.ssim, i.bicubic_psnr, i.bicubic_ssim)
+            rows.append([i.name, *_score_cells(s, has_model, video)])
+        rows.append([f"mean ({len(result.items)})", *_score_cells(result.mean, has_model, video)])
+    return header, rows
+
+
+def format_eval(result: EvalResult) -> str:
+    """Table of an :class:`EvalResult`: per image (image sets) or per clip (video), then the means.
+
+    PSNR in dB; for video, TE is the temporal error of :func:`vsr.metrics.temporal_error`
+    (grey levels, lower is steadier), per clip and mean over clips.
+    """
+    header, rows = _eval_rows(result)
+    lines = [_protocol_line(result), "", *_table(header, rows, [False] + [True] * (len(header) - 1))]
+    if not result.has_model:
+        lines.append("(bicubic only: MATLAB imresize upscale of the LR)")
+    if result.protocol.aggregation == "clip-mean":
+        lines.append(
+            "TE: temporal error, mean |change of the error map between consecutive frames|, grey levels (lower = steadier)"
+        )
+    lines += [f"note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def format_compare(result: CompareResult) -> str:
+    """Summary of a :class:`CompareResult`: mean, std, worst and best frame."""
+    n = len(result.frames)
+    worst, best = result.frames[result.worst_index], result.frames[result.best_index]
+    lines = [
+        f"{result.distorted} vs {result.reference}: {n} frames, {result.width}x{result.height}",
+        f"PSNR-Y mean {_num(result.mean_psnr_y, 2)} dB (std {result.std_psnr_y:.2f}), "
+        f"PSNR-RGB mean {_num(result.mean_psnr_rgb, 2)} dB, SSIM-Y mean {result.mean_ssim_y:.4f}; "
+        f"worst frame {worst.index} ({_num(worst.psnr_y, 2)} dB), best frame {best.index} ({_num(best.psnr_y, 2)} dB)",
+    ]
+    lines += [f"note: {x}" for x in result.notes]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def _nice_step(span: float, target_ticks: int) -> float:
+    raw = span / max(target_ticks, 1)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw:
+            return m * mag
+    return 10 * mag
+
+
+def render_plot(
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    xlabel: str = "frame",
+    ylabel: str = "PSNR (dB)",
+    separators: Sequence[tuple[int, str]] = (),
+    size: tuple[int, int] = (960, 400),
+) -> bytes:
+    """Line plot of one or more equally long series as PNG bytes (OpenCV drawing).
+
+    Args:
+        series: label -> values (x is the index); non-finite values are not drawn.
+        separators: ``(x, label)`` vertical dashed lines, e.g. clip boundaries.
+        size: ``(width, height)`` in pixels.
+    """
+    if not series or any(len(v) == 0 for v in series.values()):
+        raise InvalidInputError("render_plot needs at least one non-empty series")
+    n = max(len(v) for v in series.values())
+    width, height = size
+    left, right, top, bottom = 72, 20, 56, 48
+    img = np.full((height, width, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    finite = [float(x) for v in series.values() for x in v if math.isfinite(x)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if hi - lo < 1e-6:
+        lo, hi = lo - 0.5, hi + 0.5
+    step = _nice_step(hi - lo, 6)
+    lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    x_max = max(n - 1, 1)
+
+    def px(x: float, y: float) -> tuple[int, int]:
+        return (
+            int(round(left + (width - left - right) * x / x_max)),
+            int(round(height - bottom - (height - top - bottom) * (y - lo) / (hi - lo))),
+        )
+
+    grey, dark = (225, 225, 225), (60, 60, 60)
+    yv = lo
+    while yv <= hi + step / 2:
+        _, y = px(0, yv)
+        cv2.line(img, (left, y), (width - right, y), grey, 1)
+        label = f"{yv:.{max(0, -math.floor(math.log10(step)))}f}" if step < 1 else f"{yv:.0f}"
+        (tw, th), _ = cv2.getTextSize(label, font, 0.4, 1)
+        cv2.putText(img, label, (left - tw - 6, y + th // 2), font, 0.4, dark, 1, cv2.LINE_AA)
+        yv += step
+    xstep = max(1, int(_nice_step(x_max, 10)))
+    for xv in range(0, n, xstep):
+        x, _ = px(xv, lo)
+        cv2.line(img, (x, height - bottom), (x, height - bottom + 4), dark, 1)
+        (tw, _), _ = cv2.getTextSize(str(xv), font, 0.4, 1)
+        cv2.putText(img, str(xv), (x - tw // 2, height - bottom + 18), font, 0.4, dark, 1, cv2.LINE_AA)
+    for xv, label in separators:
+        x, _ = px(xv - 0.5 if xv > 0 else 0, lo)
+        for y0 in range(top, height - bottom, 8):
+            cv2.line(img, (x, y0), (x, min(y0 + 4, height - bottom)), (150, 150, 150), 1)
+        cv2.putText(img, label, (x + 4, top + 14), font, 0.4, (110, 110, 110), 1, cv2.LINE_AA)
+    cv2.rectangle(img, (left, top), (width - right, height - bottom), dark, 1)
+    # Drawn last-to-first so the first series (the model) lies on top.
+    for k, values in reversed(list(enumerate(series.values()))):
+        colour = _COLOURS_BGR[k % len(_COLOURS_BGR)]
+        pts = [px(i, float(v)) if math.isfinite(v) else None for i, v in enumerate(values)]
+        for a, b in zip(pts, pts[1:]):
+            if a is not None and b is not None:
+                cv2.line(img, a, b, colour, 2, cv2.LINE_AA)
+        if n <= 80 or sum(p is not None for p in pts) == 1:
+            for p in pts:
+                if p is not None:
+                    cv2.circle(img, p, 3, colour, -1, cv2.LINE_AA)
+    (tw, _), _ = cv2.getTextSize(title, font, 0.55, 1)
+    cv2.putText(img, title, (left, 22), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    (tw, _), _ = cv2.getTextSize(xlabel, font, 0.45, 1)
+    cv2.putText(img, xlabel, ((width - tw) // 2, height - 10), font, 0.45, dark, 1, cv2.LINE_AA)
+    ylab = np.full((24, height), 255, np.uint8)
+    (tw, _), _ = cv2.getTextSize(ylabel, font, 0.45, 1)
+    cv2.putText(ylab, ylabel, ((height - tw) // 2, 17), font, 0.45, 60, 1, cv2.LINE_AA)
+    img[:, 4:28] = np.minimum(img[:, 4:28], np.rot90(ylab)[:, :, None])
+    # Legend: one row in the top margin, right-aligned, so it never hides data.
+    x = width - right
+    for k, name in reversed(list(enumerate(series))):
+        (tw, _), _ = cv2.getTextSize(name, font, 0.45, 1)
+        x -= tw
+        cv2.putText(img, name, (x, top - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.line(img, (x - 30, top - 14), (x - 6, top - 14), _COLOURS_BGR[k % len(_COLOURS_BGR)], 2, cv2.LINE_AA)
+        x -= 30 + 18
+    hidden = sum(1 for v in series.values() for x in v if not math.isfinite(x))
+    if hidden:
+        cv2.putText(img, f"{hidden} inf value(s) not drawn", (left + 6, height - bottom - 8), font, 0.4, dark, 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise InvalidInputError("could not encode the plot as PNG")
+    return buf.tobytes()
+
+
+def _eval_plot(result: EvalResult) -> bytes:
+    series: dict[str, list[float]] = {}
+    if result.has_model:
+        series[result.model] = [float(i.psnr) for i in result.items]  # type: ignore[arg-type]
+    series["bicubic"] = [i.bicubic_psnr for i in result.items]
+    separators: list[tuple[int, str]] = []
+    if result.protocol.aggregation == "clip-mean" and len(result.clips) > 1:
+        start = 0
+        for c in result.clips:
+            separators.append((start, c.clip))
+            start += c.n_frames
+    video = result.protocol.aggregation == "clip-mean"
+    channel = "Y" if result.protocol.y_channel else "RGB"
+    return render_plot(
+        series,
+        title=f"PSNR per {'frame' if video else 'image'} ({channel}, crop {result.crop_border}), x{result.scale}",
+        xlabel="frame (all clips in order)" if video else "image",
+        ylabel=f"PSNR-{channel} (dB)",
+        separators=separators,
+    )
+
+
+def _compare_plot(result: CompareResult) -> bytes:
+    return render_plot(
+        {"PSNR-Y": [f.psnr_y for f in result.frames], "PSNR-RGB": [f.psnr_rgb for f in result.frames]},
+        title=f"PSNR per frame: {Path(result.distorted).name} vs {Path(result.reference).name}",
+        ylabel="PSNR (dB)",
+    )
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _png_b64(rgb: np.ndarray) -> str:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InvalidInputError("could not encode an image crop as PNG")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _crop_window(example: Example, scored: str, truth: str) -> tuple[int, int, int]:
+    """(top, left, side) of the square where ``scored`` differs most from ``truth``."""
+    a, b = example.images[scored].astype(np.float32), example.images[truth].astype(np.float32)
+    err = np.abs(a - b).mean(axis=2)
+    h, w = err.shape
+    side = min(_CROP, h, w)
+    integral = cv2.integral(err)
+    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(top), int(left), side
+
+
+def _examples_html(examples: Sequence[Example], scored: str, truth: str, labels: Mapping[str, str] | None = None) -> str:
+    """Side-by-side crops of each example; ``labels`` renames image keys in captions (e.g. model -> its name)."""
+    labels = labels or {}
+    parts = []
+    for ex in examples:
+        if scored not in ex.images or truth not in ex.images:
+            continue
+        top, left, side = _crop_window(ex, scored, truth)
+        cells = "".join(
+            f'<figure><img class="crop" width="{2 * side}" height="{2 * side}" alt="{html.escape(labels.get(key, key))}" '
+            f'src="data:image/png;base64,{_png_b64(np.ascontiguousarray(img[top:top + side, left:left + side]))}">'
+            f"<figcaption>{html.escape(labels.get(key, key))}</figcaption></figure>"
+            for key, img in ex.images.items()
+        )
+        parts.append(
+            f"<h3>{html.escape(ex.label)} item: {html.escape(ex.item)} ({_num(ex.psnr, 2)} dB)</h3>"
+            f'<p class="small">{side}x{side} crop at x={left}, y={top}, where {html.escape(scored)} differs most '
+            f"from {html.escape(truth)}; shown at 2x.</p><div class=\"row\">{cells}</div>"
+        )
+    return "\n".join(parts)
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(
+    *,
+    title: str,
+    summary: str,
+    tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
+    plot_png: bytes,
+    examples: str,
+) -> str:
+    """A self-contained HTML page: a summary, tables (caption, header, rows), the plot and example crops."""
+    tables_html = "\n".join(f"<h2>{html.escape(c)}</h2>{_html_table(h, r)}" for c, h, r in tables)
+    plot = base64.b64encode(plot_png).decode("ascii")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
+.row {{ display: flex; gap: 1em; flex-wrap: wrap; }}
+figure {{ margin: 0; }} figcaption {{ text-align: center; }}
+img.crop {{ image-rendering: pixelated; border: 1px solid #999; }}
+.small {{ font-size: 0.9em; color: #555; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<pre>{html.escape(summary)}</pre>
+{tables_html}
+<h2>Per-frame PSNR</h2>
+<img alt="PSNR per frame" src="data:image/png;base64,{plot}">
+<h2>Worst and best</h2>
+{examples}
+</body></html>
+"""
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "report"
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def write_eval_report(
+    result: EvalResult, out_dir: str | os.PathLike[str], *, html_page: bool = False, prefix: str | None = None
+) -> list[Path]:
+    """Write ``<prefix>.csv`` (one row per image/frame), ``.json``, ``_psnr.png`` and optionally ``.html``.
+
+    ``prefix`` defaults to ``<dataset>_x<scale>_<model>``. Returns the paths written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = prefix or _slug(f"{Path(result.dataset).stem}_x{result.scale}_{Path(result.model).stem}")
+    header = ["clip", "name", "index", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "gain"]
+    rows = [
+        [i.clip, i.name, str(i.index),
+         *(_num(v, 6) for v in (i.psnr, i.ssim, i.bicubic_psnr, i.bicubic_ssim, i.gain))]
+        for i in result.items
+    ]
+    paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
+    _write_csv(paths[0], header, rows)
+    paths[1].write_text(json.dumps(eval_to_dict(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    plot = _eval_plot(result)
+    paths[2].write_bytes(plot)
+    if html_page:
+        h, r = _eval_rows(result)
+        scored = "model" if result.has_model else "bicubic"
+        page = render_html(
+            title=f"{Path(result.dataset).name} x{result.scale}: {result.model} vs bicubic",
+            summary="\n".join([_protocol_line(result), *(f"note: {n}" for n in result.notes)]),
+            tables=[("Summary", h, r)],
+            plot_png=plot,
+            examples=_examples_html(result.examples, scored, "ground truth", {"model": result.model}),
+        )
+        paths.append(out / f"{stem}.html")
+        paths[-1].write_text(page, encoding="utf-8")
+    return paths
+
+
+def write_compare_report(
+    result: CompareResult, out_dir: str | os.PathLike[str], *, html_page: bool = False, prefix: str | None = None
+) -> list[Path]:
+    """Write ``<prefix>.csv`` (one row per frame), ``.json``, ``_psnr.png`` and optionally ``.html``.
+
+    ``prefix`` defaults to ``<distorted>_vs_<reference>``. Returns the paths written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = prefix or _slug(f"{Path(result.distorted).stem}_vs_{Path(result.reference).stem}")
+    header = ["index", "psnr_y", "psnr_rgb", "ssim_y"]
+    rows = [[str(f.index), _num(f.psnr_y, 6), _num(f.psnr_rgb, 6), _num(f.ssim_y, 6)] for f in result.frames]
+    paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
+    _write_csv(paths[0], header, rows)
+    paths[1].write_text(json.dumps(compare_to_dict(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    plot = _compare_plot(result)
+    paths[2].write_bytes(plot)
+    if html_page:
+        page = render_html(
+            title=f"{Path(result.distorted).name} vs {Path(result.reference).name}",
+            summary=format_compare(result),
+            tables=[("Per frame", ["frame", "PSNR-Y", "PSNR-RGB", "SSIM-Y"],
+                     [[str(f.index), _num(f.psnr_y, 2), _num(f.psnr_rgb, 2), _num(f.ssim_y, 4)] for f in result.frames])],
+            plot_png=plot,
+            examples=_examples_html(result.examples, "distorted", "reference"),
+        )
+        paths.append(out / f"{stem}.html")
+        paths[-1].write_text(page, encoding="utf-8")
+    return paths
