@@ -23,7 +23,9 @@ from .errors import (
     UnsupportedError as UnsupportedError,
     VSRError as VSRError,
 )
+from .data import imresize as imresize
 from .inference import Upscaler as Upscaler
+from .metrics import psnr as psnr, ssim as ssim
 from .models import (
     get_model as get_model,
     list_models as list_models,
@@ -44,7 +46,10 @@ __all__ = [
     "Upscaler",
     "VSRError",
     "get_model",
+    "imresize",
     "list_models",
     "load_model",
+    "psnr",
     "save_model",
+    "ssim",
 ]
