@@ -78,6 +78,6 @@ def test_errors_are_one_line_exit_1_and_usage_errors_exit_2(tmp_path: Path, ckpt
     code, _, err = _run("upscale", str(src), "-s", "5", "-m", str(ckpt))
     assert code == 2
     code, _, err = _run("upscale", str(tmp_path / "missing.png"), "-s", "2")
-    assert code == 2 and "does not exist" in err
+    assert code == 1 and "does not exist" in err
     code, _, err = _run("upscale", str(src), "-s", "2", "-m", str(ckpt), "--device", "cuda:7")
     assert code == 1 and ("CUDA is not available" in err or "cuda" in err.lower())

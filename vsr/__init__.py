@@ -25,7 +25,9 @@ from .errors import (
 )
 from .data import imresize as imresize
 from .inference import Upscaler as Upscaler
+from .io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
 from .metrics import psnr as psnr, ssim as ssim
+from .pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
 from .models import (
     get_model as get_model,
     list_models as list_models,
@@ -43,7 +45,12 @@ __all__ = [
     "InvalidInputError",
     "OutputExistsError",
     "UnsupportedError",
+    "FrameBatch",
+    "UpscaleStats",
     "Upscaler",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
     "VSRError",
     "get_model",
     "imresize",
@@ -52,4 +59,5 @@ __all__ = [
     "psnr",
     "save_model",
     "ssim",
+    "upscale_video",
 ]

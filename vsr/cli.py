@@ -258,7 +258,8 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], resume_dir: 
         cfg = load_config(config_path, overrides)
         result = train(cfg, progress=not no_progress)
     best = f", best {result.best['psnr']:.3f} dB at iteration {result.best['iteration']}" if result.best else ""
-    click.echo(f"{result.run_dir}: {result.iteration} iterations{best}")
+    if result.rank == 0:
+        click.echo(f"{result.run_dir}: {result.iteration} iterations{best}")
 
 
 @cli.command("export")
@@ -361,6 +362,65 @@ def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: 
     if out_dir is not None:
         for path in write_compare_report(result, out_dir, html_page=html_page):
             click.echo(f"wrote {path}")
+
+
+@cli.command("compare")
+@click.option("-m", "--model", "models", multiple=True, required=True,
+              help="Checkpoint file or bundled model name (repeat for each model).")
+@click.option("--image-set", "image_sets", multiple=True, type=click.Path(path_type=Path),
+              help="Image test set (EDSR layout or a folder of images), scored with the edsr-benchmark protocol (repeatable).")
+@click.option("--video-set", "video_sets", multiple=True, type=click.Path(path_type=Path),
+              help="Video test set (folder of frame folders such as Vid4, one frame folder, or a video file), scored "
+                   "per frame with the video protocol, mean of clip means, plus temporal error (repeatable).")
+@click.option("-s", "--scale", type=click.IntRange(min=2), required=True, help="Upscaling factor; every model must support it.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report folder: report.md, report.html, CSV/JSON, plots/, crops/.")
+@click.option("--label", "labels", multiple=True, metavar="MODEL=NAME", callback=_key_values,
+              help="Row name of a model (MODEL as given to --model, or its file stem); default: the file stem.")
+@click.option("--degradation", type=click.Choice(_degradation_names()), default="bi", show_default=True,
+              help="How LR is made when it is not on disk.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Inference precision (fp32 so scores match published ones).")
+def compare_cmd(
+    models: tuple[str, ...],
+    image_sets: tuple[Path, ...],
+    video_sets: tuple[Path, ...],
+    scale: int,
+    out_dir: Path,
+    labels: dict[str, str],
+    degradation: str,
+    device: str,
+    precision: str,
+) -> None:
+    """Compare models and bicubic on image and video test sets: tables, per-frame curves, crops, CSV/JSON."""
+    from .compare import compare_models, format_comparison, write_comparison_report
+
+    result = compare_models(models, scale=scale, image_sets=image_sets, video_sets=video_sets, labels=labels,
+                            device=device, precision=precision, degradation=degradation,  # type: ignore[arg-type]
+                            progress=sys.stderr.isatty())
+    click.echo(format_comparison(result))
+    paths = write_comparison_report(result, out_dir)
+    click.echo(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and {len(paths) - 2} more files in {out_dir}")
+
+
+@cli.command("experiment")
+@click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Experiment folder (default: the recipe's experiment.out_dir).")
+@click.option("--force", is_flag=True, help="Redo every stage from scratch (deletes the experiment's runs and report).")
+@click.option("--no-progress", is_flag=True, help="No stage messages or progress bars.")
+def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, no_progress: bool) -> None:
+    """Train the models of an experiment recipe under one budget, then compare them (re-run to continue).
+
+    E.g. `vsr experiment pipelines/compare_image_vs_video.toml`. Finished stages are skipped.
+    """
+    from .experiment import run_experiment
+
+    result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress)
+    for s in result.stages:
+        click.echo(f"{s.name}: {s.status}{f' ({s.detail})' if s.detail else ''}")
+    click.echo(f"report: {result.report_dir / 'report.md'} and {result.report_dir / 'report.html'}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ alpha channel of RGBA images is resized with bicubic interpolation.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import cv2
@@ -70,7 +70,7 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: boo
     if not ok:
         raise EncodeError(f"{p}: cannot encode an image with extension {ext!r}; use .png, .jpg or .bmp")
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = _create_temp(p)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
@@ -79,6 +79,17 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: boo
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def _create_temp(dst: Path) -> tuple[int, str]:
+    """Open a new hidden file beside ``dst`` with the umask's permissions (mkstemp would give 0600)."""
+    for _ in range(100):
+        tmp = dst.with_name(f".{dst.stem}.{secrets.token_hex(4)}.partial{dst.suffix}")
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise EncodeError(f"{dst}: cannot create a temporary file in {dst.parent}")
 
 
 def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:

@@ -1,0 +1,171 @@
+"""Video upscaling end to end: the official demo's way vs vsr's pipeline, in one run.
+
+    python benchmarks/bench_upscale.py [--frames 24] [--size 320x180] [--rss-frames 100,2000]
+
+Same synthetic clip and model (EDSR-baseline x2, random weights: speed does not
+depend on them) for every variant:
+
+a) the official EDSR-PyTorch demo's way: cv2.VideoCapture -> fp32 NCHW batch-1
+   forward -> cv2.VideoWriter, all sequential in one thread;
+b) decode only (vsr.io.VideoReader, default backend, and PyAV);
+c) model only, vsr's default policy (Upscaler: bf16/fp32 autocast, channels_last, batch 4);
+d) end to end: vsr.pipeline.upscale_video (decode thread, model, encode thread, libx264 crf 18).
+
+Prints frames/s for each and the ratios d/a (pipeline vs official) and d/c (how
+much of the model's speed survives decoding and encoding). Then peak RSS of
+upscale_video on a short and a long clip, each in a fresh subprocess, with a
+tiny model so the long clip finishes quickly (the queues, not the model, decide
+whether memory grows with length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
+from vsr.inference import Upscaler  # noqa: E402
+from vsr.io import VideoReader, VideoWriter  # noqa: E402
+from vsr.models import get_model  # noqa: E402
+from vsr.pipeline import upscale_video  # noqa: E402
+
+
+def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
+    """A synthetic moving clip (gradients, a grid, a moving disc), libx264 crf 18, 25 fps."""
+    y, x = np.mgrid[0:height, 0:width]
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 40, (height, width, 1), dtype=np.int16)
+    with VideoWriter(path, width=width, height=height, fps=25, overwrite=True) as w:
+        for i in range(frames):
+            img = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, (i * 7) % 256)], -1).astype(np.int16)
+            img = img + np.roll(texture, i, axis=1)
+            img[((x + 2 * i) % 24 == 0) | ((y + i) % 24 == 0)] = 230
+            img = np.clip(img, 0, 255).astype(np.uint8)
+            cv2.circle(img, (int((i * 5) % width), height // 2), height // 6, (240, 80, 40), -1)
+            w.write(img)
+    return path
+
+
+def official_demo(src: Path, dst: Path, model: torch.nn.Module, scale: int) -> int:
+    """EDSR-PyTorch's video demo: read with OpenCV, one fp32 frame at a time, write with OpenCV."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w * scale, h * scale))
+    n = 0
+    with torch.inference_mode():
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            x = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1)[None].float()
+            y = model(x, scale).clamp(0, 255).round().byte()[0].permute(1, 2, 0).numpy()
+            out.write(np.ascontiguousarray(y[:, :, ::-1]))
+            n += 1
+    cap.release()
+    out.release()
+    return n
+
+
+def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def rss_child(src: str, dst: str) -> None:
+    """Run in a subprocess: upscale with a tiny model and print frames and peak RSS (MiB) as JSON."""
+    torch.manual_seed(0)
+    model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
+    stats = upscale_video(src, dst, scale=2, model=model, overwrite=True, progress=False)
+    print(json.dumps({"frames": stats.frames, "peak_rss_mib": peak_rss_mib(), "fps": stats.fps}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's peak over ``exec``,
+    so a child started from a big parent reports the parent's figure.
+    """
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--size", default="320x180", help="input WxH")
+    ap.add_argument("--rss-frames", default="100,2000", help="short,long clip lengths for the memory check")
+    ap.add_argument("--rss-child", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return
+    w, h = map(int, args.size.split("x"))
+    scale = 2
+    tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_"))
+    src = make_clip(tmp / "clip.mp4", args.frames, w, h)
+    torch.manual_seed(0)
+    model = get_model("edsr_baseline", scale=scale).eval()
+    up = Upscaler(model, scale=scale, device="cpu")
+    print(f"# {machine()}")
+    print(f"# edsr_baseline x{scale}, {w}x{h} -> {w * scale}x{h * scale}, {args.frames} frames, default policy: {up.precision}, batch {up.batch_size}")
+
+    # warm-up: first forwards pay for oneDNN kernel selection
+    with torch.inference_mode():
+        model(torch.rand(1, 3, h, w) * 255, scale)
+    up(np.zeros((up.batch_size, h, w, 3), np.uint8))
+
+    fps: dict[str, float] = {}
+    t, n = timed(lambda: official_demo(src, tmp / "official.mp4", model, scale))
+    fps["a"] = n / t  # type: ignore[operator]
+    print(f"a) official demo (cv2 -> fp32 batch 1 -> cv2), sequential  {fps['a']:8.2f} frames/s")
+
+    for backend in ("auto", "pyav"):
+        with VideoReader(src, backend=backend) as r:  # type: ignore[arg-type]
+            t, frames = timed(lambda r=r: np.concatenate([b.frames for b in r]))
+            name = r.backend
+        fps[f"b-{name}"] = len(frames) / t  # type: ignore[arg-type]
+        print(f"b) decode only ({name})                                      {fps[f'b-{name}']:8.1f} frames/s")
+
+    t, _ = timed(lambda: up(frames))
+    fps["c"] = len(frames) / t  # type: ignore[arg-type]
+    print(f"c) model only, default policy                               {fps['c']:8.2f} frames/s")
+
+    stats = upscale_video(src, tmp / "ours.mp4", scale=scale, model=model, overwrite=True, progress=False)
+    fps["d"] = stats.fps
+    print(f"d) upscale_video end to end ({stats.decoder} -> model -> libx264)    {fps['d']:8.2f} frames/s")
+    print(f"d/a = {fps['d'] / fps['a']:.2f}x   (target >= 2.5)")
+    print(f"d/c = {fps['d'] / fps['c']:.2f}    (target >= 0.85)")
+
+    short, long_ = (int(v) for v in args.rss_frames.split(","))
+    peaks = {}
+    for n in (short, long_):
+        clip = make_clip(tmp / f"rss_{n}.mp4", n, w, h)
+        out = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(clip), str(tmp / f"rss_{n}_x2.mp4")],
+            check=True, capture_output=True, text=True,
+        )
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        peaks[n] = res["peak_rss_mib"]
+        print(f"peak RSS, {res['frames']:5d} frames (tiny model, {res['fps']:.0f} frames/s): {peaks[n]:7.1f} MiB")
+    print(f"peak RSS {long_}/{short} frames = {peaks[long_] / peaks[short]:.2f}x   (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Video input and output: :class:`VideoReader` (decord or PyAV), :class:`VideoWriter` (PyAV).
+
+The only package that imports ``av`` and ``decord``.
+"""
+
+from ._reader import BACKENDS as BACKENDS
+from ._reader import Backend as Backend
+from ._reader import FrameBatch as FrameBatch
+from ._reader import VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
+from ._reader import VideoInfo as VideoInfo
+from ._reader import VideoReader as VideoReader
+from ._reader import decord_available as decord_available
+from ._reader import is_video_path as is_video_path
+from ._writer import CODECS as CODECS
+from ._writer import CONTAINERS as CONTAINERS
+from ._writer import VideoWriter as VideoWriter
+from ._writer import default_codec as default_codec
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "CODECS",
+    "CONTAINERS",
+    "FrameBatch",
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "decord_available",
+    "default_codec",
+    "is_video_path",
+]

@@ -1,0 +1,576 @@
+"""Decode a video into batches of RGB uint8 frames with their presentation timestamps.
+
+Two backends deliver the same frames in the same order with the same timestamps:
+
+* ``decord`` (the default when it is installed and decodes the file correctly):
+  fast, read here with ``get_batch`` over bounded, sequential index ranges so its
+  memory stays flat;
+* ``pyav``: FFmpeg through PyAV, the fallback and the reference.
+
+decord 0.6 is unmaintained and has known defects, each guarded here:
+
+* ``len()`` can be wrong and reading past the real end can hang or raise: the
+  frames to read are counted by demuxing the file with PyAV first (the *index*),
+  and decord is never asked for an index beyond it; if decord's own count
+  disagrees, or a batch fails, the rest of the video is decoded with PyAV from the
+  exact timestamp where decord stopped.
+* it converts YUV to RGB with FFmpeg's defaults (BT.601 for untagged video) and
+  mangles >8-bit video: the first frame it returns is compared with PyAV's, and
+  decord is not used when they differ.
+* it silently repeats frames it could not decode: ``fault_tol`` makes it raise instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, get_args
+
+import av
+import numpy as np
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+
+from ..errors import InputNotFoundError, InvalidInputError, UnsupportedError
+
+__all__ = ["Backend", "BACKENDS", "FrameBatch", "VIDEO_EXTENSIONS", "VideoInfo", "VideoReader", "decord_available", "is_video_path"]
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["auto", "decord", "pyav"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
+#: File extensions treated as videos when a folder is scanned.
+VIDEO_EXTENSIONS: tuple[str, ...] = (
+    ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv", ".wmv", ".ogv", ".3gp", ".y4m",
+)
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    """True when the extension is one of :data:`VIDEO_EXTENSIONS`."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+#: FFmpeg's AVColorSpace values and names (libavutil/pixfmt.h).
+_MATRIX_NAMES: dict[int, str] = {
+    0: "rgb",
+    1: "bt709",
+    2: "unspecified",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
+#: AVColorSpace -> the swscale coefficient table that implements it.
+_SWS_MATRIX: dict[int, Colorspace] = {
+    1: Colorspace.ITU709,
+    4: Colorspace.FCC,
+    5: Colorspace.ITU601,
+    6: Colorspace.SMPTE170M,
+    7: Colorspace.SMPTE240M,
+    9: Colorspace.BT2020,
+    10: Colorspace.BT2020,
+}
+_RANGE_NAMES: dict[int, str] = {0: "unspecified", 1: "limited", 2: "full"}
+_PRIMARIES_NAMES: dict[int, str] = {int(v): k.lower() for k, v in ColorPrimaries.__members__.items()}
+_TRC_NAMES: dict[int, str] = {int(v): k.lower() for k, v in ColorTrc.__members__.items()}
+
+
+def _name(table: Mapping[int, str], value: int) -> str:
+    return table.get(int(value), str(int(value)))
+
+
+def _value(table: Mapping[int, str], name: str) -> int:
+    for k, v in table.items():
+        if v == name:
+            return k
+    return int(name)
+
+
+def matrix_value(name: str) -> int:
+    """FFmpeg's AVColorSpace number for a matrix name such as ``bt709``."""
+    return _value(_MATRIX_NAMES, name)
+
+
+def range_value(name: str) -> int:
+    """FFmpeg's AVColorRange number for ``limited``/``full``."""
+    return _value(_RANGE_NAMES, name)
+
+
+def primaries_value(name: str) -> int:
+    """FFmpeg's AVColorPrimaries number for a name such as ``bt709``."""
+    return _value(_PRIMARIES_NAMES, name)
+
+
+def trc_value(name: str) -> int:
+    """FFmpeg's AVColorTransferCharacteristic number for a name such as ``bt709``."""
+    return _value(_TRC_NAMES, name)
+
+
+def sws_matrix(name: str) -> Colorspace | None:
+    """The swscale table for a matrix name, or ``None`` for RGB sources."""
+    return _SWS_MATRIX.get(matrix_value(name))
+
+
+def guess_matrix(width: int, height: int) -> str:
+    """The matrix players assume for untagged video: BT.709 for HD, BT.601 for SD (mpv's rule)."""
+    return "bt709" if width >= 1280 or height > 576 else "smpte170m"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known about a video stream before decoding it.
+
+    Timestamps (``start_pts``, :attr:`FrameBatch.pts`) are integers in ``time_base``.
+    ``colorspace``/``color_range`` are what the RGB conversion uses: the file's
+    tags, or, for untagged video, BT.709 for HD and BT.601 for SD and the limited
+    range (``colorspace_tagged`` says which). Colour names are FFmpeg's.
+    """
+
+    path: Path
+    width: int
+    height: int
+    num_frames: int | None
+    num_frames_exact: bool
+    fps: Fraction | None
+    time_base: Fraction
+    start_pts: int
+    duration: float | None
+    codec: str
+    pix_fmt: str
+    bit_depth: int
+    colorspace: str
+    color_range: str
+    colorspace_tagged: bool
+    color_primaries: str
+    color_trc: str
+    rotation: int
+    sample_aspect_ratio: Fraction | None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    audio_streams: int = 0
+    subtitle_streams: int = 0
+
+    @property
+    def is_hdr(self) -> bool:
+        """True for PQ (SMPTE 2084) or HLG (ARIB STD-B67) transfer."""
+        return self.color_trc in ("smpte2084", "arib_std_b67")
+
+
+@dataclass(frozen=True, repr=False)
+class FrameBatch:
+    """Consecutive frames ``N x H x W x 3`` (uint8 RGB) and their timestamps.
+
+    ``pts`` and ``durations`` are in the stream's ``time_base``; a duration of 0
+    means unknown. ``index`` is the position of the first frame in the read.
+    """
+
+    frames: np.ndarray
+    pts: tuple[int, ...]
+    durations: tuple[int, ...]
+    index: int
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 N x H x W x 3, got {self.frames.dtype} {self.frames.shape}")
+        if not (len(self.pts) == len(self.durations) == self.frames.shape[0]):
+            raise ValueError(f"{self.frames.shape[0]} frames but {len(self.pts)} pts and {len(self.durations)} durations")
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def __repr__(self) -> str:
+        first = self.pts[0] if self.pts else None
+        return f"FrameBatch(index={self.index}, frames={tuple(self.frames.shape)}, first_pts={first})"
+
+
+@dataclass(frozen=True)
+class _Packet:
+    pts: int
+    duration: int
+
+
+def _import_decord() -> Any:
+    # decord's wheel bundles zlib 1.2.3. Loaded before OpenCV, it shadows the zlib OpenCV's libpng was
+    # built against, and every PNG read afterwards fails ("libpng error: bad parameters to zlib").
+    import cv2  # noqa: F401
+    import decord
+
+    return decord
+
+
+def decord_available() -> bool:
+    """True when the decord module can be imported."""
+    try:
+        _import_decord()
+    except Exception:  # noqa: BLE001 - a broken install is as good as a missing one
+        return False
+    return True
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise InvalidInputError(f"{path}: is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: file is empty (0 bytes)")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(os.fspath(path), "r")
+    except av.error.FileNotFoundError:
+        raise InputNotFoundError(f"{path}: no such file") from None
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise InvalidInputError(f"{path}: not a readable video file ({reason}); is it corrupt or truncated?") from None
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    try:
+        return max(c.bits for c in av.video.format.VideoFormat(pix_fmt).components)
+    except (ValueError, TypeError):
+        return 8
+
+
+class _RGBConverter:
+    """Turns decoded frames into RGB uint8 with the stream's matrix and range.
+
+    8-bit video goes through FFmpeg's default YUV->RGB path, the one decord uses,
+    so both backends deliver identical frames. That path is slightly biased
+    (measured: -1.2 levels on average, at most 3, against exact arithmetic);
+    ``ACCURATE_RND | FULL_CHR_H_INT`` would be exact but decord cannot follow.
+    """
+
+    def __init__(self, matrix: str, color_range: str, bit_depth: int, is_rgb: bool) -> None:
+        self.deep = bit_depth > 8
+        self.kwargs: dict[str, Any] = {}
+        if not is_rgb:
+            sws = sws_matrix(matrix)
+            if sws is not None:
+                self.kwargs["src_colorspace"] = sws
+            self.kwargs["src_color_range"] = ColorRange.JPEG if color_range == "full" else ColorRange.MPEG
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        if not self.deep:
+            return frame.to_ndarray(format="rgb24", **self.kwargs)
+        # swscale's own 16->8 bit step is off by up to 4 levels; round exactly instead.
+        wide = frame.to_ndarray(format="rgb48le", **self.kwargs).astype(np.uint32)
+        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _probe(path: Path) -> tuple[VideoInfo, np.ndarray, list[_Packet] | None]:
+    """Read the stream's description, decode its first frame, and demux its packet index.
+
+    The index is ``None`` when packets carry no timestamps (raw elementary streams).
+    """
+    with _open(path) as container:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["no"]
+            raise InvalidInputError(f"{path}: has no video stream (found {', '.join(kinds)} streams); pass a video file")
+        stream = container.streams.video[0]
+        if stream.time_base is None:
+            raise InvalidInputError(f"{path}: the video stream has no time base; remux it (ffmpeg -i IN -c copy OUT.mkv)")
+        stream.thread_type = "AUTO"
+        first: av.VideoFrame | None = None
+        try:
+            for first in container.decode(stream):
+                break
+        except av.error.FFmpegError as e:
+            raise InvalidInputError(f"{path}: cannot decode the first video frame ({e}); is it corrupt or truncated?") from None
+        if first is None:
+            raise InvalidInputError(f"{path}: the video stream holds no decodable frames; is it corrupt or truncated?")
+        pix_fmt = first.format.name
+        is_rgb = first.format.is_rgb or pix_fmt.startswith("gray")
+        tagged_matrix = int(first.colorspace) if first.colorspace is not None else 2
+        tagged_range = int(first.color_range) if first.color_range is not None else 0
+        if is_rgb:
+            matrix, tagged = "rgb", True
+        elif tagged_matrix in _SWS_MATRIX:
+            matrix, tagged = _MATRIX_NAMES[tagged_matrix], True
+        else:
+            matrix, tagged = guess_matrix(first.width, first.height), False
+        if tagged_range in (1, 2):
+            crange = _RANGE_NAMES[tagged_range]
+        else:
+            crange = "full" if pix_fmt.startswith("yuvj") or is_rgb else "limited"
+            tagged = False
+        depth = _bit_depth(pix_fmt)
+        rgb = _RGBConverter(matrix, crange, depth, is_rgb)(first)
+        cc = stream.codec_context
+        fps = stream.average_rate or stream.guessed_rate
+        start_pts = int(stream.start_time) if stream.start_time is not None else int(first.pts or 0)
+        tb = Fraction(stream.time_base)
+        if stream.duration:
+            duration: float | None = float(stream.duration * tb)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        else:
+            duration = None
+        sar = cc.sample_aspect_ratio
+        info = VideoInfo(
+            path=path,
+            width=first.width,
+            height=first.height,
+            num_frames=int(stream.frames) or None,
+            num_frames_exact=False,
+            fps=Fraction(fps) if fps else None,
+            time_base=tb,
+            start_pts=start_pts,
+            duration=duration,
+            codec=cc.name,
+            pix_fmt=pix_fmt,
+            bit_depth=depth,
+            colorspace=matrix,
+            color_range=crange,
+            colorspace_tagged=tagged,
+            color_primaries=_name(_PRIMARIES_NAMES, first.color_primaries if first.color_primaries is not None else 2),
+            color_trc=_name(_TRC_NAMES, first.color_trc if first.color_trc is not None else 2),
+            rotation=int(first.rotation or 0),
+            sample_aspect_ratio=Fraction(sar) if sar else None,
+            metadata=dict(stream.metadata),
+            audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
+        )
+    packets: list[_Packet] | None = []
+    present = 0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        # MP4/MOV list every sample up front, so fewer packets than listed means the file was cut short.
+        listed = int(stream.frames) if "mp4" in container.format.name or "mov" in container.format.name else 0
+        try:
+            for p in container.demux(stream):
+                if p.size == 0:
+                    continue
+                present += 1
+                if p.is_discard or packets is None:
+                    continue
+                if p.pts is None:
+                    packets = None
+                    continue
+                packets.append(_Packet(int(p.pts), int(p.duration or 0)))
+        except av.error.FFmpegError as e:
+            raise InvalidInputError(f"{path}: the file is damaged after {present} video packets ({e}); is it truncated?") from None
+    if listed and present < listed:
+        raise InvalidInputError(f"{path}: truncated: the container lists {listed} video frames but only {present} are in the file")
+    if packets is not None:
+        packets.sort(key=lambda q: q.pts)
+    return info, rgb, packets
+
+
+def _window(info: VideoInfo, start: float | None, duration: float | None) -> tuple[int | None, int | None]:
+    """``[start, end)`` in stream pts for the requested seconds (relative to the stream start)."""
+    lo = None if not start else info.start_pts + int(round(Fraction(start) / info.time_base))
+    hi = None
+    if duration is not None:
+        hi = (lo if lo is not None else info.start_pts) + int(round(Fraction(duration) / info.time_base))
+    return lo, hi
+
+
+class VideoReader:
+    """Decode a video file into :class:`FrameBatch` es of RGB uint8 frames, in presentation order.
+
+    Args:
+        path: the video file.
+        backend: ``auto`` (decord when installed and correct for this file, else
+            PyAV), ``decord`` (fail if it cannot decode this file correctly) or ``pyav``.
+        batch_size: frames per batch.
+        start: seconds from the start of the stream to skip.
+        duration: seconds to read from ``start`` (``None`` = to the end).
+        threads: decoder threads (0 = automatic).
+
+    Iterating decodes the file from ``start`` each time. Every decodable frame is
+    delivered exactly once with its source timestamp; ``info.num_frames`` is the
+    number of frames in the window when ``info.num_frames_exact`` is true (counted by
+    demuxing), else the container's claim.
+
+    Example::
+
+        with VideoReader("movie.mp4") as reader:
+            for batch in reader:
+                print(batch.frames.shape, batch.pts[0] * reader.info.time_base)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        backend: Backend = "auto",
+        batch_size: int = 8,
+        start: float | None = None,
+        duration: float | None = None,
+        threads: int = 0,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise UnsupportedError(f"unknown decoder backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+        if batch_size < 1:
+            raise UnsupportedError(f"batch_size must be >= 1, got {batch_size}")
+        if start is not None and start < 0:
+            raise UnsupportedError(f"start must be >= 0 seconds, got {start}")
+        if duration is not None and duration <= 0:
+            raise UnsupportedError(f"duration must be > 0 seconds, got {duration}")
+        self.path = Path(path)
+        _check_path(self.path)
+        self.batch_size = int(batch_size)
+        self.threads = int(threads)
+        info, self._first_rgb, self._packets = _probe(self.path)
+        self._lo, self._hi = _window(info, start, duration)
+        self._convert = _RGBConverter(info.colorspace, info.color_range, info.bit_depth, info.colorspace == "rgb")
+        self._first_index = 0
+        if self._packets is not None:
+            pts = [p.pts for p in self._packets]
+            lo = 0 if self._lo is None else int(np.searchsorted(pts, self._lo, side="left"))
+            hi = len(pts) if self._hi is None else int(np.searchsorted(pts, self._hi, side="left"))
+            self._first_index, self._end_index = lo, max(lo, hi)
+            info = replace(info, num_frames=self._end_index - lo, num_frames_exact=True)
+        elif (self._lo is not None or self._hi is not None) and info.fps:
+            span = (duration if duration is not None else max(0.0, (info.duration or 0.0) - (start or 0.0)))
+            info = replace(info, num_frames=int(round(span * info.fps)) or None)
+        self.info = info
+        self._decord: Any = None
+        self.backend, self.backend_note = self._choose(backend)
+
+    # ------------------------------------------------------------------ setup
+    def _choose(self, backend: Backend) -> tuple[str, str]:
+        if backend == "pyav":
+            return "pyav", "requested"
+        problem = self._decord_problem()
+        if problem is None:
+            return "decord", "requested" if backend == "decord" else "default"
+        if backend == "decord":
+            raise UnsupportedError(f"{self.path}: decord cannot decode this file correctly ({problem}); use --decoder pyav or auto")
+        log.debug("%s: using PyAV instead of decord: %s", self.path, problem)
+        return "pyav", f"decord not used: {problem}"
+
+    def _decord_problem(self) -> str | None:
+        """Why decord must not decode this file, or ``None`` once it has proved itself on the first frame."""
+        if not decord_available():
+            return "decord is not installed"
+        if self._packets is None:
+            return "the packets carry no timestamps"
+        if self.info.bit_depth > 8:
+            return f"it decodes {self.info.bit_depth}-bit video wrongly"
+        decord = _import_decord()
+        try:
+            vr = decord.VideoReader(os.fspath(self.path), ctx=decord.cpu(0), num_threads=self.threads, fault_tol=1e-9)
+        except Exception as e:  # noqa: BLE001 - decord raises RuntimeError, DECORDError, AssertionError
+            return f"it cannot open the file: {str(e).splitlines()[0][:120]}"
+        n = len(self._packets)
+        if len(vr) < n:
+            return f"it sees {len(vr)} frames where the file has {n}"
+        try:
+            ts = np.asarray(vr.get_frame_timestamp(list(range(min(n, 64)))))[:, 0]
+            first = _as_numpy(vr.get_batch([0]))[0]
+        except Exception as e:  # noqa: BLE001
+            return f"it failed on the first frame: {str(e).splitlines()[0][:120]}"
+        want = np.array([(p.pts - self.info.start_pts) * self.info.time_base for p in self._packets[: len(ts)]], dtype=np.float64)
+        if len(ts) and np.abs(ts - want).max() > 1e-3:
+            return "its frame order or timestamps differ from the file's"
+        if first.shape != self._first_rgb.shape or not np.array_equal(first, self._first_rgb):
+            return f"its YUV->RGB conversion differs from the source's {self.info.colorspace}/{self.info.color_range}"
+        self._decord = vr
+        return None
+
+    # ------------------------------------------------------------------ reading
+    def __iter__(self) -> Iterator[FrameBatch]:
+        if self.backend == "decord":
+            return self._iter_decord()
+        return self._iter_pyav(self._lo, self._hi, 0)
+
+    def _iter_decord(self) -> Iterator[FrameBatch]:
+        assert self._packets is not None
+        vr = self._decord
+        if vr is None:
+            decord = _import_decord()
+            vr = self._decord = decord.VideoReader(os.fspath(self.path), ctx=decord.cpu(0), num_threads=self.threads, fault_tol=1e-9)
+        lo, hi = self._first_index, self._end_index
+        usable = min(hi, len(vr))
+        i = lo
+        while i < usable:
+            j = min(i + self.batch_size, usable)
+            try:
+                arr = _as_numpy(vr.get_batch(list(range(i, j))))
+            except Exception as e:  # noqa: BLE001 - any decord failure: hand over to PyAV
+                log.warning("%s: decord failed at frame %d (%s); continuing with PyAV", self.path, i, str(e).splitlines()[0][:120])
+                break
+            if arr.shape[0] != j - i:
+                log.warning("%s: decord returned %d of %d frames at frame %d; continuing with PyAV", self.path, arr.shape[0], j - i, i)
+                break
+            pk = self._packets[i:j]
+            yield FrameBatch(arr, tuple(p.pts for p in pk), tuple(p.duration for p in pk), i - lo)
+            i = j
+        if i < hi:
+            yield from self._iter_pyav(self._packets[i].pts, self._hi, i - lo)
+
+    def _iter_pyav(self, lo: int | None, hi: int | None, index: int) -> Iterator[FrameBatch]:
+        """Decode ``[lo, hi)`` (stream pts; ``None`` = open end) with PyAV, batch by batch."""
+        frames: list[np.ndarray] = []
+        pts: list[int] = []
+        durs: list[int] = []
+        last_pts: int | None = None
+        step = int(round(1 / (self.info.fps * self.info.time_base))) if self.info.fps else 1
+        with _open(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if self.threads:
+                stream.codec_context.thread_count = self.threads
+            if lo is not None and lo > self.info.start_pts:
+                container.seek(lo, stream=stream, backward=True, any_frame=False)
+            decoded = 0
+            try:
+                for frame in container.decode(stream):
+                    decoded += 1
+                    p = frame.pts
+                    if p is None:
+                        # Raw streams: continue the timeline at the nominal rate.
+                        p = self.info.start_pts if last_pts is None else last_pts + step
+                    if lo is not None and p < lo:
+                        continue
+                    if hi is not None and p >= hi:
+                        break
+                    if last_pts is not None and p <= last_pts:
+                        log.warning("%s: frame %d has timestamp %d after %d; kept in decode order", self.path, index, p, last_pts)
+                    last_pts = p
+                    frames.append(self._convert(frame))
+                    pts.append(int(p))
+                    durs.append(int(frame.duration or 0))
+                    if len(frames) == self.batch_size:
+                        yield FrameBatch(np.stack(frames), tuple(pts), tuple(durs), index)
+                        index += len(frames)
+                        frames, pts, durs = [], [], []
+            except av.error.FFmpegError as e:
+                raise InvalidInputError(f"{self.path}: decoding failed after {index + len(frames)} frames ({e}); is it corrupt or truncated?") from None
+        if frames:
+            yield FrameBatch(np.stack(frames), tuple(pts), tuple(durs), index)
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release the decoder (decord holds the file open)."""
+        self._decord = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        i = self.info
+        n = f"{i.num_frames}" if i.num_frames_exact else f"~{i.num_frames}"
+        return f"VideoReader({str(self.path)!r}, {i.width}x{i.height}, {n} frames, backend={self.backend})"
+
+
+def _as_numpy(batch: Any) -> np.ndarray:
+    # decord returns its own NDArray, or a torch/mxnet tensor if someone set a global bridge.
+    if hasattr(batch, "asnumpy"):
+        return np.ascontiguousarray(batch.asnumpy())
+    if hasattr(batch, "numpy"):
+        return np.ascontiguousarray(batch.numpy())
+    return np.ascontiguousarray(np.asarray(batch))
+

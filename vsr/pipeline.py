@@ -1,0 +1,228 @@
+"""Upscale a whole video: decode thread -> Upscaler (calling thread) -> encode thread.
+
+::
+
+    decode thread   VideoReader batches (uint8 RGB + pts)  -> bounded queue
+    calling thread  Upscaler (device, precision, batching) -> bounded queue
+    encode thread   VideoWriter: RGB -> YUV, encode, mux + copied audio/subtitles
+
+Both queues hold at most ``_QUEUE_BATCHES`` batches, so memory does not depend
+on the length of the video. An exception in any stage, or Ctrl-C, stops the
+other two, joins their threads, deletes the partial output and re-raises; the
+destination only ever holds a complete file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._device import Precision
+from ._prefetch import Prefetcher, Sink
+from .errors import InvalidInputError, OutputExistsError
+from .inference import Upscaler
+from .io import Backend, FrameBatch, VideoReader, VideoWriter
+
+__all__ = ["UpscaleStats", "upscale_video", "default_output_path"]
+
+log = logging.getLogger(__name__)
+
+#: Batches waiting between stages (each side).
+_QUEUE_BATCHES = 2
+
+
+@dataclass(frozen=True)
+class UpscaleStats:
+    """What :func:`upscale_video` did.
+
+    ``frames_expected`` is the frame count known before decoding (exact when
+    ``frames_expected_exact``); ``seconds`` is the wall time of the whole call.
+    """
+
+    src: Path
+    dst: Path
+    frames: int
+    frames_expected: int | None
+    frames_expected_exact: bool
+    seconds: float
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    scale: int
+    decoder: str
+    device: str
+    precision: str
+    codec: str
+    pix_fmt: str
+    bytes_written: int
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the whole call, model loading included."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line: frames, speed, output path and size."""
+        w, h = self.output_size
+        return (
+            f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps) -> {self.dst} "
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB)"
+        )
+
+
+def default_output_path(src: str | os.PathLike[str], scale: int) -> Path:
+    """``<stem>_x<scale><ext>`` next to the input."""
+    p = Path(src)
+    return p.with_name(f"{p.stem}_x{scale}{p.suffix}")
+
+
+def upscale_video(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    scale: int,
+    model: nn.Module | str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    precision: Precision | str = "auto",
+    batch_size: int = 4,
+    tile: int | None = None,
+    self_ensemble: bool = False,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str = "yuv420p",
+    encoder_options: Mapping[str, str] | None = None,
+    decoder: Backend = "auto",
+    start: float | None = None,
+    duration: float | None = None,
+    overwrite: bool = False,
+    progress: bool | Callable[[int], None] = True,
+) -> UpscaleStats:
+    """Upscale the video ``src`` by ``scale`` into ``dst``, keeping timestamps, audio, subtitles and colour.
+
+    Args:
+        src: input video file.
+        dst: output file; its extension picks the container (.mp4, .mkv, .mov, .webm).
+        scale: 2, 3 or 4 (what the model supports).
+        model: a module, a bundled model name or a checkpoint path; ``None`` uses the
+            bundled default for ``scale``.
+        device, precision, batch_size, tile, self_ensemble: see :class:`vsr.Upscaler`.
+        codec, crf, preset, pix_fmt, encoder_options: see :class:`vsr.io.VideoWriter`
+            (defaults: libx264, crf 18, preset medium, yuv420p).
+        decoder: ``auto``, ``decord`` or ``pyav`` (see :class:`vsr.io.VideoReader`).
+        start, duration: the part of the input to upscale, in seconds.
+        overwrite: replace ``dst`` if it exists.
+        progress: show a progress bar, or a callable receiving the number of
+            frames each time a batch has been encoded.
+
+    Returns:
+        :class:`UpscaleStats`.
+
+    Raises:
+        InputNotFoundError, InvalidInputError: unreadable input.
+        OutputExistsError: ``dst`` exists and ``overwrite`` is false.
+        UnsupportedError: an option this input, model or encoder cannot take.
+        EncodeError: the encoder or muxer failed.
+    """
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
+    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
+        raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
+    with VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
+        info = reader.info
+        if info.num_frames_exact and info.num_frames == 0:
+            lasts = f"; the video lasts {info.duration:.2f} s" if info.duration else ""
+            raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
+        if model is None:
+            from .models import default_model_name
+
+            model = default_model_name(scale)
+        upscaler = Upscaler(
+            model, scale=scale, device=device, precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble
+        )
+        writer = VideoWriter(
+            dst,
+            width=info.width * scale,
+            height=info.height * scale,
+            source=info,
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            pix_fmt=pix_fmt,
+            encoder_options=encoder_options,
+            start=start,
+            duration=duration,
+            overwrite=overwrite,
+        )
+        bar, report = _progress(progress, info.num_frames, info.num_frames_exact, src.name)
+
+        def encode(batches: Iterator[FrameBatch]) -> int:
+            for b in batches:
+                writer.write(b.frames, b.pts, b.durations)
+                report(len(b))
+            writer.finish()
+            return writer.frames_written
+
+        try:
+            with Prefetcher(lambda: reader, maxsize=_QUEUE_BATCHES, name="vsr-decode") as decoded:
+                with Sink(encode, maxsize=_QUEUE_BATCHES, name="vsr-encode") as sink:
+                    for batch in decoded:
+                        sink.put(FrameBatch(upscaler(batch.frames), batch.pts, batch.durations, batch.index))
+                    frames = sink.finish()
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+    if info.num_frames_exact and frames != info.num_frames:
+        log.warning("%s: wrote %d frames but the file indexes %d; some frames could not be decoded", src, frames, info.num_frames)
+    elif not info.num_frames_exact and info.num_frames and start is None and duration is None and frames != info.num_frames:
+        log.info("%s: %d frames decoded; the container claims %d", src, frames, info.num_frames)
+    return UpscaleStats(
+        src=src,
+        dst=dst,
+        frames=frames,
+        frames_expected=info.num_frames,
+        frames_expected_exact=info.num_frames_exact,
+        seconds=time.perf_counter() - t0,
+        input_size=(info.width, info.height),
+        output_size=(writer.width, writer.height),
+        scale=scale,
+        decoder=reader.backend,
+        device=str(upscaler.device),
+        precision=upscaler.precision,
+        codec=writer.codec,
+        pix_fmt=writer.pix_fmt,
+        bytes_written=dst.stat().st_size,
+    )
+
+
+def _progress(progress: bool | Callable[[int], None], total: int | None, exact: bool, name: str) -> tuple[Any, Callable[[int], None]]:
+    """A tqdm bar (or the caller's callback) and a thread-safe function to advance it."""
+    if callable(progress):
+        return None, progress
+    if not progress:
+        return None, lambda n: None
+    from tqdm import tqdm
+
+    fmt = "{l_bar}{bar}| {n_fmt}/" + ("" if exact else "~") + "{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+    bar = tqdm(total=total, unit="frame", desc=name, dynamic_ncols=True, bar_format=fmt if total else None)
+    lock = threading.Lock()
+
+    def report(n: int) -> None:
+        with lock:
+            bar.update(n)
+
+    return bar, report
