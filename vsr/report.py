@@ -18,7 +18,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,14 @@ __all__ = [
     "eval_to_dict",
     "format_compare",
     "format_eval",
+    "html_document",
+    "html_table",
+    "markdown_table",
+    "png_data_uri",
     "render_html",
     "render_plot",
+    "render_tiles",
+    "text_table",
     "write_compare_report",
     "write_eval_report",
 ]
@@ -521,3 +527,93 @@ def write_compare_report(
         paths.append(out / f"{stem}.html")
         paths[-1].write_text(page, encoding="utf-8")
     return paths
+
+
+# --------------------------------------------------------------------------- building blocks for other reports
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lines of a plain-text table with aligned columns (first column left-aligned, the others right-aligned)."""
+    return _table(header, rows, [False] + [True] * (len(header) - 1))
+
+
+def png_data_uri(png: bytes) -> str:
+    """``data:image/png;base64,...`` for embedding PNG bytes in a self-contained HTML page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, strong: Collection[tuple[int, int]] = ()) -> str:
+    """An HTML table; ``strong`` holds ``(row, column)`` cells to set in bold (e.g. the best per column)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td><strong>{html.escape(c)}</strong></td>" if (i, j) in strong else f"<td>{html.escape(c)}</td>"
+            for j, c in enumerate(r)
+        )
+        + "</tr>"
+        for i, r in enumerate(rows)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, strong: Collection[tuple[int, int]] = ()) -> list[str]:
+    """Lines of a GitHub-flavoured Markdown table (first column left-aligned, the others right-aligned)."""
+
+    def cell(text: str, bold: bool) -> str:
+        text = text.replace("|", "\\|")
+        return f"**{text}**" if bold and text else text
+
+    lines = ["| " + " | ".join(cell(h, False) for h in header) + " |"]
+    lines.append("|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|")
+    lines += ["| " + " | ".join(cell(c, (i, j) in strong) for j, c in enumerate(r)) + " |" for i, r in enumerate(rows)]
+    return lines
+
+
+def html_document(title: str, body: str) -> str:
+    """A self-contained HTML page (the style of :func:`render_html`) around ``body``, which is HTML."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
+img.tiles {{ image-rendering: pixelated; max-width: 100%; }}
+.small {{ font-size: 0.9em; color: #555; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+{body}
+</body></html>
+"""
+
+
+def render_tiles(tiles: Sequence[tuple[str, np.ndarray]], *, magnify: int = 2, gap: int = 6) -> bytes:
+    """Equally sized uint8 RGB images side by side, each with its caption below, as PNG bytes.
+
+    Tiles are enlarged ``magnify`` times by pixel repetition (no smoothing, so
+    the differences between upscalers stay visible). Captions may hold several
+    lines separated by ``\\n``.
+    """
+    if not tiles:
+        raise InvalidInputError("render_tiles needs at least one tile")
+    shape = tiles[0][1].shape
+    if any(t.shape != shape or t.ndim != 3 or t.dtype != np.uint8 for _, t in tiles):
+        raise InvalidInputError(f"render_tiles needs uint8 H x W x 3 tiles of one size, got {[t.shape for _, t in tiles]}")
+    font, fs = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    th, tw = shape[0] * magnify, shape[1] * magnify
+    n_lines = max(len(c.split("\n")) for c, _ in tiles)
+    cap_h = 8 + 17 * n_lines
+    img = np.full((th + cap_h, len(tiles) * tw + (len(tiles) - 1) * gap, 3), 255, np.uint8)
+    for k, (caption, tile) in enumerate(tiles):
+        x0 = k * (tw + gap)
+        big = np.repeat(np.repeat(tile, magnify, axis=0), magnify, axis=1)
+        img[:th, x0:x0 + tw] = cv2.cvtColor(big, cv2.COLOR_RGB2BGR)
+        for j, line in enumerate(caption.split("\n")):
+            (w, _), _ = cv2.getTextSize(line, font, fs, 1)
+            cv2.putText(img, line, (x0 + max(0, (tw - w) // 2), th + 17 * (j + 1)), font, fs, (0, 0, 0), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise InvalidInputError("could not encode the tiles as PNG")
+    return buf.tobytes()
