@@ -144,6 +144,14 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--start", type=_Seconds(), default=None, help="Start this far into each video (seconds or [HH:]MM:SS).")
 @click.option("--duration", type=_Seconds(), default=None, help="Upscale only this much of each video.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--segment-frames", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Work in segments of about N frames (moved to nearby keyframes), joined by stream copy at the end, so "
+                   "that --resume can continue after a crash. Default with --resume or under torchrun: a quarter of each "
+                   "process's share, at most 1000.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted segmented run: reuse its finished segments (in .<OUTPUT>.vsr-segments "
+                   "beside the output). The settings must be the same.")
+@click.option("--keep-segments", is_flag=True, help="Keep the segment folder (manifest, segment files) after joining.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(
     input_path: Path,
@@ -164,6 +172,9 @@ def upscale_cmd(
     start: float | None,
     duration: float | None,
     overwrite: bool,
+    segment_frames: int | None,
+    resume: bool,
+    keep_segments: bool,
     quiet: bool,
 ) -> None:
     """Upscale a video, an image, or every video and image in a folder.
@@ -171,16 +182,43 @@ def upscale_cmd(
     Videos keep their timestamps, audio, subtitles, colour tags and rotation.
     In a folder, a failing file is reported and the others go on; the exit
     code is 1 if any failed.
+
+    One video can be split over processes and GPUs with torchrun, e.g.
+    `torchrun --nproc-per-node 4 -m vsr upscale IN -o OUT --scale 2`: each process
+    upscales segments of it, and the segments are joined without re-encoding.
     """
-    from .errors import InputNotFoundError
+    from ._distributed import dist_env
+    from .errors import InputNotFoundError, UnsupportedError
     from .images import is_image_path, upscale_image
     from .inference import Upscaler
     from .io import is_video_path
     from .models import default_model_name
     from .pipeline import default_output_path, upscale_video
+    from .segments import upscale_segmented, work_dir_for
 
     if not input_path.exists():
         raise InputNotFoundError(f"{input_path}: does not exist")
+    env = dist_env()
+    single = input_path.is_file() and not is_image_path(input_path)
+    if output is None:
+        single_dst = default_output_path(input_path, scale)
+    else:
+        single_dst = output / default_output_path(input_path, scale).name if output.is_dir() else output
+    # A segment folder left by an interrupted run must not be silently ignored: the segmented path refuses without --resume.
+    if resume or segment_frames is not None or keep_segments or env.distributed or (single and work_dir_for(single_dst).is_dir()):
+        why = "torchrun" if env.distributed else "--resume/--segment-frames/--keep-segments"
+        if not single:
+            raise UnsupportedError(f"{input_path}: {why} works on one video file; upscale folders and images without it")
+        stats = upscale_segmented(
+            input_path, single_dst, scale=scale, model=model_src, device=device,
+            precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, codec=codec, crf=crf,
+            preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
+            start=start, duration=duration, overwrite=overwrite, progress=not quiet, segment_frames=segment_frames,
+            resume=resume, keep_segments=keep_segments,
+        )
+        if env.is_main and not quiet:
+            click.echo(f"{input_path}: {stats.summary()}")
+        return
     if input_path.is_dir():
         inputs = sorted(p for p in input_path.iterdir() if p.is_file() and (is_video_path(p) or is_image_path(p)))
         earlier = {p for p in inputs if any(p.stem.endswith(f"_x{s}") for s in (2, 3, 4))}

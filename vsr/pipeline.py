@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from .errors import InvalidInputError, OutputExistsError
 from .inference import Upscaler
 from .io import Backend, FrameBatch, VideoReader, VideoWriter
 
-__all__ = ["UpscaleStats", "upscale_video", "default_output_path"]
+__all__ = ["UpscaleStats", "upscale_video", "upscale_stream", "default_output_path"]
 
 log = logging.getLogger(__name__)
 
@@ -165,20 +165,8 @@ def upscale_video(
             overwrite=overwrite,
         )
         bar, report = _progress(progress, info.num_frames, info.num_frames_exact, src.name)
-
-        def encode(batches: Iterator[FrameBatch]) -> int:
-            for b in batches:
-                writer.write(b.frames, b.pts, b.durations)
-                report(len(b))
-            writer.finish()
-            return writer.frames_written
-
         try:
-            with Prefetcher(lambda: reader, maxsize=_QUEUE_BATCHES, name="vsr-decode") as decoded:
-                with Sink(encode, maxsize=_QUEUE_BATCHES, name="vsr-encode") as sink:
-                    for batch in decoded:
-                        sink.put(FrameBatch(upscaler(batch.frames), batch.pts, batch.durations, batch.index))
-                    frames = sink.finish()
+            frames = upscale_stream(lambda: reader, upscaler, writer, report)
             writer.close()
         except BaseException:
             writer.abort()
@@ -207,6 +195,40 @@ def upscale_video(
         pix_fmt=writer.pix_fmt,
         bytes_written=dst.stat().st_size,
     )
+
+
+def upscale_stream(
+    batches: Callable[[], Iterable[FrameBatch]],
+    upscaler: Upscaler,
+    writer: VideoWriter,
+    report: Callable[[int], None] = lambda n: None,
+    *,
+    after_batch: Callable[[], None] | None = None,
+) -> int:
+    """Run decode thread -> ``upscaler`` (calling thread) -> encode thread into ``writer``; return the frames written.
+
+    ``batches`` is called in the decode thread and returns the batches to upscale
+    (e.g. a :class:`VideoReader` or ``reader.iter_frames(a, b)``). ``report`` gets
+    the frame count of each encoded batch (in the encode thread); ``after_batch``
+    is called in the calling thread after each batch is handed to the encoder.
+    The writer is finished but neither closed nor aborted: the caller publishes
+    (:meth:`VideoWriter.close`) or discards (:meth:`VideoWriter.abort`) the file.
+    """
+
+    def encode(items: Iterator[FrameBatch]) -> int:
+        for b in items:
+            writer.write(b.frames, b.pts, b.durations)
+            report(len(b))
+        writer.finish()
+        return writer.frames_written
+
+    with Prefetcher(batches, maxsize=_QUEUE_BATCHES, name="vsr-decode") as decoded:
+        with Sink(encode, maxsize=_QUEUE_BATCHES, name="vsr-encode") as sink:
+            for batch in decoded:
+                sink.put(FrameBatch(upscaler(batch.frames), batch.pts, batch.durations, batch.index))
+                if after_batch is not None:
+                    after_batch()
+            return sink.finish()
 
 
 def _progress(progress: bool | Callable[[int], None], total: int | None, exact: bool, name: str) -> tuple[Any, Callable[[int], None]]:

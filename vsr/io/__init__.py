@@ -1,8 +1,12 @@
-"""Video input and output: :class:`VideoReader` (decord or PyAV), :class:`VideoWriter` (PyAV).
+"""Video input and output: :class:`VideoReader` (decord or PyAV), :class:`VideoWriter` (PyAV),
+:func:`join_segments` (stream-copy concatenation of segment files).
 
 The only package that imports ``av`` and ``decord``.
 """
 
+from ._concat import SegmentInfo as SegmentInfo
+from ._concat import join_segments as join_segments
+from ._concat import probe_segment as probe_segment
 from ._reader import BACKENDS as BACKENDS
 from ._reader import Backend as Backend
 from ._reader import FrameBatch as FrameBatch
@@ -14,7 +18,9 @@ from ._reader import is_video_path as is_video_path
 from ._writer import CODECS as CODECS
 from ._writer import CONTAINERS as CONTAINERS
 from ._writer import VideoWriter as VideoWriter
+from ._writer import check_container as check_container
 from ._writer import default_codec as default_codec
+from ._writer import encoder_settings as encoder_settings
 
 __all__ = [
     "BACKENDS",
@@ -22,11 +28,16 @@ __all__ = [
     "CODECS",
     "CONTAINERS",
     "FrameBatch",
+    "SegmentInfo",
     "VIDEO_EXTENSIONS",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
+    "check_container",
     "decord_available",
     "default_codec",
+    "encoder_settings",
     "is_video_path",
+    "join_segments",
+    "probe_segment",
 ]

@@ -193,6 +193,7 @@ class FrameBatch:
 class _Packet:
     pts: int
     duration: int
+    keyframe: bool = False
 
 
 def _import_decord() -> Any:
@@ -354,7 +355,7 @@ def _probe(path: Path) -> tuple[VideoInfo, np.ndarray, list[_Packet] | None]:
                 if p.pts is None:
                     packets = None
                     continue
-                packets.append(_Packet(int(p.pts), int(p.duration or 0)))
+                packets.append(_Packet(int(p.pts), int(p.duration or 0), bool(p.is_keyframe)))
         except av.error.FFmpegError as e:
             raise InvalidInputError(f"{path}: the file is damaged after {present} video packets ({e}); is it truncated?") from None
     if listed and present < listed:
@@ -477,19 +478,58 @@ class VideoReader:
         self._decord = vr
         return None
 
+    # ------------------------------------------------------------------ the index
+    def _index(self, what: str) -> list[_Packet]:
+        if self._packets is None:
+            raise UnsupportedError(f"{self.path}: {what} needs timestamped packets, which this file lacks; remux it (ffmpeg -i IN -c copy OUT.mkv)")
+        return self._packets[self._first_index : self._end_index]
+
+    @property
+    def frame_pts(self) -> tuple[int, ...]:
+        """Presentation timestamps (in ``info.time_base``) of every frame of the window, in order.
+
+        Raises :class:`UnsupportedError` for files whose packets carry no timestamps.
+        """
+        return tuple(p.pts for p in self._index("listing frame timestamps"))
+
+    @property
+    def keyframes(self) -> tuple[int, ...]:
+        """Indices (as in :attr:`FrameBatch.index`) of the window's frames that are keyframes.
+
+        Decoding can start at these frames without decoding earlier ones. Raises
+        :class:`UnsupportedError` for files whose packets carry no timestamps.
+        """
+        return tuple(i for i, p in enumerate(self._index("listing keyframes")) if p.keyframe)
+
     # ------------------------------------------------------------------ reading
     def __iter__(self) -> Iterator[FrameBatch]:
         if self.backend == "decord":
-            return self._iter_decord()
+            return self._iter_decord(self._first_index, self._end_index)
         return self._iter_pyav(self._lo, self._hi, 0)
 
-    def _iter_decord(self) -> Iterator[FrameBatch]:
+    def iter_frames(self, first: int, end: int) -> Iterator[FrameBatch]:
+        """Decode frames ``[first, end)`` of the window (indices as in :attr:`FrameBatch.index`).
+
+        Delivers exactly the frames a full iteration delivers at those positions,
+        with the same timestamps; decoding starts at the nearest keyframe before
+        ``first``. Raises :class:`UnsupportedError` for files whose packets carry no
+        timestamps (they cannot be indexed).
+        """
+        index = self._index("reading a frame range")
+        if not 0 <= first < end <= len(index):
+            raise UnsupportedError(f"{self.path}: frame range [{first}, {end}) is outside the {len(index)} frames of the window")
+        if self.backend == "decord":
+            return self._iter_decord(self._first_index + first, self._first_index + end)
+        hi = index[end].pts if end < len(index) else self._hi
+        return self._iter_pyav(index[first].pts, hi, first)
+
+    def _iter_decord(self, lo: int, hi: int) -> Iterator[FrameBatch]:
+        """Decode packets ``[lo, hi)`` of the index with decord, handing over to PyAV if decord fails."""
         assert self._packets is not None
         vr = self._decord
         if vr is None:
             decord = _import_decord()
             vr = self._decord = decord.VideoReader(os.fspath(self.path), ctx=decord.cpu(0), num_threads=self.threads, fault_tol=1e-9)
-        lo, hi = self._first_index, self._end_index
         usable = min(hi, len(vr))
         i = lo
         while i < usable:
@@ -503,10 +543,11 @@ class VideoReader:
                 log.warning("%s: decord returned %d of %d frames at frame %d; continuing with PyAV", self.path, arr.shape[0], j - i, i)
                 break
             pk = self._packets[i:j]
-            yield FrameBatch(arr, tuple(p.pts for p in pk), tuple(p.duration for p in pk), i - lo)
+            yield FrameBatch(arr, tuple(p.pts for p in pk), tuple(p.duration for p in pk), i - self._first_index)
             i = j
         if i < hi:
-            yield from self._iter_pyav(self._packets[i].pts, self._hi, i - lo)
+            end = self._packets[hi].pts if hi < len(self._packets) else self._hi
+            yield from self._iter_pyav(self._packets[i].pts, end, i - self._first_index)
 
     def _iter_pyav(self, lo: int | None, hi: int | None, index: int) -> Iterator[FrameBatch]:
         """Decode ``[lo, hi)`` (stream pts; ``None`` = open end) with PyAV, batch by batch."""

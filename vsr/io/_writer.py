@@ -44,7 +44,7 @@ from av.video.reformatter import ColorRange, Interpolation
 from ..errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from ._reader import VideoInfo, guess_matrix, matrix_value, primaries_value, range_value, sws_matrix, trc_value
 
-__all__ = ["VideoWriter", "CONTAINERS", "CODECS", "default_codec"]
+__all__ = ["VideoWriter", "CONTAINERS", "CODECS", "check_container", "default_codec", "encoder_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,61 @@ def default_codec(path: str | os.PathLike[str]) -> str:
     return "libvpx-vp9" if Path(path).suffix.lower() == ".webm" else "libx264"
 
 
+def encoder_settings(
+    codec: str, *, crf: int | None = None, preset: str | None = None, encoder_options: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The options :class:`VideoWriter` opens ``codec`` with: its quality and preset defaults, then ``encoder_options``.
+
+    Raises :class:`UnsupportedError` for a crf or preset the encoder cannot take.
+    """
+    rc = CODECS.get(codec)
+    opts: dict[str, str] = {}
+    if rc is None:
+        if crf is not None or preset is not None:
+            raise UnsupportedError(
+                f"vsr does not know how {codec} takes crf/preset; pass them with --encoder-opt (encoder_options) instead"
+            )
+    else:
+        if crf is not None and rc.quality_option is None:
+            raise UnsupportedError(f"{codec} has no quality setting (it is lossless); drop --crf")
+        if preset is not None and rc.preset_option is None:
+            raise UnsupportedError(f"{codec} has no --preset; pass speed settings with --encoder-opt")
+        if rc.quality_option is not None:
+            opts[rc.quality_option] = str(rc.default_quality if crf is None else int(crf))
+        if rc.preset_option is not None and (preset or rc.default_preset):
+            opts[rc.preset_option] = str(preset or rc.default_preset)
+        opts.update(rc.extra or {})
+    opts.update({str(k): str(v) for k, v in (encoder_options or {}).items()})
+    return opts
+
+
+def check_container(path: str | os.PathLike[str], codec: str, *, container: str | None = None) -> None:
+    """Raise :class:`UnsupportedError` when the container of ``path`` cannot hold ``codec`` video.
+
+    The container is the one the extension picks (:data:`CONTAINERS`), or the
+    FFmpeg muxer ``container``. ``codec`` is an encoder (``libx264``) or a codec
+    name (``h264``); unknown names pass (the encoder reports them when opened).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    fmt = container or CONTAINERS.get(suffix)
+    if fmt is None:
+        raise UnsupportedError(f"{path}: unsupported output extension {suffix or '(none)'!r}; use one of {', '.join(CONTAINERS)}")
+    name = None
+    for mode in ("w", "r"):
+        try:
+            name = av.codec.Codec(codec, mode).canonical_name
+            break
+        except (av.error.FFmpegError, ValueError):
+            continue
+    if name is None:
+        return
+    with av.open(os.devnull, "w", format=fmt) as probe:
+        if name not in probe.supported_codecs:
+            where = f"{suffix} files" if container is None else f"{container} files"
+            raise UnsupportedError(f"{path}: {where} cannot hold {codec} video; use .mkv or another --codec")
+
+
 def _fresh_metadata(meta: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in meta.items() if k.lower() not in _STALE_STREAM_KEYS and not k.startswith("_STATISTICS")}
 
@@ -119,6 +174,8 @@ class VideoWriter:
         pix_fmt: output pixel format, e.g. ``yuv420p`` or ``yuv420p10le``.
         encoder_options: extra FFmpeg encoder options, e.g. ``{"tune": "film"}``.
         copy_streams: copy the source's non-video streams, chapters and metadata.
+        container: an FFmpeg muxer to use instead of the one the extension picks,
+            e.g. ``nut``, which keeps any time base exactly (the extension is then free).
         start, duration: the window of the source (seconds from its start) that the
             frames come from: copied packets outside it are dropped and all
             timestamps move back by ``start``.
@@ -142,10 +199,11 @@ class VideoWriter:
         start: float | None = None,
         duration: float | None = None,
         overwrite: bool = False,
+        container: str | None = None,
     ) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
-        if suffix not in CONTAINERS:
+        if container is None and suffix not in CONTAINERS:
             raise UnsupportedError(f"{self.path}: unsupported output extension {suffix or '(none)'!r}; use one of {', '.join(CONTAINERS)}")
         if self.path.exists() and not overwrite:
             raise OutputExistsError(f"{self.path}: already exists; pass --overwrite (overwrite=True) to replace it")
@@ -164,7 +222,9 @@ class VideoWriter:
         self.source = source
         self.fps = Fraction(fps).limit_denominator(1_000_000) if fps else None
         self.time_base = source.time_base if source is not None else Fraction(1) / self.fps  # type: ignore[operator]
-        sub_w, sub_h = self._check_codec(suffix)
+        self._container = container
+        self._format = container or CONTAINERS[suffix]
+        sub_w, sub_h = self._check_codec()
         self.width, self.height = width - width % sub_w, height - height % sub_h
         if self.width < 1 or self.height < 1:
             raise UnsupportedError(f"{width}x{height} frames are too small for {pix_fmt}")
@@ -189,7 +249,7 @@ class VideoWriter:
         self._pending: av.Packet | None = None
         self._side_packets: Iterator[av.Packet] | None = None
         try:
-            self._out = av.open(os.fspath(self.tmp_path), "w", format=CONTAINERS[suffix])
+            self._out = av.open(os.fspath(self.tmp_path), "w", format=self._format)
             self._setup_video()
             if source is not None and copy_streams:
                 self._setup_copies(source)
@@ -198,16 +258,14 @@ class VideoWriter:
             raise
 
     # ------------------------------------------------------------------ setup
-    def _check_codec(self, suffix: str) -> tuple[int, int]:
+    def _check_codec(self) -> tuple[int, int]:
         try:
             enc = av.codec.Codec(self.codec, "w")
         except (av.error.FFmpegError, ValueError):
             raise UnsupportedError(f"unknown video encoder {self.codec!r}; known here: {', '.join(c for c in CODECS if _has_encoder(c))}") from None
         if enc.type != "video":
             raise UnsupportedError(f"{self.codec!r} is a {enc.type} encoder; pass a video encoder such as libx264")
-        with av.open(os.devnull, "w", format=CONTAINERS[suffix]) as probe:
-            if enc.canonical_name not in probe.supported_codecs:
-                raise UnsupportedError(f"{self.path}: {suffix} files cannot hold {self.codec} video; use .mkv or another --codec")
+        check_container(self.path, self.codec, container=self._container)
         formats = [f.name for f in (enc.video_formats or [])]
         try:
             av.video.format.VideoFormat(self.pix_fmt)
@@ -218,28 +276,9 @@ class VideoWriter:
         return _subsampling(self.pix_fmt)
 
     def _encoder_options(self, crf: int | None, preset: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
-        rc = CODECS.get(self.codec)
-        opts: dict[str, str] = {}
-        if rc is None:
-            if crf is not None or preset is not None:
-                raise UnsupportedError(
-                    f"vsr does not know how {self.codec} takes crf/preset; pass them with --encoder-opt (encoder_options) instead"
-                )
-        else:
-            if crf is not None and rc.quality_option is None:
-                raise UnsupportedError(f"{self.codec} has no quality setting (it is lossless); drop --crf")
-            if preset is not None and rc.preset_option is None:
-                raise UnsupportedError(f"{self.codec} has no --preset; pass speed settings with --encoder-opt")
-            if rc.quality_option is not None:
-                opts[rc.quality_option] = str(rc.default_quality if crf is None else int(crf))
-            if rc.preset_option is not None and (preset or rc.default_preset):
-                opts[rc.preset_option] = str(preset or rc.default_preset)
-            opts.update(rc.extra or {})
-        opts.update({str(k): str(v) for k, v in (extra or {}).items()})
-        return opts
+        return encoder_settings(self.codec, crf=crf, preset=preset, encoder_options=extra)
 
     def _setup_video(self) -> None:
-        src = self.source
         stream = self._out.add_stream(self.codec, rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
         stream.time_base = self.time_base
@@ -248,6 +287,13 @@ class VideoWriter:
         if self.fps:
             cc.framerate = self.fps
         cc.options = dict(self._options)
+        self._tag_video(stream)
+        self._video = stream
+
+    def _tag_video(self, stream: Any) -> None:
+        """Choose the RGB->YUV conversion, and tag ``stream`` with colour, rotation, aspect ratio and metadata."""
+        src = self.source
+        cc = stream.codec_context
         fmt = av.video.format.VideoFormat(self.pix_fmt)
         self._rgb_out = fmt.is_rgb or self.pix_fmt.startswith("gray")
         if src is not None:
@@ -288,7 +334,6 @@ class VideoWriter:
                     src.path,
                     src.color_trc,
                 )
-        self._video = stream
 
     def _setup_copies(self, source: VideoInfo) -> None:
         side = av.open(os.fspath(source.path), "r")
@@ -296,7 +341,7 @@ class VideoWriter:
         meta = {k: v for k, v in side.metadata.items() if k.lower() not in _MUXER_KEYS}
         self._out.metadata.update(meta)
         supported = self._out.supported_codecs
-        fmt = CONTAINERS[self.path.suffix.lower()]
+        fmt = self._format
         for s in side.streams:
             if s.type == "video" and s.index == side.streams.video[0].index:
                 continue
