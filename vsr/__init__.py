@@ -28,6 +28,7 @@ from .inference import Upscaler as Upscaler
 from .io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
 from .metrics import psnr as psnr, ssim as ssim
 from .pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
+from .segments import SegmentedStats as SegmentedStats, upscale_segmented as upscale_segmented
 from .models import (
     get_model as get_model,
     list_models as list_models,
@@ -46,6 +47,7 @@ __all__ = [
     "OutputExistsError",
     "UnsupportedError",
     "FrameBatch",
+    "SegmentedStats",
     "UpscaleStats",
     "Upscaler",
     "VideoInfo",
@@ -59,5 +61,6 @@ __all__ = [
     "psnr",
     "save_model",
     "ssim",
+    "upscale_segmented",
     "upscale_video",
 ]
