@@ -1,0 +1,544 @@
+"""Training and validation datasets, each reading its official on-disk layout.
+
+Frame sources (:class:`ImageFolder`, :class:`DIV2K`, :class:`REDS`,
+:class:`Vimeo90K`, :class:`VideoFrames`) give full HR frames as ``H x W x 3``
+uint8 RGB arrays, plus the matching LR frame when the layout ships one for the
+requested scale. :class:`PatchSampler` draws training batches from one or more
+of them; :class:`BenchmarkFolder` serves whole images for validation.
+
+Every size called ``lr_patch`` is in LR pixels: the HR patch is ``lr_patch * scale``.
+LR that is not on disk is made with MATLAB-exact bicubic (:func:`vsr.data.imresize`)
+from the HR frame cropped to a multiple of the scale, as the benchmarks were made.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DatasetError
+from ._patches import DIHEDRAL, crop_pair, dihedral, hr_usable_shape
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "REDS4_CLIPS",
+    "FrameSource",
+    "ImageFolder",
+    "DIV2K",
+    "REDS",
+    "Vimeo90K",
+    "BenchmarkFolder",
+    "BenchmarkImage",
+    "PatchBatch",
+    "PatchSampler",
+    "read_image",
+]
+
+#: File extensions read as images (case-insensitive).
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm")
+
+#: REDS4, the usual REDS test clips; excluded from REDS training by default.
+REDS4_CLIPS: tuple[str, ...] = ("000", "011", "015", "020")
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as ``H x W x 3`` uint8 RGB (grey images are replicated to 3 channels)."""
+    p = Path(path)
+    img = cv2.imread(os.fspath(p), cv2.IMREAD_COLOR)
+    if img is None:
+        if not p.exists():
+            raise DatasetError(f"{p}: image file not found")
+        raise DatasetError(f"{p}: not a readable image (OpenCV could not decode it)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _list_images(folder: Path, *, recursive: bool) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _require_dir(path: Path, what: str, layout: str) -> None:
+    if not path.is_dir():
+        raise DatasetError(f"{path}: {what} folder not found; expected layout: {layout}")
+
+
+class FrameSource(Dataset, abc.ABC):
+    """A list of HR frames (images or video frames) a patch sampler can draw from.
+
+    ``source[i]`` is the ``i``-th HR frame; :meth:`lr` returns the LR frame of a
+    layout that ships one, else ``None``.
+    """
+
+    #: Short description used in logs and errors.
+    name: str = ""
+
+    def __init__(self, *, cache: bool) -> None:
+        self.cache = cache
+        self._hr_cache: dict[int, np.ndarray] = {}
+        self._lr_cache: dict[tuple[int, int], np.ndarray | None] = {}
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of frames."""
+
+    @abc.abstractmethod
+    def describe(self, index: int) -> str:
+        """Where frame ``index`` comes from (a path, or a video and frame number)."""
+
+    @abc.abstractmethod
+    def _load_hr(self, index: int) -> np.ndarray: ...
+
+    def _lr_path(self, index: int, scale: int) -> Path | None:
+        """Path of the shipped LR frame for ``scale``, or ``None`` if the layout has none."""
+        return None
+
+    def hr(self, index: int) -> np.ndarray:
+        """HR frame ``index`` as ``H x W x 3`` uint8 RGB."""
+        if index < 0 or index >= len(self):
+            raise IndexError(f"{self.name}: frame index {index} out of range 0..{len(self) - 1}")
+        if not self.cache:
+            return self._load_hr(index)
+        img = self._hr_cache.get(index)
+        if img is None:
+            img = self._hr_cache[index] = self._load_hr(index)
+        return img
+
+    def lr(self, index: int, scale: int) -> np.ndarray | None:
+        """The shipped LR frame for ``scale`` (``HR // scale`` in size), or ``None`` to make it by bicubic."""
+        key = (index, scale)
+        if self.cache and key in self._lr_cache:
+            return self._lr_cache[key]
+        path = self._lr_path(index, scale)
+        img = None
+        if path is not None:
+            img = read_image(path)
+            hr_shape = self.hr(index).shape
+            want = (hr_shape[0] // scale, hr_shape[1] // scale)
+            if img.shape[:2] != want:
+                raise DatasetError(
+                    f"{path}: LR image is {img.shape[1]}x{img.shape[0]} but its HR frame "
+                    f"({self.describe(index)}) is {hr_shape[1]}x{hr_shape[0]}, which at x{scale} needs "
+                    f"{want[1]}x{want[0]}; remake the LR folder with datasets/make_lr.py"
+                )
+        if self.cache:
+            self._lr_cache[key] = img
+        return img
+
+    def preload(self) -> None:
+        """Decode every HR frame into the in-memory cache (no-op when ``cache`` is off)."""
+        if self.cache:
+            for i in range(len(self)):
+                self.hr(i)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.hr(index)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, frames={len(self)}, cache={self.cache})"
+
+
+class ImageFolder(FrameSource):
+    """Every image in a folder (T91's ``.bmp``, BSD200's ``.png``, any photos); LR made by bicubic.
+
+    Args:
+        root: the folder.
+        recursive: also read images in sub-folders.
+        cache: keep decoded images in memory (T91 + BSD200 take about 70 MB).
+    """
+
+    LAYOUT = "<root>/<name>.{png,bmp,jpg,...} (or nested folders with recursive=true)"
+
+    def __init__(self, root: str | os.PathLike[str], *, recursive: bool = False, cache: bool = True) -> None:
+        super().__init__(cache=cache)
+        self.root = Path(root)
+        _require_dir(self.root, "image", self.LAYOUT)
+        self.files = _list_images(self.root, recursive=recursive)
+        if not self.files:
+            raise DatasetError(
+                f"{self.root}: no images found (extensions {', '.join(IMAGE_EXTENSIONS)}); "
+                f"expected layout: {self.LAYOUT}"
+            )
+        self.name = self.root.name
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def describe(self, index: int) -> str:
+        return os.fspath(self.files[index])
+
+    def _load_hr(self, index: int) -> np.ndarray:
+        return read_image(self.files[index])
+
+
+class DIV2K(FrameSource):
+    """DIV2K as distributed: ``DIV2K_{split}_HR/0001.png`` and ``DIV2K_{split}_LR_bicubic/X{s}/0001x{s}.png``.
+
+    The LR folder of a scale is used when present; otherwise LR patches are made
+    by MATLAB-exact bicubic on the fly.
+
+    Args:
+        root: the folder holding ``DIV2K_train_HR`` (and the LR folders).
+        split: ``train`` or ``valid``.
+        first, last: image numbers to use, inclusive (the paper trains on 1..800;
+            some distributions merge 801..900 into the train folder).
+        cache: keep decoded images in memory (the 800 train images take ~7 GB).
+    """
+
+    LAYOUT = "<root>/DIV2K_{split}_HR/0001.png, optional <root>/DIV2K_{split}_LR_bicubic/X{s}/0001x{s}.png"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        split: str = "train",
+        first: int = 1,
+        last: int = 800,
+        cache: bool = False,
+    ) -> None:
+        super().__init__(cache=cache)
+        if split not in ("train", "valid"):
+            raise DatasetError(f"DIV2K split must be 'train' or 'valid', got {split!r}")
+        self.root = Path(root)
+        self.split = split
+        hr_dir = self.root / f"DIV2K_{split}_HR"
+        _require_dir(hr_dir, f"DIV2K {split} HR", self.LAYOUT)
+        self.files = [
+            p for p in sorted(hr_dir.glob("*.png")) if p.stem.isdigit() and first <= int(p.stem) <= last
+        ]
+        if not self.files:
+            raise DatasetError(
+                f"{hr_dir}: no images numbered {first:04d}..{last:04d}; expected layout: {self.LAYOUT}"
+            )
+        self.name = f"DIV2K_{split}[{first}-{last}]"
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def describe(self, index: int) -> str:
+        return os.fspath(self.files[index])
+
+    def _load_hr(self, index: int) -> np.ndarray:
+        return read_image(self.files[index])
+
+    def _lr_path(self, index: int, scale: int) -> Path | None:
+        stem = self.files[index].stem
+        p = self.root / f"DIV2K_{self.split}_LR_bicubic" / f"X{scale}" / f"{stem}x{scale}.png"
+        return p if p.is_file() else None
+
+
+class REDS(FrameSource):
+    """REDS frames: ``train_sharp/<clip>/<frame>.png`` with optional ``train_sharp_bicubic/X4/<clip>/<frame>.png``.
+
+    Validation clips regrouped as 240..269 (``datasets/regroup_reds_val.py``) are
+    read like any other clip.
+
+    Args:
+        root: the folder holding ``train_sharp``.
+        exclude: clip names left out (default REDS4: 000, 011, 015, 020).
+        frame_stride: use every n-th frame of each clip, to avoid near-duplicates.
+        cache: keep decoded frames in memory (REDS is ~2.6 MB per frame decoded).
+    """
+
+    LAYOUT = "<root>/train_sharp/<000..269>/<00000000..00000099>.png, optional <root>/train_sharp_bicubic/X4/..."
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        exclude: Sequence[str] = REDS4_CLIPS,
+        frame_stride: int = 1,
+        cache: bool = False,
+    ) -> None:
+        super().__init__(cache=cache)
+        if frame_stride < 1:
+            raise DatasetError(f"REDS frame_stride must be >= 1, got {frame_stride}")
+        self.root = Path(root)
+        hr_dir = self.root / "train_sharp"
+        _require_dir(hr_dir, "REDS train_sharp", self.LAYOUT)
+        excluded = set(exclude)
+        self.frames: list[tuple[str, str]] = []
+        for clip in sorted(p for p in hr_dir.iterdir() if p.is_dir() and p.name not in excluded):
+            for f in sorted(clip.glob("*.png"))[::frame_stride]:
+                self.frames.append((clip.name, f.name))
+        if not self.frames:
+            raise DatasetError(
+                f"{hr_dir}: no frames found (excluding clips {', '.join(sorted(excluded)) or 'none'}); "
+                f"expected layout: {self.LAYOUT}"
+            )
+        self.name = "REDS"
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def describe(self, index: int) -> str:
+        clip, frame = self.frames[index]
+        return os.fspath(self.root / "train_sharp" / clip / frame)
+
+    def _load_hr(self, index: int) -> np.ndarray:
+        return read_image(self.describe(index))
+
+    def _lr_path(self, index: int, scale: int) -> Path | None:
+        clip, frame = self.frames[index]
+        p = self.root / "train_sharp_bicubic" / f"X{scale}" / clip / frame
+        return p if p.is_file() else None
+
+
+class Vimeo90K(FrameSource):
+    """Vimeo90K septuplets: ``sequences/<00001>/<0001>/im1.png .. im7.png``; LR made by bicubic.
+
+    The septuplets are those of ``list_file`` (one ``00001/0001`` per line), by
+    default ``<root>/sep_trainlist.txt`` when it exists; otherwise every
+    septuplet found under ``sequences/`` is used.
+
+    Args:
+        root: the folder holding ``sequences`` (``vimeo_septuplet``).
+        list_file: a list of septuplets, or ``None`` for the default above.
+        frame_stride: use frames 1, 1+n, 1+2n, ... of each septuplet.
+        cache: keep decoded frames in memory (344 KB per frame).
+    """
+
+    LAYOUT = "<root>/sequences/<00001>/<0001>/im1.png..im7.png, optional <root>/sep_trainlist.txt"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        list_file: str | os.PathLike[str] | None = None,
+        frame_stride: int = 1,
+        cache: bool = True,
+    ) -> None:
+        super().__init__(cache=cache)
+        if frame_stride < 1:
+            raise DatasetError(f"Vimeo90K frame_stride must be >= 1, got {frame_stride}")
+        self.root = Path(root)
+        seq_dir = self.root / "sequences"
+        _require_dir(seq_dir, "Vimeo90K sequences", self.LAYOUT)
+        lst = Path(list_file) if list_file is not None else self.root / "sep_trainlist.txt"
+        if list_file is not None and not lst.is_file():
+            raise DatasetError(f"{lst}: Vimeo90K list file not found; expected lines like 00001/0001")
+        if lst.is_file():
+            septs = [ln.strip() for ln in lst.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        else:
+            septs = sorted(f"{a.name}/{b.name}" for a in seq_dir.iterdir() if a.is_dir() for b in a.iterdir() if b.is_dir())
+        self.frames: list[Path] = []
+        for s in septs:
+            for k in range(1, 8, frame_stride):
+                p = seq_dir / s / f"im{k}.png"
+                if not p.is_file():
+                    raise DatasetError(f"{p}: frame missing (septuplet {s}); expected layout: {self.LAYOUT}")
+                self.frames.append(p)
+        if not self.frames:
+            raise DatasetError(f"{seq_dir}: no septuplets found; expected layout: {self.LAYOUT}")
+        self.name = "Vimeo90K"
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def describe(self, index: int) -> str:
+        return os.fspath(self.frames[index])
+
+    def _load_hr(self, index: int) -> np.ndarray:
+        return read_image(self.frames[index])
+
+
+@dataclass(frozen=True)
+class BenchmarkImage:
+    """One validation image: the LR input and the HR target cropped to ``LR size * scale``."""
+
+    name: str
+    lr: np.ndarray
+    hr: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"BenchmarkImage({self.name!r}, lr={self.lr.shape}, hr={self.hr.shape})"
+
+
+class BenchmarkFolder(Dataset):
+    """A benchmark set in the EDSR layout: ``HR/<name>.png`` and ``LR_bicubic/X{s}/<name>x{s}.png``.
+
+    The LR images are read from the shipped (MATLAB-made) files, never remade,
+    so scores follow the published protocol. HR is cropped to ``LR * scale``.
+    """
+
+    LAYOUT = "<root>/HR/<name>.png and <root>/LR_bicubic/X{s}/<name>x{s}.png"
+
+    def __init__(self, root: str | os.PathLike[str], *, scale: int) -> None:
+        self.root = Path(root)
+        self.scale = int(scale)
+        hr_dir = self.root / "HR"
+        lr_dir = self.root / "LR_bicubic" / f"X{self.scale}"
+        _require_dir(hr_dir, "benchmark HR", self.LAYOUT)
+        _require_dir(lr_dir, f"benchmark LR x{self.scale}", self.LAYOUT)
+        self.hr_files = _list_images(hr_dir, recursive=False)
+        if not self.hr_files:
+            raise DatasetError(f"{hr_dir}: no images found; expected layout: {self.LAYOUT}")
+        self.lr_files = []
+        for hr in self.hr_files:
+            lr = lr_dir / f"{hr.stem}x{self.scale}{hr.suffix}"
+            if not lr.is_file():
+                raise DatasetError(f"{lr}: LR image missing for {hr}; expected layout: {self.LAYOUT}")
+            self.lr_files.append(lr)
+        self.name = self.root.name
+        self._items: list[BenchmarkImage | None] = [None] * len(self.hr_files)
+
+    def __len__(self) -> int:
+        return len(self.hr_files)
+
+    def __getitem__(self, index: int) -> BenchmarkImage:
+        item = self._items[index]
+        if item is None:
+            lr = read_image(self.lr_files[index])
+            hr = read_image(self.hr_files[index])
+            h, w = lr.shape[0] * self.scale, lr.shape[1] * self.scale
+            if hr.shape[0] < h or hr.shape[1] < w:
+                raise DatasetError(
+                    f"{self.lr_files[index]}: LR {lr.shape[1]}x{lr.shape[0]} x{self.scale} is larger than "
+                    f"its HR {hr.shape[1]}x{hr.shape[0]} ({self.hr_files[index]})"
+                )
+            item = self._items[index] = BenchmarkImage(self.hr_files[index].stem, lr, hr[:h, :w])
+        return item
+
+    def __repr__(self) -> str:
+        return f"BenchmarkFolder({os.fspath(self.root)!r}, scale={self.scale}, images={len(self)})"
+
+
+@dataclass(frozen=True)
+class PatchBatch:
+    """One training mini-batch: uint8 RGB ``N x 3 x p x p`` LR and ``N x 3 x ps x ps`` HR, and its scale."""
+
+    lr: torch.Tensor
+    hr: torch.Tensor
+    scale: int
+
+    def __repr__(self) -> str:
+        return f"PatchBatch(lr={tuple(self.lr.shape)}, hr={tuple(self.hr.shape)}, scale={self.scale})"
+
+
+_MAX_REDRAWS = 100
+
+
+class PatchSampler(Dataset):
+    """Training batches of random paired patches, batch ``i`` a pure function of ``(seed, rank, i)``.
+
+    Because each batch depends only on its index, a run resumed at iteration
+    ``i`` sees exactly the batches an uninterrupted run would, without saving any
+    loader state, and any number of DataLoader workers gives the same stream.
+
+    Each patch picks a source with probability proportional to ``weights``,
+    then a frame uniformly, then a position; frames smaller than the patch are
+    redrawn. With several ``scales`` (MDSR), each batch uses one scale, chosen
+    from ``(seed, i)`` only, so every DDP rank trains the same branch.
+
+    Args:
+        sources: frame sources to mix.
+        weights: relative sampling weight of each source (default: equal).
+        scales: scales to train; one is drawn per batch.
+        lr_patch: patch side in LR pixels (HR patch = ``lr_patch * scale``).
+        batch_size: patches per batch (per process under DDP).
+        augment: apply one of the 8 dihedral transforms to each pair.
+        seed: base seed of the stream.
+        rank: DDP rank; ranks draw different patches.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[FrameSource],
+        *,
+        weights: Sequence[float] | None = None,
+        scales: Sequence[int],
+        lr_patch: int,
+        batch_size: int,
+        augment: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+    ) -> None:
+        if not sources:
+            raise DatasetError("no training sources given; list at least one [[data.sources]]")
+        for s in sources:
+            if len(s) == 0:
+                raise DatasetError(f"training source {s.name or s!r} is empty")
+        w = [1.0] * len(sources) if weights is None else [float(x) for x in weights]
+        if len(w) != len(sources) or any(x < 0 for x in w) or sum(w) <= 0:
+            raise DatasetError(f"source weights must be {len(sources)} non-negative numbers with a positive sum, got {w}")
+        if lr_patch < 1 or batch_size < 1:
+            raise DatasetError(f"lr_patch and batch_size must be >= 1, got {lr_patch} and {batch_size}")
+        if not scales:
+            raise DatasetError("no training scale given")
+        self.sources = list(sources)
+        self.probs = np.asarray(w, dtype=np.float64) / sum(w)
+        self.scales = tuple(int(s) for s in scales)
+        self.lr_patch = int(lr_patch)
+        self.batch_size = int(batch_size)
+        self.augment = augment
+        self.seed = int(seed)
+        self.rank = int(rank)
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """With cached sources, fail early if no frame is large enough for the patch."""
+        for src in self.sources:
+            if not (src.cache and len(src._hr_cache) == len(src)):
+                continue
+            for s in self.scales:
+                need = self.lr_patch * s
+                if not any(min(hr_usable_shape(img.shape, s)) >= need for img in src._hr_cache.values()):
+                    raise DatasetError(
+                        f"{src.name}: no frame is at least {need}x{need} HR pixels, needed for a "
+                        f"{self.lr_patch}x{self.lr_patch} LR patch at x{s}; lower data.lr_patch"
+                    )
+
+    def scale_for(self, index: int) -> int:
+        """The scale of batch ``index``."""
+        if len(self.scales) == 1:
+            return self.scales[0]
+        rng = np.random.default_rng([self.seed, index, 0x5CA1E])
+        return self.scales[int(rng.integers(len(self.scales)))]
+
+    def _patch(self, rng: np.random.Generator, scale: int) -> tuple[np.ndarray, np.ndarray]:
+        need = self.lr_patch * scale
+        for _ in range(_MAX_REDRAWS):
+            src = self.sources[int(rng.choice(len(self.sources), p=self.probs))]
+            i = int(rng.integers(len(src)))
+            hr = src.hr(i)
+            if min(hr_usable_shape(hr.shape, scale)) < need:
+                continue
+            lr_p, hr_p = crop_pair(hr, src.lr(i, scale), scale=scale, lr_patch=self.lr_patch, rng=rng)
+            if self.augment:
+                k = int(rng.integers(len(DIHEDRAL)))
+                lr_p, hr_p = dihedral(lr_p, k), dihedral(hr_p, k)
+            return lr_p, hr_p
+        raise DatasetError(
+            f"{_MAX_REDRAWS} frames in a row were smaller than {need}x{need} HR pixels (a {self.lr_patch}-pixel "
+            f"LR patch at x{scale}); last source {src.name}; lower data.lr_patch or drop small images"
+        )
+
+    def batch(self, index: int) -> PatchBatch:
+        """Batch number ``index`` (0-based) of the stream."""
+        scale = self.scale_for(index)
+        rng = np.random.default_rng([self.seed, self.rank, index])
+        pairs = [self._patch(rng, scale) for _ in range(self.batch_size)]
+        lr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
+        hr = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
+        return PatchBatch(torch.from_numpy(np.ascontiguousarray(lr)), torch.from_numpy(np.ascontiguousarray(hr)), scale)
+
+    def __getitem__(self, index: int) -> PatchBatch:
+        return self.batch(index)
+
+    def __len__(self) -> int:
+        # The stream is unbounded; DataLoaders get an explicit range of indices as their sampler.
+        return 2**62
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{s.name}:{p:.2f}" for s, p in zip(self.sources, self.probs))
+        return (
+            f"PatchSampler([{names}], scales={self.scales}, lr_patch={self.lr_patch}, "
+            f"batch_size={self.batch_size}, augment={self.augment})"
+        )
