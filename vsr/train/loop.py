@@ -338,8 +338,6 @@ def train(
             as if interrupted; the schedule still spans ``train.iterations``.
     """
     t = config.train
-    if t.plot:
-        _require_matplotlib()
     device = resolve_device(t.device)
     dist_info = init_distributed(device.type)
     try:
@@ -583,37 +581,38 @@ def _say(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
 
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError("train.plot = true needs matplotlib (pip install matplotlib); or plot log.csv yourself") from None
-
-
 def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
-    """Plot training loss and validation PSNR from ``RUN_DIR/log.jsonl`` into ``curves.png`` (needs matplotlib)."""
-    _require_matplotlib()
-    import matplotlib
+    """Draw training loss and validation PSNR from ``RUN_DIR/log.jsonl`` into ``curves.png`` (one PNG, two panels)."""
+    import cv2
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..report import render_plot
 
     run = Path(run_dir)
-    rows = [json.loads(ln) for ln in (run / "log.jsonl").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    log_path = run / "log.jsonl"
+    if not log_path.exists():
+        raise CheckpointError(f"{log_path}: no training log; is {run} a run folder made by `vsr train`?")
+    rows = [json.loads(ln) for ln in log_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     tr = [r for r in rows if r.get("event") == "train"]
     va = [r for r in rows if r.get("event") == "val"]
-    fig, ax1 = plt.subplots(figsize=(8, 4.5))
-    ax1.plot([r["iteration"] for r in tr], [r["loss"] for r in tr], color="tab:blue", lw=1)
-    ax1.set_xlabel("iteration")
-    ax1.set_ylabel("L1 loss (0..255)", color="tab:blue")
+    if not tr:
+        raise CheckpointError(f"{log_path}: no training rows to plot yet")
+    every = tr[1]["iteration"] - tr[0]["iteration"] if len(tr) > 1 else tr[0]["iteration"]
+    panels = [
+        render_plot({"L1 loss": [float(r["loss"]) for r in tr]}, title=f"{run.name}: training loss",
+                    xlabel=f"log step ({every} iterations each; last = iteration {tr[-1]['iteration']})", ylabel="L1 (0..255)")
+    ]
     if va:
-        ax2 = ax1.twinx()
-        ax2.plot([r["iteration"] for r in va], [r["psnr"] for r in va], "o-", color="tab:red", ms=3)
-        ax2.set_ylabel("validation PSNR (dB)", color="tab:red")
-    fig.tight_layout()
+        v_every = va[1]["iteration"] - va[0]["iteration"] if len(va) > 1 else va[0]["iteration"]
+        panels.append(render_plot({"validation PSNR": [float(r["psnr"]) for r in va]}, title=f"{run.name}: validation PSNR",
+                                  xlabel=f"validation ({v_every} iterations apart; last = iteration {va[-1]['iteration']})"))
+    img = np.concatenate([cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in panels], axis=0)
     dest = Path(out) if out is not None else run / "curves.png"
-    fig.savefig(dest, dpi=100)
-    plt.close(fig)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise CheckpointError(f"{dest}: could not encode the plot")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, dest)
     return dest
 
 
