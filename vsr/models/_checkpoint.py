@@ -29,6 +29,7 @@ __all__ = [
     "save_model",
     "load_partial_state_dict",
     "sha256_file",
+    "atomic_torch_save",
     "VSR_FORMAT",
 ]
 
@@ -209,18 +210,33 @@ def load_partial_state_dict(
     return kept
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _umask() -> int:
+    # os.umask can only be read by setting it; restore it at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A crash at any point leaves the previous file intact; the result gets the
+    umask's permissions (mkstemp alone would leave it private).
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return p
 
 
 def save_model(
@@ -243,6 +259,4 @@ def save_model(
         raise UnsupportedError(f"{type(model).__name__} has no .config; only vsr EDSR/MDSR models can be saved")
     sd = {k: v.detach().to("cpu", torch.float16 if half else torch.float32).contiguous() for k, v in model.state_dict().items()}
     obj: Any = sd if official else {"format": VSR_FORMAT, "version": 1, "config": dict(config), "state_dict": sd, "meta": dict(meta or {})}
-    p = Path(path)
-    _atomic_save(obj, p)
-    return p
+    return atomic_torch_save(obj, path)
