@@ -1,0 +1,201 @@
+"""`vsr experiment`: recipes load and enforce one budget; a tiny experiment runs end to end, skips and resumes stages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vsr.cli import cli
+from vsr.data import imresize
+from vsr.errors import ConfigError
+from vsr.experiment import load_experiment, plan_training, run_experiment
+from vsr.train import load_checkpoint, train
+
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+EXPERIMENTS = sorted(PIPELINES.glob("compare_*.toml"))
+
+
+def _smooth(h: int, w: int, seed: int) -> np.ndarray:
+    small = np.random.default_rng(seed).integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def test_there_is_the_image_vs_video_recipe_and_a_larger_variant() -> None:
+    names = {p.name for p in EXPERIMENTS}
+    assert {"compare_image_vs_video.toml", "compare_div2k_vs_reds_vs_vimeo90k.toml"} <= names
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_experiment_recipe_loads_with_one_budget(path: Path, tmp_path: Path) -> None:
+    exp = load_experiment(path)
+    stages = plan_training(exp, tmp_path)
+    assert len(stages) == len(exp.models) * len(exp.seeds)
+    assert {s.config.train.iterations for s in stages} == {exp.budget.iterations}
+    assert {s.config.validation.dataset for s in stages} == {""}
+    for s in stages:
+        assert s.config.train.seed == s.seed
+        # Vid4 is a test set: no model may train on it.
+        assert all("vid4" not in src.path.lower() for src in s.config.data.sources), s.name
+
+
+def test_the_image_vs_video_recipe_trains_on_images_and_on_video_frames(tmp_path: Path) -> None:
+    exp = load_experiment(PIPELINES / "compare_image_vs_video.toml")
+    stages = {s.label: s for s in plan_training(exp, tmp_path) if s.seed == exp.seeds[0]}
+    image_sources = {Path(s.path).name for s in stages["image-trained"].config.data.sources}
+    video_kinds = {s.kind for s in stages["video-trained"].config.data.sources}
+    assert image_sources == {"T91", "BSD200"}
+    assert video_kinds == {"vimeo90k", "video_files"}
+    assert [Path(p).name for p in exp.compare.image_sets] == ["Set5", "Set14"]
+    assert [Path(p).name for p in exp.compare.video_sets] == ["Vid4"]
+
+
+def _write_toml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+_MODEL = """
+[model]
+arch = "edsr_baseline"
+scales = [2]
+n_resblocks = 1
+n_feats = {feats}
+
+[[data.sources]]
+kind = "{kind}"
+path = "{path}"
+{extra}
+
+[data]
+lr_patch = 8
+batch_size = 2
+
+[optim]
+lr = 1e-3
+
+[train]
+iterations = 1000
+"""
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path: Path, make_video: Callable[..., Path]) -> Path:
+    """Two tiny recipes (a folder of images; a video file) and an experiment over them, with tiny test sets."""
+    for i in range(3):
+        _write(tmp_path / "imgs" / f"{i}.png", _smooth(40, 48, i))
+    video = make_video("train.mp4", frames=6, size=(48, 40), content=lambda i: _smooth(40, 48, 10 + i))
+    bench = tmp_path / "Bench"
+    for i in range(2):
+        hr = _smooth(24, 28, 20 + i)
+        _write(bench / "HR" / f"b{i}.png", hr)
+        _write(bench / "LR_bicubic" / "X2" / f"b{i}x2.png", imresize(hr, 0.5))
+    for clip, n in (("one", 3), ("two", 2)):
+        for i in range(n):
+            _write(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", _smooth(20, 24, 30 + 10 * n + i))
+    _write_toml(tmp_path / "img.toml", _MODEL.format(feats=8, kind="image_folder", path="imgs", extra=""))
+    _write_toml(tmp_path / "vid.toml", _MODEL.format(feats=8, kind="video_files", path=video.name, extra="frame_stride = 1"))
+    return _write_toml(tmp_path / "exp.toml", f"""
+[experiment]
+out_dir = "{(tmp_path / 'exp').as_posix()}"
+seeds = [0]
+
+[budget]
+iterations = 4
+batch_size = 2
+lr_patch = 8
+lr = 1e-3
+schedule = "cosine"
+warmup = 1
+precision = "fp32"
+device = "cpu"
+log_every = 1
+checkpoint_every = 2
+
+[[models]]
+label = "images"
+recipe = "img.toml"
+
+[[models]]
+label = "frames"
+recipe = "vid.toml"
+
+[compare]
+image_sets = ["Bench"]
+video_sets = ["Vid"]
+device = "cpu"
+""")
+
+
+def test_tiny_experiment_runs_end_to_end_then_skips_finished_stages(tiny_experiment: Path, tmp_path: Path) -> None:
+    first = run_experiment(tiny_experiment, progress=False)
+    assert [(s.name, s.status) for s in first.stages] == [
+        ("train-images-seed0", "ran"), ("train-frames-seed0", "ran"), ("compare", "ran"),
+    ]
+    assert first.comparison is not None and first.comparison.labels == ("images", "frames")
+    report = first.report_dir / "report.md"
+    md = report.read_text(encoding="utf-8")
+    assert "| images |" in md and "| frames |" in md and "Δ frames − images" in md
+    assert "4 iterations, batch 2, LR patch 8" in md
+    for name in ("train-images-seed0", "train-frames-seed0"):
+        ckpt = load_checkpoint(first.out_dir / "train" / name / "latest.pt")
+        assert ckpt["iteration"] == 4 and ckpt["train_config"]["train"]["seed"] == 0
+    record = json.loads((first.out_dir / "stages.json").read_text(encoding="utf-8"))
+    assert set(record["stages"]) == {"train-images-seed0", "train-frames-seed0", "compare"}
+
+    stamp = report.stat().st_mtime_ns
+    again = run_experiment(tiny_experiment, progress=False)
+    assert [s.status for s in again.stages] == ["skipped", "skipped", "skipped"]
+    assert again.comparison is None and report.stat().st_mtime_ns == stamp
+
+    # Through the CLI, with --force: everything is redone.
+    r = CliRunner().invoke(cli, ["experiment", str(tiny_experiment), "--force", "--no-progress"])
+    assert r.exit_code == 0, r.stderr
+    assert "train-images-seed0: ran" in r.stdout and "compare: ran" in r.stdout
+
+    # A changed budget does not silently mix with the finished stages.
+    text = tiny_experiment.read_text(encoding="utf-8").replace("iterations = 4", "iterations = 5")
+    tiny_experiment.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="stage 'train-images-seed0' was finished with a different recipe.*--force"):
+        run_experiment(tiny_experiment, progress=False)
+
+
+def test_interrupted_training_stage_resumes(tiny_experiment: Path) -> None:
+    exp = load_experiment(tiny_experiment)
+    stage = plan_training(exp)[0]
+    train(stage.config, run_dir=stage.run_dir, progress=False, stop_at=2)  # as if killed after 2 iterations
+    assert load_checkpoint(stage.run_dir / "latest.pt")["iteration"] == 2
+    result = run_experiment(tiny_experiment, progress=False)
+    assert result.stages[0].status == "resumed" and "4 iterations" in result.stages[0].detail
+    assert load_checkpoint(stage.run_dir / "latest.pt")["iteration"] == 4
+
+
+def test_unknown_keys_name_the_file_and_the_allowed_keys(tiny_experiment: Path) -> None:
+    text = tiny_experiment.read_text(encoding="utf-8")
+    tiny_experiment.write_text(text.replace("batch_size = 2", "batch = 2"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"exp\.toml: unknown key 'budget\.batch'; allowed keys in \[budget\]: .*batch_size"):
+        load_experiment(tiny_experiment)
+    tiny_experiment.write_text(text + "\n[extra]\nx = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown section \[extra\]; allowed sections: experiment, budget, models, compare"):
+        load_experiment(tiny_experiment)
+    tiny_experiment.write_text(text.replace('recipe = "vid.toml"', 'recipe = "vid.toml"\nseed = 3'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown key 'models\.1\.seed'; allowed keys in \[models\.1\]: label, recipe"):
+        load_experiment(tiny_experiment)
+
+
+def test_recipes_that_differ_beyond_their_data_are_refused(tiny_experiment: Path) -> None:
+    vid = tiny_experiment.parent / "vid.toml"
+    vid.write_text(vid.read_text(encoding="utf-8").replace("n_feats = 8", "n_feats = 16"), encoding="utf-8")
+    msg = r"budgets differ: model\.n_feats is 8 in img\.toml but 16 in vid\.toml; set it in \[budget\]"
+    with pytest.raises(ConfigError, match=msg):
+        plan_training(load_experiment(tiny_experiment))

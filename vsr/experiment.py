@@ -1,0 +1,648 @@
+"""Train several models under one budget, then compare them: the library behind ``vsr experiment``.
+
+An experiment recipe (``pipelines/compare_*.toml``) names training recipes (one
+per model, e.g. images vs video frames), a ``[budget]`` applied identically to
+all of them (iterations, batch, patch, optimizer, schedule, precision), the seeds
+to train each model with, and the test sets of ``[compare]``::
+
+    [experiment]
+    out_dir = "runs/experiment"      # relative to the current directory
+    seeds = [0, 1]
+
+    [budget]
+    iterations = 2000
+    batch_size = 16
+    lr_patch = 48
+
+    [[models]]
+    label = "image-trained"
+    recipe = "edsr_baseline_x2_t91_bsd200.toml"   # relative to this file
+
+    [compare]
+    image_sets = ["../../shared/data/Set5"]
+    video_sets = ["../../shared/data/Vid4"]
+
+:func:`run_experiment` runs one stage per model and seed (train, then export the
+final weights) and a last ``compare`` stage (:mod:`vsr.compare`). Every finished
+stage is recorded in ``<out_dir>/stages.json`` with a fingerprint of what it
+did; a re-run skips finished stages, resumes an interrupted training from its
+``latest.pt``, and refuses (naming the stage) to mix results of a changed recipe
+unless ``force`` is given. Validation during training is switched off: the
+benchmark sets are test sets here, and the final weights (not the best on a test
+set) are compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from vsr.errors import ConfigError
+from vsr.metrics import PROTOCOLS
+from vsr.models import sha256_file
+from vsr.train import Config, config_to_dict, export, load_checkpoint, load_config, train
+from vsr.train.checkpoint import LATEST
+
+if TYPE_CHECKING:
+    from vsr.compare import Comparison
+
+__all__ = [
+    "BudgetConfig",
+    "CompareConfig",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "ModelEntry",
+    "StageOutcome",
+    "TrainingStage",
+    "load_experiment",
+    "plan_training",
+    "run_experiment",
+]
+
+_MANIFEST = "stages.json"
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the experiment: its row label and the training recipe it is trained with."""
+
+    label: str
+    recipe: str
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Training settings forced on every model (``None``: keep the recipes' value, which must then agree).
+
+    Keys map to the training recipe: ``scale`` to ``model.scales = [scale]``; ``iterations``, ``precision``, ``device``,
+    ``channels_last``, ``log_every``, ``checkpoint_every`` to ``[train]``;
+    ``batch_size``, ``lr_patch``, ``augment``, ``num_workers`` to ``[data]``; the
+    rest to ``[optim]``.
+    """
+
+    scale: int | None = None
+    iterations: int | None = None
+    batch_size: int | None = None
+    lr_patch: int | None = None
+    augment: bool | None = None
+    num_workers: int | None = None
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    schedule: Literal["step", "cosine", "constant"] | None = None
+    milestones: tuple[int, ...] | None = None
+    gamma: float | None = None
+    min_lr: float | None = None
+    warmup: int | None = None
+    precision: Literal["auto", "fp32", "bf16", "fp16"] | None = None
+    device: str | None = None
+    channels_last: bool | None = None
+    log_every: int | None = None
+    checkpoint_every: int | None = None
+
+
+_BUDGET_SECTION = {
+    "iterations": "train", "precision": "train", "device": "train", "channels_last": "train",
+    "log_every": "train", "checkpoint_every": "train",
+    "batch_size": "data", "lr_patch": "data", "augment": "data", "num_workers": "data",
+}
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """The comparison stage: test sets (paths relative to the recipe file) and inference settings."""
+
+    image_sets: tuple[str, ...] = ()
+    video_sets: tuple[str, ...] = ()
+    degradation: Literal["bi", "bd"] = "bi"
+    video_protocol: str = "video"
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
+    batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment recipe; ``source`` is the file it was read from."""
+
+    name: str
+    out_dir: str
+    seeds: tuple[int, ...]
+    models: tuple[ModelEntry, ...]
+    budget: BudgetConfig
+    compare: CompareConfig
+    description: str = ""
+    source: str = "<dict>"
+
+
+@dataclass(frozen=True)
+class _ExperimentSection:
+    name: str = ""
+    out_dir: str = "runs/experiment"
+    seeds: tuple[int, ...] = (0,)
+    description: str = ""
+
+
+_SECTIONS: dict[str, type] = {
+    "experiment": _ExperimentSection,
+    "budget": BudgetConfig,
+    "models": ModelEntry,
+    "compare": CompareConfig,
+}
+
+
+def _check(value: Any, tp: Any, where: str) -> Any:
+    """``value`` checked against the annotation ``tp`` (lists become tuples, ints become floats)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where} = {value!r} is not allowed; allowed values: {', '.join(map(repr, typing.get_args(tp)))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _check(value, args[0], where)
+        raise ConfigError(f"{where}: unsupported annotation {tp}")  # pragma: no cover - internal
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_check(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported annotation {tp}")  # pragma: no cover - internal
+
+
+def _table(cls: type, raw: Any, where: str, file: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: [{where}] must be a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"{file}: unknown key '{where}.{key}'; allowed keys in [{where}]: {', '.join(allowed)}")
+        kwargs[key] = _check(value, hints[key], f"{file}: {where}.{key}")
+    required = [
+        f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [k for k in required if k not in kwargs]
+    if missing:
+        raise ConfigError(f"{file}: [{where}] needs {', '.join(repr(k) for k in missing)}")
+    return cls(**kwargs)
+
+
+def _resolve(path: str, base: Path) -> str:
+    p = Path(path).expanduser()
+    return os.fspath(p if p.is_absolute() else (base / p).resolve())
+
+
+def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
+    """Read an experiment recipe; unknown sections or keys are errors naming the file, the key and the allowed keys.
+
+    Model recipes and test sets are resolved relative to the recipe's folder;
+    ``experiment.out_dir`` relative to the current directory.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: experiment recipe not found (recipes live in pipelines/compare_*.toml)")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    file, base = os.fspath(p), p.resolve().parent
+    for section in raw:
+        if section not in _SECTIONS:
+            raise ConfigError(f"{file}: unknown section [{section}]; allowed sections: {', '.join(_SECTIONS)}")
+    exp = _table(_ExperimentSection, raw.get("experiment", {}), "experiment", file)
+    budget = _table(BudgetConfig, raw.get("budget", {}), "budget", file)
+    cmp = _table(CompareConfig, raw.get("compare", {}), "compare", file)
+    models_raw = raw.get("models", [])
+    if not isinstance(models_raw, list) or not models_raw:
+        raise ConfigError(f"{file}: no models; add one [[models]] table (label, recipe) per model to train")
+    models = tuple(_table(ModelEntry, m, f"models.{i}", file) for i, m in enumerate(models_raw))
+    models = tuple(dataclasses.replace(m, recipe=_resolve(m.recipe, base)) for m in models)
+    labels = [m.label for m in models]
+    if len(set(labels)) != len(labels) or any(not lab or lab == "bicubic" for lab in labels):
+        raise ConfigError(f"{file}: model labels must be unique, non-empty and not 'bicubic'; got {labels}")
+    if not exp.seeds or len(set(exp.seeds)) != len(exp.seeds):
+        raise ConfigError(f"{file}: experiment.seeds must list distinct seeds, got {list(exp.seeds)}")
+    if not cmp.image_sets and not cmp.video_sets:
+        raise ConfigError(f"{file}: [compare] needs image_sets and/or video_sets")
+    if cmp.video_protocol not in PROTOCOLS:
+        raise ConfigError(f"{file}: compare.video_protocol = {cmp.video_protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+    cmp = dataclasses.replace(
+        cmp,
+        image_sets=tuple(_resolve(s, base) for s in cmp.image_sets),
+        video_sets=tuple(_resolve(s, base) for s in cmp.video_sets),
+    )
+    return ExperimentConfig(
+        name=exp.name or p.stem,
+        out_dir=exp.out_dir,
+        seeds=exp.seeds,
+        models=models,
+        budget=budget,
+        compare=cmp,
+        description=exp.description,
+        source=file,
+    )
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class TrainingStage:
+    """One training stage: a model trained with one seed, its run folder and exported weights."""
+
+    name: str
+    label: str
+    seed: int
+    config: Config = field(repr=False)
+    run_dir: Path
+    model_file: Path
+
+
+def _toml(value: Any) -> str:
+    """``value`` written as a ``--set`` override value (TOML syntax)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {value!r} as an override")  # pragma: no cover - budget fields are typed
+
+
+def _budget_overrides(budget: BudgetConfig) -> list[str]:
+    out = [] if budget.scale is None else [f"model.scales=[{budget.scale}]"]
+    return out + [
+        f"{_BUDGET_SECTION.get(f.name, 'optim')}.{f.name}={_toml(getattr(budget, f.name))}"
+        for f in dataclasses.fields(budget)
+        if f.name != "scale" and getattr(budget, f.name) is not None
+    ]
+
+
+def _shared_part(cfg: Config) -> dict[str, Any]:
+    """Everything of a training config that must be identical across the models (all but the data sources)."""
+    d = config_to_dict(cfg)
+    d["data"].pop("sources", None)
+    d.pop("validation", None)
+    d["train"].pop("name", None)
+    return d
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def _stage_name(label: str, seed: int) -> str:
+    return f"train-{label}-seed{seed}"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
+def plan_training(exp: ExperimentConfig, out_dir: str | os.PathLike[str] | None = None) -> list[TrainingStage]:
+    """The training stages of ``exp`` with their configs; checks the budgets really are identical.
+
+    Raises:
+        ConfigError: a model recipe is invalid, or two recipes still differ in a
+            setting other than their data sources (name the key in ``[budget]``).
+    """
+    root = Path(out_dir if out_dir is not None else exp.out_dir)
+    common = _budget_overrides(exp.budget) + ["validation.dataset=", f"train.out_dir={json.dumps(os.fspath(root / 'train'))}"]
+    stages: list[TrainingStage] = []
+    # Seed-major order: an interrupted experiment already holds one complete set of models per finished seed.
+    for seed in exp.seeds:
+        for m in exp.models:
+            name = _stage_name(m.label, seed)
+            try:
+                cfg = load_config(m.recipe, [*common, f"train.seed={seed}", f"train.name={json.dumps(_safe(name))}"])
+            except ConfigError as e:
+                raise ConfigError(f"{exp.source}: model {m.label!r}: {e}") from None
+            run_dir, model_file = root / "train" / _safe(name), root / "models" / f"{_safe(name)}.pt"
+            stages.append(TrainingStage(name, m.label, seed, cfg, run_dir, model_file))
+    ref = stages[0]
+    ref_flat = _flatten(_shared_part(ref.config))
+    for st in stages[1:]:
+        flat = _flatten(_shared_part(st.config))
+        for key in sorted(set(ref_flat) | set(flat)):
+            if key == "train.seed":
+                continue
+            if ref_flat.get(key) != flat.get(key):
+                raise ConfigError(
+                    f"{exp.source}: the models' budgets differ: {key} is {ref_flat.get(key)!r} in {Path(ref.config.source).name} "
+                    f"but {flat.get(key)!r} in {Path(st.config.source).name}; set it in [budget] so every model is trained alike"
+                )
+    scales = {tuple(st.config.model.scales) for st in stages}
+    if len(scales) != 1 or len(next(iter(scales))) != 1:
+        raise ConfigError(f"{exp.source}: the models must have one common scale, got {sorted(scales)}")
+    return stages
+
+
+# --------------------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What a run did with one stage: ``ran``, ``resumed`` or ``skipped`` (finished earlier)."""
+
+    name: str
+    status: Literal["ran", "resumed", "skipped"]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Result of :func:`run_experiment`: where things are, what each stage did, and the comparison (None if skipped)."""
+
+    out_dir: Path
+    report_dir: Path
+    stages: tuple[StageOutcome, ...]
+    comparison: Comparison | None
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"stages": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: unreadable stage record ({e}); delete it or rerun with --force") from None
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        raise ConfigError(f"{path}: not a vsr experiment stage record; delete it or rerun with --force")
+    return data
+
+
+def _write_manifest(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _done(record: dict[str, Any] | None, fingerprint: str, name: str, manifest: Path) -> bool:
+    """True when ``record`` is a finished stage with this fingerprint; a finished stage of another recipe is an error."""
+    if not record or record.get("status") != "done":
+        return False
+    if record.get("fingerprint") != fingerprint:
+        raise ConfigError(
+            f"{manifest}: stage {name!r} was finished with a different recipe; rerun with --force to redo the "
+            "experiment, or choose another experiment.out_dir (--out-dir) to keep both"
+        )
+    return True
+
+
+def _start_event(run_dir: Path) -> dict[str, Any]:
+    """The first ``start`` event of a run's ``log.jsonl`` (device, precision, sources), or {}."""
+    log = run_dir / "log.jsonl"
+    if not log.exists():
+        return {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row.get("event") == "start":
+                return dict(row)
+    return {}
+
+
+def _last_train_row(run_dir: Path) -> dict[str, str]:
+    log = run_dir / "log.csv"
+    if not log.exists():
+        return {}
+    with log.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("event") == "train"]
+    return rows[-1] if rows else {}
+
+
+def _run_training(st: TrainingStage, record: dict[str, Any] | None, fingerprint: str, manifest: Path,
+                  progress: bool) -> tuple[StageOutcome, dict[str, Any]] | None:
+    """Train (or resume) one stage and export its final weights; None when it was finished before."""
+    if _done(record, fingerprint, st.name, manifest) and st.model_file.exists() and record and \
+            sha256_file(st.model_file) == record.get("sha256"):
+        return None
+    want = config_to_dict(st.config)
+    latest = st.run_dir / LATEST
+    resumed = latest.exists()
+    if resumed:
+        stored = load_checkpoint(latest).get("train_config")
+        if json.loads(json.dumps(stored)) != json.loads(json.dumps(want)):
+            old, new = _flatten(stored), _flatten(want)
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise ConfigError(
+                f"{st.run_dir}: stage {st.name!r} was started with another recipe (differs in {', '.join(diff[:5])}); "
+                "rerun with --force to restart it"
+            )
+    t0 = time.perf_counter()
+    result = train(st.config, run_dir=st.run_dir, resume=resumed, progress=progress)
+    st.model_file.parent.mkdir(parents=True, exist_ok=True)
+    export(st.run_dir, st.model_file, which="latest")
+    last = _last_train_row(st.run_dir)
+    start = _start_event(st.run_dir)
+    rec = {
+        "status": "done",
+        "fingerprint": fingerprint,
+        "label": st.label,
+        "seed": st.seed,
+        "recipe": st.config.source,
+        "run_dir": os.fspath(st.run_dir),
+        "model": os.fspath(st.model_file),
+        "sha256": sha256_file(st.model_file),
+        "iterations": result.iteration,
+        "device": start.get("device"),
+        "precision": start.get("precision"),
+        "sources": start.get("sources"),
+        "final_loss": float(last["loss"]) if last.get("loss") else None,
+        "train_elapsed_s": float(last["elapsed_s"]) if last.get("elapsed_s") else None,
+        "stage_wall_s": round(time.perf_counter() - t0, 1),
+        "finished": _now(),
+    }
+    detail = f"{result.iteration} iterations -> {st.model_file}"
+    return StageOutcome(st.name, "resumed" if resumed else "ran", detail), rec
+
+
+def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str, Any]) -> str:
+    """Markdown describing how the compared models were trained (recipes, budget, data, seeds, time)."""
+    cfg = stages[0].config
+    d, o, t = cfg.data, cfg.optim, cfg.train
+    sched = {
+        "cosine": f"cosine to {o.min_lr:g}", "step": f"x{o.gamma:g} at {list(o.milestones)}", "constant": "constant"
+    }[o.schedule]
+    where = sorted({f"{r['precision']} on {r['device']}" for r in records.values() if r.get("precision") and r.get("device")})
+    ran_as = f" ({', '.join(where)})" if where else ""
+    lines = [
+        f"Experiment `{exp.name}` (`{Path(exp.source).name}`), run with `vsr experiment {exp.source}`."
+        + (f" {exp.description.strip()}" if exp.description else ""),
+        "",
+        f"Identical budget for every model: {cfg.model.arch} x{cfg.model.scales[0]}, {t.iterations} iterations, "
+        f"batch {d.batch_size}, LR patch {d.lr_patch} (HR {d.lr_patch * cfg.model.scales[0]}), "
+        f"augmentation {'on' if d.augment else 'off'}, Adam lr {o.lr:g} (betas {o.betas[0]:g}, {o.betas[1]:g}), "
+        f"warm-up {o.warmup}, {sched}, precision {t.precision}{ran_as}, "
+        f"seeds {', '.join(map(str, exp.seeds))}. No validation during training; the final weights are compared.",
+        "",
+    ]
+    for m in exp.models:
+        st = next(s for s in stages if s.label == m.label)
+        srcs = ", ".join(
+            f"{s.kind} `{Path(s.path).name}`"
+            + (f" (every {s.frame_stride}th frame)" if s.kind in ("video_files", "reds") and s.frame_stride > 1 else "")
+            + f" weight {s.weight:g}"
+            for s in st.config.data.sources
+        )
+        runs = [records.get(s.name, {}) for s in stages if s.label == m.label]
+        losses = ", ".join(f"{r['final_loss']:.3f}" for r in runs if r.get("final_loss") is not None)
+        mins = ", ".join(f"{r['train_elapsed_s'] / 60:.0f}" for r in runs if r.get("train_elapsed_s") is not None)
+        lines.append(
+            f"- **{m.label}**: `{Path(m.recipe).name}`: {srcs}. Final training L1 loss (last logging window, per seed): "
+            f"{losses or 'n/a'}; training time per seed: {mins or 'n/a'} min."
+        )
+    return "\n".join(lines)
+
+
+def run_experiment(
+    recipe_path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> ExperimentResult:
+    """Run (or continue) the experiment of ``recipe_path``: train every model and seed, then compare.
+
+    Args:
+        recipe_path: an experiment recipe (see the module docstring).
+        force: redo every stage from scratch (deletes the experiment's run
+            folders, exported models and report first).
+        out_dir: overrides ``experiment.out_dir``.
+        progress: stage messages and training/evaluation progress on stderr.
+
+    Returns:
+        The experiment folder, the report folder, and what each stage did.
+    """
+    exp = load_experiment(recipe_path)
+    root = Path(out_dir if out_dir is not None else exp.out_dir)
+    stages = plan_training(exp, root)
+    report_dir = root / "report"
+    manifest_path = root / _MANIFEST
+    if force:
+        for d in (root / "train", root / "models", report_dir):
+            if d.exists():
+                shutil.rmtree(d)
+        manifest_path.unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(exp.source, root / "recipe.toml")
+    manifest = _read_manifest(manifest_path)
+    manifest["recipe"] = exp.source
+    records: dict[str, Any] = manifest["stages"]
+    outcomes: list[StageOutcome] = []
+
+    for st in stages:
+        fingerprint = _digest(config_to_dict(st.config))
+        if progress:
+            _say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed})")
+        ran = _run_training(st, records.get(st.name), fingerprint, manifest_path, progress)
+        if ran is None:
+            outcomes.append(StageOutcome(st.name, "skipped", f"finished earlier -> {st.model_file}"))
+            if progress:
+                _say(f"vsr experiment: stage {st.name} finished earlier; skipped")
+            continue
+        outcome, rec = ran
+        records[st.name] = rec
+        _write_manifest(manifest_path, manifest)
+        outcomes.append(outcome)
+
+    multi_seed = len(exp.seeds) > 1
+    labels = {os.fspath(st.model_file): f"{st.label} s{st.seed}" if multi_seed else st.label for st in stages}
+    groups = {labels[os.fspath(st.model_file)]: st.label for st in stages} if multi_seed else {}
+    c = exp.compare
+    scale = stages[0].config.model.scales[0]
+    fingerprint = _digest({
+        "models": [(labels[os.fspath(st.model_file)], records[st.name]["sha256"]) for st in stages],
+        "compare": dataclasses.asdict(c), "scale": scale, "groups": groups,
+    })
+    # Imported when needed: loading and planning an experiment need neither the evaluation nor the report code.
+    from vsr.compare import compare_models, format_comparison, write_comparison_report
+
+    comparison: Comparison | None = None
+    if _done(records.get("compare"), fingerprint, "compare", manifest_path) and (report_dir / "report.md").exists():
+        outcomes.append(StageOutcome("compare", "skipped", f"finished earlier -> {report_dir}"))
+        if progress:
+            _say("vsr experiment: stage compare finished earlier; skipped")
+    else:
+        if progress:
+            _say(f"vsr experiment: stage compare ({len(stages)} models on {len(c.image_sets) + len(c.video_sets)} test sets)")
+        t0 = time.perf_counter()
+        comparison = compare_models(
+            [os.fspath(st.model_file) for st in stages], scale=scale, image_sets=c.image_sets, video_sets=c.video_sets,
+            labels=labels, groups=groups, device=c.device, precision=c.precision, degradation=c.degradation,
+            video_protocol=c.video_protocol, batch_size=c.batch_size, progress=progress,
+        )
+        if report_dir.exists():
+            shutil.rmtree(report_dir)
+        write_comparison_report(
+            comparison, report_dir, title=f"{exp.name}: " + " vs ".join(m.label for m in exp.models) + f", x{scale}",
+            intro=_intro(exp, stages, records),
+        )
+        records["compare"] = {"status": "done", "fingerprint": fingerprint, "report": os.fspath(report_dir),
+                              "wall_s": round(time.perf_counter() - t0, 1), "finished": _now()}
+        _write_manifest(manifest_path, manifest)
+        outcomes.append(StageOutcome("compare", "ran", f"-> {report_dir / 'report.md'}"))
+        if progress:
+            _say(format_comparison(comparison))
+    return ExperimentResult(root, report_dir, tuple(outcomes), comparison)
