@@ -328,8 +328,9 @@ def _degradation_names() -> list[str]:
 
 
 @cli.command("eval")
-@click.option("-m", "--model", "model_src", required=True,
-              help="Bundled model name or checkpoint file; 'bicubic' evaluates the bicubic baseline only.")
+@click.option("-m", "--model", "model_src", default=None,
+              help="Bundled model name or checkpoint file (default: the bundled model for the scale); "
+                   "'bicubic' evaluates the bicubic baseline only.")
 @click.option("-d", "--dataset", type=_PATH_IN, required=True,
               help="EDSR-layout set (HR/ + LR_bicubic/X<s>/), folder of images, folder of frame folders (Vid4), "
                    "folder of septuplets (Vimeo90K) or a video file.")
@@ -347,7 +348,7 @@ def _degradation_names() -> list[str]:
               help="Folder for the CSV (one row per image/frame), JSON and PSNR plot.")
 @click.option("--html", "html_page", is_flag=True, help="Also write a self-contained HTML report (needs -o).")
 def eval_cmd(
-    model_src: str,
+    model_src: str | None,
     dataset: Path,
     scale: int,
     protocol: str | None,
@@ -365,6 +366,10 @@ def eval_cmd(
     if html_page and out_dir is None:
         raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
     upscaler = None
+    if model_src is None:
+        from .models import default_model_name
+
+        model_src = default_model_name(scale)
     if model_src != "bicubic":
         from .inference import Upscaler
 
