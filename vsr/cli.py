@@ -65,7 +65,7 @@ def cli(debug: bool) -> None:
 @cli.command("models")
 def models_cmd() -> None:
     """List architecture presets and bundled weights."""
-    from .models import MODELS, bundled_weights, count_parameters, get_model
+    from .models import MODELS, build_model, bundled_weights, count_parameters, get_model
 
     click.echo("Architecture presets (untrained; pass a checkpoint with --model):")
     for name in MODELS:
@@ -82,7 +82,8 @@ def models_cmd() -> None:
         default = f"  default for {'/'.join(f'x{s}' for s in w.default_for)}" if w.default_for else ""
         set5 = w.metrics.get("Set5", {})
         psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
-        click.echo(f"  {w.name:<28} {scales}{psnr}{default}")
+        n = count_parameters(build_model(w.config))
+        click.echo(f"  {w.name:<28} {scales}  {n / 1e6:.2f}M params{psnr}{default}")
 
 
 _PATH_IN = click.Path(exists=True, path_type=Path)
