@@ -551,7 +551,7 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
         mins = ", ".join(f"{r['train_elapsed_s'] / 60:.0f}" for r in runs if r.get("train_elapsed_s") is not None)
         lines.append(
             f"- **{m.label}**: `{Path(m.recipe).name}`: {srcs}. Final training L1 loss (last logging window, per seed): "
-            f"{losses or 'n/a'}; training time per seed: {mins or 'n/a'} min."
+            f"{losses or 'n/a'}; wall-clock training time per seed: {mins or 'n/a'} min."
         )
     return "\n".join(lines)
 
