@@ -343,7 +343,11 @@ def train(
     try:
         if device.type == "cuda" and dist_info.distributed:
             device = torch.device("cuda", dist_info.local_rank)
-        return _train(config, dist_info, device, run_dir, resume, progress, stop_at)
+        result = _train(config, dist_info, device, run_dir, resume, progress, stop_at)
+        # Every rank must be done with gloo before any tears it down: a rank whose peer closed the
+        # connection mid-teardown aborts ("terminate called without an active exception").
+        barrier(dist_info)
+        return result
     finally:
         shutdown_distributed()
 
