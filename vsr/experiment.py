@@ -44,7 +44,6 @@ import sys
 import tempfile
 import time
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,6 +55,7 @@ from vsr.metrics import PROTOCOLS
 from vsr.models import sha256_file
 from vsr.train import Config, config_to_dict, export, load_checkpoint, load_config, train
 from vsr.train.checkpoint import LATEST
+from vsr.train.config import coerce_value
 
 if TYPE_CHECKING:
     from vsr.compare import Comparison
@@ -169,46 +169,6 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _check(value: Any, tp: Any, where: str) -> Any:
-    """``value`` checked against the annotation ``tp`` (lists become tuples, ints become floats)."""
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{where} = {value!r} is not allowed; allowed values: {', '.join(map(repr, typing.get_args(tp)))}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return _check(value, args[0], where)
-        raise ConfigError(f"{where}: unsupported annotation {tp}")  # pragma: no cover - internal
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_check(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_check(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported annotation {tp}")  # pragma: no cover - internal
-
-
 def _table(cls: type, raw: Any, where: str, file: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: [{where}] must be a table, got {raw!r}")
@@ -218,7 +178,7 @@ def _table(cls: type, raw: Any, where: str, file: str) -> Any:
     for key, value in raw.items():
         if key not in allowed:
             raise ConfigError(f"{file}: unknown key '{where}.{key}'; allowed keys in [{where}]: {', '.join(allowed)}")
-        kwargs[key] = _check(value, hints[key], f"{file}: {where}.{key}")
+        kwargs[key] = coerce_value(value, hints[key], f"{file}: {where}.{key}")
     required = [
         f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]

@@ -27,6 +27,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "Config",
+    "coerce_value",
     "ModelConfig",
     "SourceConfig",
     "DataConfig",
@@ -187,7 +188,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def coerce_value(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted (lists to tuples, ints to floats)."""
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -204,7 +205,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if a is type(None):
                 continue
             try:
-                return _coerce(value, a, where)
+                return coerce_value(value, a, where)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0])
@@ -213,10 +214,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(coerce_value(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(coerce_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -261,7 +262,7 @@ def _build(cls: type, raw: Any, where: str, file: str, base: Path | None, sectio
                 _build(SourceConfig, v, f"data.sources.{i}", file, base, "source") for i, v in enumerate(value)
             )
             continue
-        v = _coerce(value, hints[key], f"{file}: {where}.{key}")
+        v = coerce_value(value, hints[key], f"{file}: {where}.{key}")
         if (section, key) in _PATH_KEYS and isinstance(v, str):
             v = _resolve_path(v, base)
         kwargs[key] = v
