@@ -8,13 +8,12 @@ NCCL is used on CUDA devices, gloo on the CPU.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from .._distributed import dist_env
 
 __all__ = ["DistInfo", "dist_info_from_env", "init_distributed", "shutdown_distributed", "barrier"]
 
@@ -39,24 +38,10 @@ class DistInfo:
         return self.world_size > 1
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}={value!r} must be an integer (set by torchrun)") from None
-
-
 def dist_info_from_env() -> DistInfo:
     """Rank, world size and local rank from torchrun's environment variables (defaults: one process)."""
-    world = _env_int("WORLD_SIZE", 1)
-    rank = _env_int("RANK", 0)
-    local = _env_int("LOCAL_RANK", rank)
-    if world < 1 or not 0 <= rank < world:
-        raise ConfigError(f"invalid torchrun environment: RANK={rank}, WORLD_SIZE={world}")
-    return DistInfo(rank=rank, world_size=world, local_rank=local)
+    env = dist_env()
+    return DistInfo(rank=env.rank, world_size=env.world_size, local_rank=env.local_rank)
 
 
 def init_distributed(device_type: str) -> DistInfo:
