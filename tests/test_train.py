@@ -175,6 +175,15 @@ def test_x3_initialised_from_x2_run_except_upsampler(tmp_path: Path, images: Pat
         init_from_pretrained(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=16), x2.run_dir)
 
 
+def test_same_scale_init_copies_every_weight_including_upsampler(tmp_path: Path, images: Path) -> None:
+    # A second training stage from a same-scale model must not reset its upsampler.
+    x2 = train(_config(images, tmp_path / "runs", train={"iterations": 2}), progress=False)
+    model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
+    assert init_from_pretrained(model, x2.run_dir) == []
+    src = x2.model.state_dict()  # type: ignore[union-attr]
+    assert all(torch.equal(v, src[k]) for k, v in model.state_dict().items())
+
+
 def test_init_from_in_recipe(tmp_path: Path, images: Path) -> None:
     x2 = train(_config(images, tmp_path / "runs", train={"iterations": 2}), progress=False)
     cfg = _config(images, tmp_path / "runs", model={"scales": [3], "init_from": str(x2.run_dir)},

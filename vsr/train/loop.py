@@ -42,7 +42,16 @@ from ..data._video_frames import VideoFrames
 from ..errors import CheckpointError, ConfigError
 from ..inference import quantize
 from ..metrics import get_protocol, psnr, ssim
-from ..models import MDSR, build_model, count_parameters, get_model, load_partial_state_dict, read_state_dict, save_model
+from ..models import (
+    MDSR,
+    build_model,
+    count_parameters,
+    get_model,
+    infer_config,
+    load_partial_state_dict,
+    read_state_dict,
+    save_model,
+)
 from .checkpoint import (
     BEST,
     LATEST,
@@ -135,17 +144,24 @@ def build_train_model(cfg: ModelConfig) -> nn.Module:
 
 
 def init_from_pretrained(model: nn.Module, source: str | os.PathLike[str]) -> list[str]:
-    """Copy every weight but the upsampler from a run folder, training checkpoint or model file.
+    """Start ``model`` from the weights of a run folder, training checkpoint or model file.
 
-    This is how the paper starts x3/x4 models from the x2 model. Returns the
-    keys left at their initial values (the upsampler's); any other weight that
-    does not fit (another architecture) is an error, not silently skipped.
+    A source trained for other scales gives every weight but the upsampler:
+    this is how the paper starts x3/x4 models from the x2 model. A source of
+    the same architecture and scales gives every weight (a further training
+    stage). Returns the keys left at their initial values; any other weight
+    that does not fit (another architecture) is an error, not silently skipped.
     """
     p = Path(source)
     if p.is_dir():
         p = checkpoint_path(p, BEST if (p / BEST).exists() else LATEST)
-    sd, _config, _meta = read_state_dict(p)
-    kept = load_partial_state_dict(model, sd)
+    sd, config, _meta = read_state_dict(p)
+    src = config if config is not None else infer_config(sd, p)
+    own = getattr(model, "config", None) or {}
+    same_scales = src.get("arch") == own.get("arch") and list(src.get("scales", [])) == list(own.get("scales", []))
+    # An x2 upsampler's first conv has the shape of an x4 one's but not its meaning, so
+    # the upsampler is copied only between models of the same scales.
+    kept = load_partial_state_dict(model, sd, skip_prefixes=() if same_scales else ("tail.0.", "upsample."))
     misfits = [k for k in kept if not k.startswith(("tail.0.", "upsample."))]
     if misfits:
         raise CheckpointError(
