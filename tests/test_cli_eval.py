@@ -8,7 +8,6 @@ import os
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -17,6 +16,8 @@ from click.testing import CliRunner
 from vsr.cli import cli
 from vsr.data import imresize
 from vsr.models import get_model, save_model
+
+from _images import textured, write_rgb
 
 DATA = Path(os.environ.get("VSR_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(
@@ -29,24 +30,14 @@ def _run(*args: object) -> tuple[int, str, str]:
     return r.exit_code, r.stdout, r.stderr
 
 
-def _frame(seed: int, h: int = 24, w: int = 28) -> np.ndarray:
-    noise = np.random.default_rng(seed).uniform(0, 255, (h, w, 3)).astype(np.float32)
-    return np.round(cv2.GaussianBlur(noise, (0, 0), 1.5)).astype(np.uint8)
-
-
-def _write(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-
 @pytest.fixture
 def image_set(tmp_path: Path) -> Path:
     """EDSR layout x2 with two images; LR made by imresize."""
     root = tmp_path / "Tiny"
     for k in range(2):
-        hr = _frame(k)
-        _write(root / "HR" / f"img{k}.png", hr)
-        _write(root / "LR_bicubic" / "X2" / f"img{k}x2.png", imresize(hr, 0.5))
+        hr = textured(k)
+        write_rgb(root / "HR" / f"img{k}.png", hr)
+        write_rgb(root / "LR_bicubic" / "X2" / f"img{k}x2.png", imresize(hr, 0.5))
     return root
 
 
@@ -78,7 +69,7 @@ def test_eval_with_a_checkpoint_shows_model_bicubic_and_gain(image_set: Path, ck
 def test_eval_on_frame_folders_with_bd(tmp_path: Path) -> None:
     for clip in ("a", "b"):
         for i in range(2):
-            _write(tmp_path / "clips" / clip / f"Frame {i + 1:03d}.png", _frame(i + ord(clip), 32, 32))
+            write_rgb(tmp_path / "clips" / clip / f"Frame {i + 1:03d}.png", textured(i + ord(clip), 32, 32))
     code, out, err = _run("eval", "-m", "bicubic", "-d", tmp_path / "clips", "-s", 4, "--degradation", "bd")
     assert code == 0, err
     assert "protocol video" in out and "mean of clips" in out and "frame-weighted" in out and "degradation: bd" in out
@@ -102,10 +93,10 @@ def test_eval_usage_errors_exit_2(image_set: Path) -> None:
 
 def test_psnr_frame_folders(tmp_path: Path) -> None:
     for k in range(3):
-        f = _frame(k)
-        _write(tmp_path / "ref" / f"{k:02d}.png", f)
-        _write(tmp_path / "dist" / f"{k:02d}.png", np.clip(f.astype(int) + 3 * k, 0, 255).astype(np.uint8))
-    _write(tmp_path / "dist" / "03.png", _frame(9))
+        f = textured(k)
+        write_rgb(tmp_path / "ref" / f"{k:02d}.png", f)
+        write_rgb(tmp_path / "dist" / f"{k:02d}.png", np.clip(f.astype(int) + 3 * k, 0, 255).astype(np.uint8))
+    write_rgb(tmp_path / "dist" / "03.png", textured(9))
     code, _, err = _run("psnr", tmp_path / "dist", tmp_path / "ref")
     assert code == 1 and "4 frames" in err and "has 3" in err and "--common-prefix" in err
     code, out, err = _run("psnr", tmp_path / "dist", tmp_path / "ref", "--common-prefix", "-o", tmp_path / "out", "--html")
@@ -118,9 +109,9 @@ def test_psnr_frame_folders(tmp_path: Path) -> None:
 
 
 def test_psnr_size_mismatch_and_crop_to_common(tmp_path: Path) -> None:
-    f = _frame(0)
-    _write(tmp_path / "a.png", f)
-    _write(tmp_path / "b.png", f[:20, :20])
+    f = textured(0)
+    write_rgb(tmp_path / "a.png", f)
+    write_rgb(tmp_path / "b.png", f[:20, :20])
     code, _, err = _run("psnr", tmp_path / "a.png", tmp_path / "b.png")
     assert code == 1 and "sizes differ" in err and "--crop-to-common" in err
     code, out, _ = _run("psnr", tmp_path / "a.png", tmp_path / "b.png", "--crop-to-common")

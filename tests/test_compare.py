@@ -20,15 +20,7 @@ from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, Unsu
 from vsr.metrics import psnr
 from vsr.models import get_model, save_model
 
-
-def _frame(seed: int, h: int = 24, w: int = 28) -> np.ndarray:
-    noise = np.random.default_rng(seed).uniform(0, 255, (h, w, 3)).astype(np.float32)
-    return np.round(cv2.GaussianBlur(noise, (0, 0), 1.5)).astype(np.uint8)
-
-
-def _write(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+from _images import textured, write_rgb
 
 
 @pytest.fixture
@@ -36,11 +28,11 @@ def image_set(tmp_path: Path) -> Path:
     """EDSR layout, x2, three images (one grey, one of odd size); LR made by imresize."""
     root = tmp_path / "TinySet"
     for k, (h, w) in enumerate(((24, 28), (25, 30), (24, 24))):
-        hr = _frame(k, h, w)
+        hr = textured(k, h, w)
         if k == 2:
             hr = np.repeat(hr[:, :, :1], 3, axis=2)
-        _write(root / "HR" / f"img{k}.png", hr)
-        _write(root / "LR_bicubic" / "X2" / f"img{k}x2.png", imresize(np.ascontiguousarray(hr[: h // 2 * 2, : w // 2 * 2]), 0.5))
+        write_rgb(root / "HR" / f"img{k}.png", hr)
+        write_rgb(root / "LR_bicubic" / "X2" / f"img{k}x2.png", imresize(np.ascontiguousarray(hr[: h // 2 * 2, : w // 2 * 2]), 0.5))
     return root
 
 
@@ -50,7 +42,7 @@ def clip_set(tmp_path: Path) -> Path:
     root = tmp_path / "TinyVid"
     for clip, n in (("calendar", 3), ("city", 2)):
         for i in range(n):
-            _write(root / clip / f"Frame {i + 1:03d}.png", _frame(100 + 10 * len(clip) + i, 20, 24))
+            write_rgb(root / clip / f"Frame {i + 1:03d}.png", textured(100 + 10 * len(clip) + i, 20, 24))
     return root
 
 

@@ -22,13 +22,9 @@ from vsr.data._patches import DIHEDRAL, crop_pair, dihedral, lr_patch_from_hr
 from vsr.data._video_frames import VideoFrames
 from vsr.errors import DatasetError
 
+from _images import write_rgb
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _write(path: Path, img: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    return path
 
 
 def _random_image(h: int, w: int, seed: int) -> np.ndarray:
@@ -76,8 +72,8 @@ def test_crop_pair_uses_disk_lr_aligned() -> None:
 
 # --------------------------------------------------------------------------- image folders
 def test_image_folder_reads_bmp_and_png(tmp_path: Path) -> None:
-    _write(tmp_path / "a.bmp", _random_image(30, 40, 0))
-    _write(tmp_path / "b.png", _random_image(50, 20, 1))
+    write_rgb(tmp_path / "a.bmp", _random_image(30, 40, 0))
+    write_rgb(tmp_path / "b.png", _random_image(50, 20, 1))
     (tmp_path / "notes.txt").write_text("not an image")
     src = ImageFolder(tmp_path)
     assert len(src) == 2
@@ -104,7 +100,7 @@ def test_unreadable_image_is_named(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- sampler
 def _sampler_folder(tmp_path: Path) -> ImageFolder:
     for i in range(3):
-        _write(tmp_path / f"{i}.png", _random_image(64, 80, seed=i))
+        write_rgb(tmp_path / f"{i}.png", _random_image(64, 80, seed=i))
     src = ImageFolder(tmp_path)
     src.preload()
     return src
@@ -135,8 +131,8 @@ def test_patch_pairs_are_consistent_after_augmentation(tmp_path: Path) -> None:
 
 def test_patch_sampler_mixes_by_weight(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    _write(a / "x.png", _solid(32, 32, 10))
-    _write(b / "y.png", _solid(32, 32, 200))
+    write_rgb(a / "x.png", _solid(32, 32, 10))
+    write_rgb(b / "y.png", _solid(32, 32, 200))
     sa, sb = ImageFolder(a), ImageFolder(b)
     only_b = PatchSampler([sa, sb], weights=[0, 1], scales=[2], lr_patch=8, batch_size=8)
     assert (only_b.batch(0).hr.numpy() == 200).all()
@@ -157,7 +153,7 @@ def test_patch_sampler_mdsr_scale_per_batch_same_on_all_ranks(tmp_path: Path) ->
 
 
 def test_patch_sampler_rejects_too_small_images(tmp_path: Path) -> None:
-    _write(tmp_path / "small.png", _random_image(20, 20, 0))
+    write_rgb(tmp_path / "small.png", _random_image(20, 20, 0))
     src = ImageFolder(tmp_path)
     src.preload()
     with pytest.raises(DatasetError, match=r"no frame is at least 96x96 HR pixels.*lr_patch"):
@@ -168,8 +164,8 @@ def test_patch_sampler_rejects_too_small_images(tmp_path: Path) -> None:
 def test_div2k_uses_shipped_lr_when_present(tmp_path: Path) -> None:
     root = tmp_path / "DIV2K"
     for n in (1, 2, 801):
-        _write(root / "DIV2K_train_HR" / f"{n:04d}.png", _random_image(40, 48, n))
-    _write(root / "DIV2K_train_LR_bicubic" / "X2" / "0001x2.png", _solid(20, 24, 7))
+        write_rgb(root / "DIV2K_train_HR" / f"{n:04d}.png", _random_image(40, 48, n))
+    write_rgb(root / "DIV2K_train_LR_bicubic" / "X2" / "0001x2.png", _solid(20, 24, 7))
     src = DIV2K(root, first=1, last=800)
     assert len(src) == 2
     assert (src.lr(0, 2) == 7).all()
@@ -181,8 +177,8 @@ def test_div2k_uses_shipped_lr_when_present(tmp_path: Path) -> None:
 
 def test_div2k_wrong_lr_size_is_explained(tmp_path: Path) -> None:
     root = tmp_path / "DIV2K"
-    _write(root / "DIV2K_train_HR" / "0001.png", _random_image(40, 48, 0))
-    _write(root / "DIV2K_train_LR_bicubic" / "X2" / "0001x2.png", _solid(10, 10, 7))
+    write_rgb(root / "DIV2K_train_HR" / "0001.png", _random_image(40, 48, 0))
+    write_rgb(root / "DIV2K_train_LR_bicubic" / "X2" / "0001x2.png", _solid(10, 10, 7))
     with pytest.raises(DatasetError, match=r"0001x2.png: LR image is 10x10 .* needs 24x20"):
         DIV2K(root).lr(0, 2)
 
@@ -196,8 +192,8 @@ def test_reds_excludes_reds4_and_strides(tmp_path: Path) -> None:
     root = tmp_path / "REDS"
     for clip in ("000", "001", "011", "240"):
         for f in range(6):
-            _write(root / "train_sharp" / clip / f"{f:08d}.png", _random_image(16, 24, f))
-    _write(root / "train_sharp_bicubic" / "X4" / "001" / "00000000.png", _solid(4, 6, 9))
+            write_rgb(root / "train_sharp" / clip / f"{f:08d}.png", _random_image(16, 24, f))
+    write_rgb(root / "train_sharp_bicubic" / "X4" / "001" / "00000000.png", _solid(4, 6, 9))
     src = REDS(root, frame_stride=2)
     clips = {c for c, _ in src.frames}
     assert clips == {"001", "240"} and len(src) == 6
@@ -209,7 +205,7 @@ def test_vimeo90k_scan_and_list(tmp_path: Path) -> None:
     root = tmp_path / "vimeo_septuplet"
     for sept in ("00001/0001", "00001/0002", "00002/0001"):
         for k in range(1, 8):
-            _write(root / "sequences" / sept / f"im{k}.png", _random_image(16, 24, k))
+            write_rgb(root / "sequences" / sept / f"im{k}.png", _random_image(16, 24, k))
     assert len(Vimeo90K(root)) == 21
     assert len(Vimeo90K(root, frame_stride=3)) == 9  # im1, im4, im7
     (root / "sep_trainlist.txt").write_text("00001/0002\n\n00002/0001\n")
@@ -238,14 +234,14 @@ def test_video_frames_stride_and_max(make_video: Callable[..., Path]) -> None:
 
 def test_benchmark_folder_crops_hr_and_reports_missing_lr(tmp_path: Path) -> None:
     root = tmp_path / "Set1"
-    _write(root / "HR" / "img.png", _random_image(33, 41, 0))
-    _write(root / "LR_bicubic" / "X2" / "imgx2.png", _random_image(16, 20, 1))
+    write_rgb(root / "HR" / "img.png", _random_image(33, 41, 0))
+    write_rgb(root / "LR_bicubic" / "X2" / "imgx2.png", _random_image(16, 20, 1))
     b = BenchmarkFolder(root, scale=2)
     item = b[0]
     assert item.name == "img" and item.lr.shape == (16, 20, 3) and item.hr.shape == (32, 40, 3)
     with pytest.raises(DatasetError, match=r"LR_bicubic/X3: benchmark LR x3 folder not found"):
         BenchmarkFolder(root, scale=3)
-    _write(root / "HR" / "other.png", _random_image(20, 20, 2))
+    write_rgb(root / "HR" / "other.png", _random_image(20, 20, 2))
     with pytest.raises(DatasetError, match=r"otherx2.png: LR image missing"):
         BenchmarkFolder(root, scale=2)
 
@@ -287,7 +283,7 @@ def _script(name: str):  # type: ignore[no-untyped-def]
 
 def test_make_lr_script_writes_matlab_bicubic(tmp_path: Path) -> None:
     hr = _random_image(37, 50, 0)
-    _write(tmp_path / "HR" / "img.png", hr)
+    write_rgb(tmp_path / "HR" / "img.png", hr)
     _script("make_lr").main([str(tmp_path / "HR"), str(tmp_path / "LR"), "--scales", "2", "3"])
     for s in (2, 3):
         lr = cv2.cvtColor(cv2.imread(str(tmp_path / "LR" / f"X{s}" / f"imgx{s}.png")), cv2.COLOR_BGR2RGB)
@@ -302,7 +298,7 @@ def test_make_vimeo_lists_and_regroup_reds(tmp_path: Path) -> None:
     root = tmp_path / "vimeo"
     for sept in ("00001/0001", "00001/0002", "00002/0001"):
         for k in range(1, 8):
-            _write(root / "sequences" / sept / f"im{k}.png", _solid(4, 4, k))
+            write_rgb(root / "sequences" / sept / f"im{k}.png", _solid(4, 4, k))
     (root / "sequences" / "00002" / "0001" / "im7.png").unlink()
     _script("make_vimeo_lists").main([str(root), "--test-every", "2"])
     assert (root / "sep_trainlist.txt").read_text() == "00001/0001\n"
@@ -310,8 +306,8 @@ def test_make_vimeo_lists_and_regroup_reds(tmp_path: Path) -> None:
     assert len(Vimeo90K(root)) == 7
 
     reds = tmp_path / "REDS"
-    _write(reds / "train_sharp" / "000" / "00000000.png", _solid(4, 4, 1))
-    _write(reds / "val_sharp" / "001" / "00000000.png", _solid(4, 4, 2))
+    write_rgb(reds / "train_sharp" / "000" / "00000000.png", _solid(4, 4, 1))
+    write_rgb(reds / "val_sharp" / "001" / "00000000.png", _solid(4, 4, 2))
     _script("regroup_reds_val").main([str(reds)])
     assert (reds / "train_sharp" / "241" / "00000000.png").is_file()
     assert {c for c, _ in REDS(reds, exclude=()).frames} == {"000", "241"}

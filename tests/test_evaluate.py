@@ -15,6 +15,8 @@ from vsr.data import degrade_bd, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.evaluate import compare_frames, detect_layout, evaluate
 
+from _images import write_rgb
+
 DATA = Path(os.environ.get("VSR_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(
     not (DATA / "Set5").is_dir(), reason=f"benchmark data not found at {DATA} (set VSR_TEST_DATA to the shared/data folder)"
@@ -28,11 +30,6 @@ def _smooth(h: int, w: int, seed: int, channels: int = 3) -> np.ndarray:
     img = (img - img.min()) / (np.ptp(img) + 1e-6) * 220 + 20
     img = np.round(img).astype(np.uint8)
     return img if channels == 3 else img.reshape(h, w)
-
-
-def _write(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
 def _read(path: Path) -> np.ndarray:
@@ -58,9 +55,9 @@ def edsr_set(tmp_path: Path) -> Path:
     """EDSR layout, x2: an RGB image with odd sides and a grey one; LR made by imresize."""
     root = tmp_path / "Tiny"
     for name, img in (("rgb", _smooth(35, 41, 0)), ("grey", _smooth(30, 28, 1, channels=1))):
-        _write(root / "HR" / f"{name}.png", img)
+        write_rgb(root / "HR" / f"{name}.png", img)
         h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-        _write(root / "LR_bicubic" / "X2" / f"{name}x2.png", imresize(img[:h, :w], 0.5))
+        write_rgb(root / "LR_bicubic" / "X2" / f"{name}x2.png", imresize(img[:h, :w], 0.5))
     return root
 
 
@@ -70,7 +67,7 @@ def clips(tmp_path: Path) -> Path:
     root = tmp_path / "Clips"
     for clip, n, seed in (("alpha", 3, 10), ("beta", 2, 20)):
         for i in range(n):
-            _write(root / clip / f"Frame {i + 1:03d}.png", _smooth(32, 40, seed + i))
+            write_rgb(root / clip / f"Frame {i + 1:03d}.png", _smooth(32, 40, seed + i))
     return root
 
 
@@ -145,7 +142,7 @@ def test_missing_lr_folder_makes_lr_with_imresize(edsr_set: Path) -> None:
 
 def test_plain_folder_of_images(tmp_path: Path) -> None:
     for k in range(3):
-        _write(tmp_path / "imgs" / f"{k}.png", _smooth(24 + k, 30, k))
+        write_rgb(tmp_path / "imgs" / f"{k}.png", _smooth(24 + k, 30, k))
     assert detect_layout(tmp_path / "imgs") == "images"
     r = evaluate(tmp_path / "imgs", 4, _bicubic_model(4), degradation="bd")
     assert len(r.items) == 3 and any("BD" in n for n in r.notes)
@@ -199,7 +196,7 @@ def test_bd_degradation_needs_x4(clips: Path) -> None:
 def test_septuplets_score_only_the_centre_frame(tmp_path: Path) -> None:
     for clip in ("00001/0001", "00001/0002"):
         for i in range(1, 8):
-            _write(tmp_path / "sequences" / clip / f"im{i}.png", _smooth(16, 24, i))
+            write_rgb(tmp_path / "sequences" / clip / f"im{i}.png", _smooth(16, 24, i))
     assert detect_layout(tmp_path) == "septuplets"
     r = evaluate(tmp_path, 4)
     assert [(i.clip, i.name, i.index) for i in r.items] == [
@@ -256,8 +253,8 @@ def test_video_file_is_one_clip(tmp_path: Path) -> None:
 def test_compare_identical_and_offset_frames(tmp_path: Path) -> None:
     frames = [_smooth(24, 32, s) for s in range(3)]
     for k, f in enumerate(frames):
-        _write(tmp_path / "ref" / f"{k}.png", f)
-        _write(tmp_path / "dist" / f"{k}.png", f if k != 1 else f + 5)
+        write_rgb(tmp_path / "ref" / f"{k}.png", f)
+        write_rgb(tmp_path / "dist" / f"{k}.png", f if k != 1 else f + 5)
     _write_ffv1(tmp_path / "ref.mkv", frames)
     same = compare_frames(tmp_path / "ref.mkv", tmp_path / "ref")
     assert same.n_identical == 3 and same.mean_psnr_y == math.inf and len(same.frames) == 3
@@ -272,8 +269,8 @@ def test_compare_identical_and_offset_frames(tmp_path: Path) -> None:
 def test_compare_frame_count_mismatch(tmp_path: Path) -> None:
     frames = [_smooth(24, 32, s) for s in range(3)]
     for k, f in enumerate(frames):
-        _write(tmp_path / "ref" / f"{k}.png", f)
-    _write(tmp_path / "one" / "0.png", frames[0])
+        write_rgb(tmp_path / "ref" / f"{k}.png", f)
+    write_rgb(tmp_path / "one" / "0.png", frames[0])
     _write_ffv1(tmp_path / "short.mkv", frames[:2])
     # Counts are compared before decoding when known (folders; videos by demuxing).
     with pytest.raises(InvalidInputError, match=r"short\.mkv has 2 frames, .*ref has 3; .*--common-prefix.* first 2"):
@@ -287,8 +284,8 @@ def test_compare_frame_count_mismatch(tmp_path: Path) -> None:
 
 def test_compare_size_mismatch(tmp_path: Path) -> None:
     big = _smooth(24, 32, 0)
-    _write(tmp_path / "a.png", big)
-    _write(tmp_path / "b.png", big[:20, :30])
+    write_rgb(tmp_path / "a.png", big)
+    write_rgb(tmp_path / "b.png", big[:20, :30])
     with pytest.raises(InvalidInputError, match=r"sizes differ: .*a\.png is 32x24, .*b\.png is 30x20; .*--crop-to-common"):
         compare_frames(tmp_path / "a.png", tmp_path / "b.png")
     r = compare_frames(tmp_path / "a.png", tmp_path / "b.png", crop_to_common=True)

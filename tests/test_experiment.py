@@ -17,6 +17,8 @@ from vsr.errors import ConfigError
 from vsr.experiment import load_experiment, plan_training, run_experiment
 from vsr.train import load_checkpoint, train
 
+from _images import write_rgb
+
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 EXPERIMENTS = sorted(PIPELINES.glob("compare_*.toml"))
 
@@ -24,11 +26,6 @@ EXPERIMENTS = sorted(PIPELINES.glob("compare_*.toml"))
 def _smooth(h: int, w: int, seed: int) -> np.ndarray:
     small = np.random.default_rng(seed).integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def _write(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 def test_there_is_the_image_vs_video_recipe_and_a_larger_variant() -> None:
@@ -93,16 +90,16 @@ iterations = 1000
 def tiny_experiment(tmp_path: Path, make_video: Callable[..., Path]) -> Path:
     """Two tiny recipes (a folder of images; a video file) and an experiment over them, with tiny test sets."""
     for i in range(3):
-        _write(tmp_path / "imgs" / f"{i}.png", _smooth(40, 48, i))
+        write_rgb(tmp_path / "imgs" / f"{i}.png", _smooth(40, 48, i))
     video = make_video("train.mp4", frames=6, size=(48, 40), content=lambda i: _smooth(40, 48, 10 + i))
     bench = tmp_path / "Bench"
     for i in range(2):
         hr = _smooth(24, 28, 20 + i)
-        _write(bench / "HR" / f"b{i}.png", hr)
-        _write(bench / "LR_bicubic" / "X2" / f"b{i}x2.png", imresize(hr, 0.5))
+        write_rgb(bench / "HR" / f"b{i}.png", hr)
+        write_rgb(bench / "LR_bicubic" / "X2" / f"b{i}x2.png", imresize(hr, 0.5))
     for clip, n in (("one", 3), ("two", 2)):
         for i in range(n):
-            _write(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", _smooth(20, 24, 30 + 10 * n + i))
+            write_rgb(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", _smooth(20, 24, 30 + 10 * n + i))
     _write_toml(tmp_path / "img.toml", _MODEL.format(feats=8, kind="image_folder", path="imgs", extra=""))
     _write_toml(tmp_path / "vid.toml", _MODEL.format(feats=8, kind="video_files", path=video.name, extra="frame_stride = 1"))
     return _write_toml(tmp_path / "exp.toml", f"""

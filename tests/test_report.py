@@ -24,24 +24,16 @@ from vsr.report import (
     write_eval_report,
 )
 
+from _images import textured, write_rgb
+
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _frame(seed: int, h: int = 24, w: int = 32) -> np.ndarray:
-    noise = np.random.default_rng(seed).uniform(0, 255, (h, w, 3)).astype(np.float32)
-    return np.round(cv2.GaussianBlur(noise, (0, 0), 1.5)).astype(np.uint8)
-
-
-def _write(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 @pytest.fixture
 def video_result(tmp_path: Path) -> EvalResult:
     for clip, n in (("calendar", 3), ("city", 2)):
         for i in range(n):
-            _write(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", _frame(10 * len(clip) + i))
+            write_rgb(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", textured(10 * len(clip) + i, 24, 32))
 
     def model(lr: np.ndarray) -> np.ndarray:
         return np.clip(imresize(lr.astype(np.float64), 2) + 1, 0, 255).round().astype(np.uint8)
@@ -52,9 +44,9 @@ def video_result(tmp_path: Path) -> EvalResult:
 @pytest.fixture
 def compare_result(tmp_path: Path) -> CompareResult:
     for k in range(4):
-        f = _frame(k)
-        _write(tmp_path / "ref" / f"{k}.png", f)
-        _write(tmp_path / "dist" / f"{k}.png", f if k == 0 else np.clip(f.astype(int) + k, 0, 255).astype(np.uint8))
+        f = textured(k, 24, 32)
+        write_rgb(tmp_path / "ref" / f"{k}.png", f)
+        write_rgb(tmp_path / "dist" / f"{k}.png", f if k == 0 else np.clip(f.astype(int) + k, 0, 255).astype(np.uint8))
     return compare_frames(tmp_path / "dist", tmp_path / "ref")
 
 
@@ -93,7 +85,7 @@ def test_format_eval_video_labels_both_means(video_result: EvalResult) -> None:
 
 def test_format_eval_image_set_bicubic_only(tmp_path: Path) -> None:
     for k in range(2):
-        _write(tmp_path / "set" / f"img{k}.png", _frame(k, 20, 24))
+        write_rgb(tmp_path / "set" / f"img{k}.png", textured(k, 20, 24))
     r = evaluate(tmp_path / "set", 2)
     text = format_eval(r)
     assert "mean (2)" in text and "bicubic only" in text and "gain" not in text

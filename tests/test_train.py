@@ -27,10 +27,7 @@ from vsr.train import (
 from vsr.train.config import OptimConfig
 from vsr.train.loop import build_train_model
 
-
-def _write(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+from _images import write_rgb
 
 
 def _image(h: int, w: int, seed: int) -> np.ndarray:
@@ -42,7 +39,7 @@ def _image(h: int, w: int, seed: int) -> np.ndarray:
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     for i in range(3):
-        _write(tmp_path / "imgs" / f"{i}.png", _image(48, 56, i))
+        write_rgb(tmp_path / "imgs" / f"{i}.png", _image(48, 56, i))
     return tmp_path / "imgs"
 
 
@@ -51,10 +48,10 @@ def bench(tmp_path: Path) -> Path:
     root = tmp_path / "Bench"
     for i, name in enumerate(("a", "b")):
         hr = _image(24, 32, 10 + i)
-        _write(root / "HR" / f"{name}.png", hr)
+        write_rgb(root / "HR" / f"{name}.png", hr)
         for s in (2, 3, 4):
             h, w = hr.shape[0] // s * s, hr.shape[1] // s * s
-            _write(root / "LR_bicubic" / f"X{s}" / f"{name}x{s}.png", imresize(np.ascontiguousarray(hr[:h, :w]), 1 / s))
+            write_rgb(root / "LR_bicubic" / f"X{s}" / f"{name}x{s}.png", imresize(np.ascontiguousarray(hr[:h, :w]), 1 / s))
     return root
 
 
@@ -86,7 +83,7 @@ def _log(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_five_iterations_lower_the_loss_on_a_fixed_batch(tmp_path: Path) -> None:
-    _write(tmp_path / "one" / "x.png", _image(16, 16, 0))  # exactly one 8x8 LR patch: every batch is the same
+    write_rgb(tmp_path / "one" / "x.png", _image(16, 16, 0))  # exactly one 8x8 LR patch: every batch is the same
     cfg = _config(tmp_path / "one", tmp_path / "runs", data={"augment": False},
                   optim={"schedule": "constant", "warmup": 0, "lr": 2e-3}, train={"iterations": 5})
     result = train(cfg, progress=False)
