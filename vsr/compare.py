@@ -40,7 +40,7 @@ import numpy as np
 from vsr.data import DEGRADATIONS, DegradationKind, degrade, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.evaluate import EvalResult, ItemScore, Layout, Summary, detect_layout, evaluate
-from vsr.images import IMAGE_EXTENSIONS, read_image
+from vsr.images import IMAGE_EXTENSIONS, list_images, read_image
 from vsr.inference import Upscaler
 from vsr.io import VideoReader
 from vsr.metrics import get_protocol, psnr
@@ -204,16 +204,6 @@ class GroupStats:
 # --------------------------------------------------------------------------- inputs
 
 
-def _natural_key(name: str) -> list[object]:
-    """Sort key under which ``im2`` comes before ``im10`` (the order :mod:`vsr.evaluate` uses)."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
-
-
-def _image_files(folder: Path) -> list[Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: _natural_key(p.name))
-
-
 def resolve_test_sets(
     image_sets: Sequence[str | os.PathLike[str]] = (), video_sets: Sequence[str | os.PathLike[str]] = ()
 ) -> list[TestSet]:
@@ -239,7 +229,7 @@ def resolve_test_sets(
                 layout = detect_layout(p)
             except DatasetError as e:
                 raise DatasetError(f"{option} {e}") from None
-            if layout == "edsr" and not _image_files(p / "HR"):
+            if layout == "edsr" and not list_images(p / "HR"):
                 raise DatasetError(f"{p / 'HR'}: the HR folder of this {kind} set is empty ({option})")
             if kind == "image" and layout not in _IMAGE_LAYOUTS:
                 raise UnsupportedError(
@@ -349,7 +339,7 @@ def _item_pair(ts: TestSet, item: ItemScore, scale: int, degradation: Degradatio
         gt = _modcrop(_video_frame(root, item.index), scale)
         return gt, degrade(gt, scale, degradation)
     if ts.layout == "edsr":
-        hr_path = _pick(_image_files(root / "HR"), item, root / "HR")
+        hr_path = _pick(list_images(root / "HR"), item, root / "HR")
         hr = _as_rgb(read_image(hr_path))
         lr_dir = root / "LR_bicubic" / f"X{scale}"
         lr_path = next(
@@ -365,7 +355,7 @@ def _item_pair(ts: TestSet, item: ItemScore, scale: int, degradation: Degradatio
         frame_path = root
     else:
         folder = root / item.clip if ts.layout in ("clips", "septuplets") else root
-        frame_path = _pick(_image_files(folder), item, folder)
+        frame_path = _pick(list_images(folder), item, folder)
     gt = _modcrop(_as_rgb(read_image(frame_path)), scale)
     return gt, degrade(gt, scale, degradation)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 
 from vsr.data import DEGRADATIONS, DegradationKind, degrade, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr.images import IMAGE_EXTENSIONS, read_image
+from vsr.images import IMAGE_EXTENSIONS, list_images, natural_key, read_image
 from vsr.io import VideoReader
 from vsr.metrics import Protocol, finite_mean, get_protocol, psnr, ssim, temporal_error, video_means
 
@@ -202,16 +201,6 @@ class CompareResult:
 # --------------------------------------------------------------------------- reading
 
 
-def _natural_key(name: str) -> list[object]:
-    """Sort key under which ``im2`` comes before ``im10``."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
-
-
-def _image_files(folder: Path) -> list[Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: _natural_key(p.name))
-
-
 def _as_rgb(img: np.ndarray, path: Path | str, notes: set[str]) -> np.ndarray:
     """uint8 RGB H×W×3: grey replicated, alpha dropped (both noted)."""
     if img.ndim == 2:
@@ -254,8 +243,8 @@ def _leaf_frame_folders(root: Path) -> list[Path]:
 
     def walk(folder: Path, depth: int) -> None:
         subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        subdirs.sort(key=lambda p: _natural_key(p.name))
-        if _image_files(folder) and folder != root:
+        subdirs.sort(key=lambda p: natural_key(p.name))
+        if list_images(folder) and folder != root:
             found.append(folder)
         if depth < _MAX_CLIP_DEPTH:
             for d in subdirs:
@@ -279,7 +268,7 @@ def detect_layout(path: str | os.PathLike[str]) -> Layout:
         return "images" if p.suffix.lower() in IMAGE_EXTENSIONS else "video"
     if (p / "HR").is_dir():
         return "edsr"
-    if _image_files(p):
+    if list_images(p):
         return "images"
     clips = _leaf_frame_folders(p)
     if not clips:
@@ -287,7 +276,7 @@ def detect_layout(path: str | os.PathLike[str]) -> Layout:
             f"{p}: no images found; expected HR/ + LR_bicubic/X<s>/ (EDSR layout), a folder of images, "
             "a folder of frame folders (Vid4) or of septuplets (Vimeo90K <id>/<clip>/im1..7.png)"
         )
-    if all(tuple(f.stem for f in _image_files(c)) == _SEPTUPLET for c in clips):
+    if all(tuple(f.stem for f in list_images(c)) == _SEPTUPLET for c in clips):
         return "septuplets"
     return "clips"
 
@@ -378,11 +367,11 @@ def _image_pairs(
 ) -> list[tuple[Path, Path | None]]:
     """(HR path, LR path or None) for every image; None means "make the LR"."""
     if layout == "images":
-        files = [root] if root.is_file() else _image_files(root)
+        files = [root] if root.is_file() else list_images(root)
         notes.add(f"LR made from the images by {_degradation_words(degradation)}")
         return [(f, None) for f in files]
     hr_dir = root / "HR"
-    hrs = _image_files(hr_dir)
+    hrs = list_images(hr_dir)
     if not hrs:
         raise DatasetError(f"{hr_dir}: no images in the HR folder")
     lr_dir = root / "LR_bicubic" / f"X{scale}"
@@ -454,8 +443,8 @@ def _video_clips(root: Path, layout: Layout) -> list[tuple[str, Sequence[Path] |
     if layout == "video":
         return [(root.stem, root)]
     if layout == "images":
-        return [(root.name, [root] if root.is_file() else _image_files(root))]
-    return [(c.relative_to(root).as_posix(), _image_files(c)) for c in _leaf_frame_folders(root)]
+        return [(root.name, [root] if root.is_file() else list_images(root))]
+    return [(c.relative_to(root).as_posix(), list_images(c)) for c in _leaf_frame_folders(root)]
 
 
 def _clip_frames(source: Sequence[Path] | Path, center_only: bool, notes: set[str]) -> Iterator[tuple[int, str, np.ndarray]]:
@@ -667,7 +656,7 @@ def _frame_source(path: Path, notes: set[str]) -> tuple[Iterator[np.ndarray], in
     if not path.exists():
         raise InputNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
-        files = _image_files(path)
+        files = list_images(path)
         if not files:
             raise DatasetError(f"{path}: no images in this folder; expected frame images (PNG, JPEG, BMP, ...)")
         return (_as_rgb(read_image(f), f, notes) for f in files), len(files)

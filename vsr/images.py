@@ -7,6 +7,7 @@ alpha channel of RGBA images is resized with bicubic interpolation.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from .errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
 from .inference import Upscaler
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "read_image", "write_image", "upscale_image"]
+__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "list_images", "natural_key", "read_image", "write_image", "upscale_image"]
 
 #: File extensions treated as still images.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -25,6 +26,21 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".
 def is_image_path(path: str | os.PathLike[str]) -> bool:
     """True when the extension is one of :data:`IMAGE_EXTENSIONS`."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key under which ``im2`` comes before ``im10`` (case-insensitive)."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files directly in ``folder`` (hidden files skipped), in :func:`natural_key` order.
+
+    This order is how evaluation numbers frames and images, so every module that
+    refers to "item k" of a folder must list it with this function.
+    """
+    files = [p for p in Path(folder).iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
