@@ -1,13 +1,14 @@
 """The shipped default weights: present, untampered, loadable, and as good as their model card says.
 
 The Set5 scores are computed here from the staged data, not read from a file;
-they must reproduce the numbers in the manifest (which the card quotes) and beat
-bicubic clearly.
+they must reproduce the numbers in the manifest (which the card quotes), beat
+bicubic clearly and reach the targets of issue 6 (x4 is marked as short of it).
 """
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -44,16 +45,37 @@ def test_model_card_quotes_the_manifest_hashes() -> None:
     assert json.loads((WEIGHTS / "manifest.json").read_text())
 
 
+#: Issue 6's Set5 thresholds (EDSR benchmark protocol), between FSRCNN and VDSR.
+SET5_TARGETS = {2: 37.0, 3: 33.2, 4: 31.0}
+#: Scales whose bundled model does not reach its target yet (see MODEL_CARD.md); strict, so
+#: a model that reaches it makes this test fail until the mark is removed.
+_BELOW_TARGET = pytest.mark.xfail(strict=True, reason="bundled model below the Set5 target; MODEL_CARD.md says by how much")
+_BELOW: set[int] = {4}
+
+
+@cache
+def _set5(scale: int) -> tuple[float, float]:
+    """(PSNR, bicubic PSNR) of the bundled default model on Set5 at fp32, computed from the staged data."""
+    up = Upscaler(load_model(default_model_name(scale)), scale=scale, device="cpu", precision="fp32")
+    result = evaluate(DATA / "Set5", scale, up)
+    assert result.mean.psnr is not None
+    return result.mean.psnr, result.mean.bicubic_psnr
+
+
 @needs_data
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_default_model_reproduces_its_card_score_on_set5(scale: int) -> None:
-    entry = bundled_weights()[default_model_name(scale)]
-    claimed = entry.metrics["Set5"][str(scale)]
-    up = Upscaler(load_model(entry.name), scale=scale, device="cpu", precision="fp32")
-    result = evaluate(DATA / "Set5", scale, up)
-    assert result.mean.psnr is not None
-    assert abs(result.mean.psnr - claimed["psnr"]) < 0.02, (result.mean.psnr, claimed)
-    assert result.mean.psnr - result.mean.bicubic_psnr > 1.5
+    claimed = bundled_weights()[default_model_name(scale)].metrics["Set5"][str(scale)]
+    psnr, bicubic = _set5(scale)
+    assert abs(psnr - claimed["psnr"]) < 0.02, (psnr, claimed)
+    assert psnr - bicubic > 1.5
+
+
+@needs_data
+@pytest.mark.parametrize("scale", [pytest.param(s, marks=[_BELOW_TARGET] if s in _BELOW else []) for s in (2, 3, 4)])
+def test_default_model_meets_its_set5_target(scale: int) -> None:
+    psnr, _ = _set5(scale)
+    assert psnr >= SET5_TARGETS[scale], f"x{scale}: Set5 {psnr:.3f} dB < target {SET5_TARGETS[scale]}"
 
 
 def test_eval_and_upscale_use_the_bundled_default_without_model(tmp_path: Path) -> None:
