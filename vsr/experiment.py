@@ -43,7 +43,6 @@ import shutil
 import sys
 import tempfile
 import time
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,7 +54,7 @@ from vsr.metrics import PROTOCOLS
 from vsr.models import sha256_file
 from vsr.train import Config, config_to_dict, export, load_checkpoint, load_config, train
 from vsr.train.checkpoint import LATEST
-from vsr.train.config import coerce_value
+from vsr.train.config import coerce_value, read_toml
 
 if TYPE_CHECKING:
     from vsr.compare import Comparison
@@ -200,12 +199,7 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
     ``experiment.out_dir`` relative to the current directory.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: experiment recipe not found (recipes live in pipelines/compare_*.toml)")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    raw = read_toml(p, "experiment recipe not found (recipes live in pipelines/compare_*.toml)")
     file, base = os.fspath(p), p.resolve().parent
     for section in raw:
         if section not in _SECTIONS:

@@ -188,11 +188,15 @@ def check_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor], path: str
     model.load_state_dict(sd, strict=True)
 
 
+#: Key prefixes of the scale-specific upsamplers: EDSR's ``tail.0`` and MDSR's ``upsample.<i>``.
+UPSAMPLER_PREFIXES: tuple[str, ...] = ("tail.0.", "upsample.")
+
+
 def load_partial_state_dict(
     model: nn.Module,
     sd: Mapping[str, torch.Tensor],
     *,
-    skip_prefixes: tuple[str, ...] = ("tail.0.", "upsample."),
+    skip_prefixes: tuple[str, ...] = UPSAMPLER_PREFIXES,
 ) -> list[str]:
     """Copy every tensor of ``sd`` whose name and shape match, except the upsampler.
 

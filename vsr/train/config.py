@@ -28,6 +28,7 @@ from ..errors import ConfigError
 __all__ = [
     "Config",
     "coerce_value",
+    "read_toml",
     "ModelConfig",
     "SourceConfig",
     "DataConfig",
@@ -373,15 +374,20 @@ def _deepcopy(x: Any) -> Any:
     return x
 
 
+def read_toml(path: Path, missing: str) -> dict[str, Any]:
+    """Parse a TOML file; a missing file or invalid TOML is a ConfigError naming it (``missing`` says what to do)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: {missing}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
 def load_config(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a recipe TOML file, apply ``--set`` overrides, and check every key and value."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: recipe file not found (recipes live in pipelines/*.toml)")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    raw = read_toml(p, "recipe file not found (recipes live in pipelines/*.toml)")
     raw = _resolve_file_paths(raw, p.resolve().parent)
     raw = apply_overrides(raw, overrides)
     return config_from_dict(raw, source=os.fspath(p))

@@ -52,6 +52,7 @@ from ..models import (
     read_state_dict,
     save_model,
 )
+from ..models._checkpoint import UPSAMPLER_PREFIXES
 from .checkpoint import (
     BEST,
     LATEST,
@@ -161,8 +162,8 @@ def init_from_pretrained(model: nn.Module, source: str | os.PathLike[str]) -> li
     same_scales = src.get("arch") == own.get("arch") and list(src.get("scales", [])) == list(own.get("scales", []))
     # An x2 upsampler's first conv has the shape of an x4 one's but not its meaning, so
     # the upsampler is copied only between models of the same scales.
-    kept = load_partial_state_dict(model, sd, skip_prefixes=() if same_scales else ("tail.0.", "upsample."))
-    misfits = [k for k in kept if not k.startswith(("tail.0.", "upsample."))]
+    kept = load_partial_state_dict(model, sd, skip_prefixes=() if same_scales else UPSAMPLER_PREFIXES)
+    misfits = [k for k in kept if not k.startswith(UPSAMPLER_PREFIXES)]
     if misfits:
         raise CheckpointError(
             f"{p}: {len(misfits)} weights outside the upsampler do not fit the model (e.g. {misfits[0]}); "
