@@ -2,7 +2,7 @@
 
 The Set5 scores are computed here from the staged data, not read from a file;
 they must reproduce the numbers in the manifest (which the card quotes), beat
-bicubic clearly and reach the targets of issue 6 (x4 is marked as short of it).
+bicubic clearly and reach the targets of issue 6.
 """
 
 from __future__ import annotations
@@ -47,10 +47,6 @@ def test_model_card_quotes_the_manifest_hashes() -> None:
 
 #: Issue 6's Set5 thresholds (EDSR benchmark protocol), between FSRCNN and VDSR.
 SET5_TARGETS = {2: 37.0, 3: 33.2, 4: 31.0}
-#: Scales whose bundled model does not reach its target yet (see MODEL_CARD.md); strict, so
-#: a model that reaches it makes this test fail until the mark is removed.
-_BELOW_TARGET = pytest.mark.xfail(strict=True, reason="bundled model below the Set5 target; MODEL_CARD.md says by how much")
-_BELOW: set[int] = {4}
 
 
 @cache
@@ -72,7 +68,7 @@ def test_default_model_reproduces_its_card_score_on_set5(scale: int) -> None:
 
 
 @needs_data
-@pytest.mark.parametrize("scale", [pytest.param(s, marks=[_BELOW_TARGET] if s in _BELOW else []) for s in (2, 3, 4)])
+@pytest.mark.parametrize("scale", [2, 3, 4])
 def test_default_model_meets_its_set5_target(scale: int) -> None:
     psnr, _ = _set5(scale)
     assert psnr >= SET5_TARGETS[scale], f"x{scale}: Set5 {psnr:.3f} dB < target {SET5_TARGETS[scale]}"
