@@ -20,6 +20,7 @@ from torch import nn
 from .._device import resolve_device
 from ..errors import CheckpointError, UnsupportedError
 from ._checkpoint import (
+    UPSAMPLER_PREFIXES,
     check_state_dict,
     describe_config,
     infer_config,
@@ -35,6 +36,7 @@ __all__ = [
     "EDSR",
     "MDSR",
     "MODELS",
+    "UPSAMPLER_PREFIXES",
     "BundledWeights",
     "bundled_weights",
     "build_model",

@@ -44,6 +44,7 @@ from ..inference import quantize
 from ..metrics import get_protocol, psnr, ssim
 from ..models import (
     MDSR,
+    UPSAMPLER_PREFIXES,
     build_model,
     count_parameters,
     get_model,
@@ -52,7 +53,6 @@ from ..models import (
     read_state_dict,
     save_model,
 )
-from ..models._checkpoint import UPSAMPLER_PREFIXES
 from .checkpoint import (
     BEST,
     LATEST,
