@@ -453,17 +453,21 @@ def compare_cmd(
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Experiment folder (default: the recipe's experiment.out_dir).")
 @click.option("--force", is_flag=True, help="Redo every stage from scratch (deletes the experiment's runs and report).")
+@click.option("--train-only", is_flag=True, help="Stop after training; a later plain run does the comparison.")
 @click.option("--no-progress", is_flag=True, help="No stage messages or progress bars.")
-def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, no_progress: bool) -> None:
+def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: bool, no_progress: bool) -> None:
     """Train the models of an experiment recipe under one budget, then compare them (re-run to continue).
 
     E.g. `vsr experiment pipelines/compare_image_vs_video.toml`. Finished stages are skipped.
     """
     from .experiment import run_experiment
 
-    result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress)
+    result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress, train_only=train_only)
     for s in result.stages:
         click.echo(f"{s.name}: {s.status}{f' ({s.detail})' if s.detail else ''}")
+    if train_only:
+        click.echo(f"trained: {result.out_dir / 'models'}; run again without --train-only to compare")
+        return
     click.echo(f"report: {result.report_dir / 'report.md'} and {result.report_dir / 'report.html'}")
 
 

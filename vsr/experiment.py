@@ -80,10 +80,15 @@ _MANIFEST = "stages.json"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of the experiment: its row label and the training recipe it is trained with."""
+    """One model of the experiment: its row label, the training recipe it is trained with, and its seeds.
+
+    ``seeds`` empty: every seed of ``experiment.seeds``; otherwise a subset of
+    them (an arm trained with fewer seeds when compute is short).
+    """
 
     label: str
     recipe: str
+    seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class BudgetConfig:
     """Training settings forced on every model (``None``: keep the recipes' value, which must then agree).
 
     Keys map to the training recipe: ``scale`` to ``model.scales = [scale]``; ``iterations``, ``precision``, ``device``,
-    ``channels_last``, ``log_every``, ``checkpoint_every`` to ``[train]``;
+    ``channels_last``, ``log_every``, ``checkpoint_every``, ``snapshot_every`` to ``[train]``;
     ``batch_size``, ``lr_patch``, ``augment``, ``num_workers`` to ``[data]``; the
     rest to ``[optim]``.
     """
@@ -116,11 +121,12 @@ class BudgetConfig:
     channels_last: bool | None = None
     log_every: int | None = None
     checkpoint_every: int | None = None
+    snapshot_every: int | None = None
 
 
 _BUDGET_SECTION = {
     "iterations": "train", "precision": "train", "device": "train", "channels_last": "train",
-    "log_every": "train", "checkpoint_every": "train",
+    "log_every": "train", "checkpoint_every": "train", "snapshot_every": "train",
     "batch_size": "data", "lr_patch": "data", "augment": "data", "num_workers": "data",
 }
 
@@ -217,6 +223,12 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
         raise ConfigError(f"{file}: model labels must be unique, non-empty and not 'bicubic'; got {labels}")
     if not exp.seeds or len(set(exp.seeds)) != len(exp.seeds):
         raise ConfigError(f"{file}: experiment.seeds must list distinct seeds, got {list(exp.seeds)}")
+    for m in models:
+        if len(set(m.seeds)) != len(m.seeds) or not set(m.seeds) <= set(exp.seeds):
+            raise ConfigError(
+                f"{file}: model {m.label!r}: seeds {list(m.seeds)} must be distinct and among experiment.seeds "
+                f"{list(exp.seeds)} (or leave seeds out to train every seed)"
+            )
     if not cmp.image_sets and not cmp.video_sets:
         raise ConfigError(f"{file}: [compare] needs image_sets and/or video_sets")
     if cmp.video_protocol not in PROTOCOLS:
@@ -314,6 +326,8 @@ def plan_training(exp: ExperimentConfig, out_dir: str | os.PathLike[str] | None 
     # Seed-major order: an interrupted experiment already holds one complete set of models per finished seed.
     for seed in exp.seeds:
         for m in exp.models:
+            if m.seeds and seed not in m.seeds:
+                continue
             name = _stage_name(m.label, seed)
             try:
                 cfg = load_config(m.recipe, [*common, f"train.seed={seed}", f"train.name={json.dumps(_safe(name))}"])
@@ -516,6 +530,7 @@ def run_experiment(
     force: bool = False,
     out_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    train_only: bool = False,
 ) -> ExperimentResult:
     """Run (or continue) the experiment of ``recipe_path``: train every model and seed, then compare.
 
@@ -525,6 +540,7 @@ def run_experiment(
             folders, exported models and report first).
         out_dir: overrides ``experiment.out_dir``.
         progress: stage messages and training/evaluation progress on stderr.
+        train_only: stop after the training stages (compare later with a plain re-run).
 
     Returns:
         The experiment folder, the report folder, and what each stage did.
@@ -561,6 +577,8 @@ def run_experiment(
         _write_manifest(manifest_path, manifest)
         outcomes.append(outcome)
 
+    if train_only:
+        return ExperimentResult(root, report_dir, tuple(outcomes), None)
     multi_seed = len(exp.seeds) > 1
     labels = {os.fspath(st.model_file): f"{st.label} s{st.seed}" if multi_seed else st.label for st in stages}
     groups = {labels[os.fspath(st.model_file)]: st.label for st in stages} if multi_seed else {}

@@ -28,6 +28,7 @@ from .ddp import DistInfo as DistInfo
 from .loop import TrainResult as TrainResult
 from .loop import export as export
 from .loop import init_from_pretrained as init_from_pretrained
+from .loop import list_snapshots as list_snapshots
 from .loop import load_run_config as load_run_config
 from .loop import lr_at as lr_at
 from .loop import plot_log as plot_log
@@ -51,6 +52,7 @@ __all__ = [
     "config_to_dict",
     "export",
     "init_from_pretrained",
+    "list_snapshots",
     "load_checkpoint",
     "load_config",
     "load_run_config",

@@ -129,7 +129,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The loop. ``precision`` ``auto`` is bf16 autocast on CPUs with native bf16, AMP on CUDA, else fp32."""
+    """The loop. ``precision`` ``auto`` is bf16 autocast on CPUs with native bf16, AMP on CUDA, else fp32.
+
+    ``snapshot_every`` > 0 also keeps the weights at every multiple of it as a
+    model file ``snapshots/iter_NNNNNNN.pt`` in the run folder (learning curves
+    scored after training, on sets too slow to validate on inside the loop).
+    """
 
     iterations: int = 300_000
     seed: int = 0
@@ -138,6 +143,7 @@ class TrainConfig:
     channels_last: bool = True
     log_every: int = 100
     checkpoint_every: int = 1000
+    snapshot_every: int = 0
     out_dir: str = "runs"
     name: str = ""
     plot: bool = False
@@ -306,6 +312,8 @@ def _validate(cfg: Config) -> None:
                         ("validation.every", v.every)):
         if value < 1:
             raise ConfigError(f"{f}: {name} = {value} must be >= 1")
+    if t.snapshot_every < 0:
+        raise ConfigError(f"{f}: train.snapshot_every = {t.snapshot_every} must be >= 0 (0: no snapshots)")
     if d.num_workers < 0:
         raise ConfigError(f"{f}: data.num_workers = {d.num_workers} must be >= 0")
     for i, s in enumerate(d.sources):

@@ -77,6 +77,8 @@ __all__ = [
     "train",
     "load_run_config",
     "export",
+    "list_snapshots",
+    "snapshot_path",
 ]
 
 _LOG_COLUMNS = ("iteration", "event", "loss", "lr", "psnr", "ssim", "it_per_s", "elapsed_s")
@@ -550,6 +552,9 @@ def _train(
                 )
                 window_loss, window_n, window_t = 0.0, 0, now
 
+            if t.snapshot_every and dist.is_main and done % t.snapshot_every == 0:
+                _write_snapshot(snapshot_path(run_dir, done), model, state(done))
+
             validate_now = bool(benches) and (done % v.every == 0 or done == total)
             if validate_now:
                 if dist.is_main:
@@ -635,6 +640,35 @@ def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None
     tmp.write_bytes(buf.tobytes())
     os.replace(tmp, dest)
     return dest
+
+
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_path(run_dir: str | os.PathLike[str], iteration: int) -> Path:
+    """Where a run keeps its weights of ``iteration`` when ``train.snapshot_every`` is set."""
+    return Path(run_dir) / SNAPSHOTS / f"iter_{iteration:07d}.pt"
+
+
+def list_snapshots(run_dir: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """The run's snapshots as ``(iteration, model file)``, in iteration order."""
+    folder = Path(run_dir) / SNAPSHOTS
+    found = []
+    for p in folder.glob("iter_*.pt") if folder.is_dir() else ():
+        digits = p.stem.removeprefix("iter_")
+        if digits.isdigit():
+            found.append((int(digits), p))
+    return sorted(found)
+
+
+def _write_snapshot(path: Path, model: nn.Module, st: dict[str, Any]) -> None:
+    """A loadable model file of the current weights (no optimizer state: a snapshot is for scoring, not resuming)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    net = build_model(st["config"])
+    net.load_state_dict(st["model"])
+    meta = {"trained_with": "vsr train", "recipe": st["recipe"], "preset": st["preset"], "iteration": st["iteration"],
+            "elapsed_s": st["elapsed_s"], "train_config": st["train_config"]}
+    save_model(net, path, meta=meta)
 
 
 def export(
