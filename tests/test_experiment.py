@@ -37,13 +37,14 @@ def test_there_is_the_image_vs_video_recipe_and_a_larger_variant() -> None:
 def test_every_experiment_recipe_loads_with_one_budget(path: Path, tmp_path: Path) -> None:
     exp = load_experiment(path)
     stages = plan_training(exp, tmp_path)
-    assert len(stages) == len(exp.models) * len(exp.seeds)
+    assert len(stages) == sum(len(m.seeds or exp.seeds) for m in exp.models)
     assert {s.config.train.iterations for s in stages} == {exp.budget.iterations}
     assert {s.config.validation.dataset for s in stages} == {""}
     for s in stages:
         assert s.config.train.seed == s.seed
-        # Vid4 is a test set: no model may train on it.
-        assert all("vid4" not in src.path.lower() for src in s.config.data.sources), s.name
+        # Test sets are never trained on: Vid4, and every clip scored as a video set.
+        held_out = ["vid4", *(Path(v).name.lower() for v in exp.compare.video_sets if Path(v).suffix)]
+        assert all(h not in src.path.lower() for src in s.config.data.sources for h in held_out), s.name
 
 
 def test_the_image_vs_video_recipe_trains_on_images_and_on_video_frames(tmp_path: Path) -> None:
@@ -53,8 +54,16 @@ def test_the_image_vs_video_recipe_trains_on_images_and_on_video_frames(tmp_path
     video_kinds = {s.kind for s in stages["video-trained"].config.data.sources}
     assert image_sources == {"T91", "BSD200"}
     assert video_kinds == {"vimeo90k", "video_files"}
+    mixed = stages["mixed"].config.data.sources
+    assert {Path(s.path).name for s in mixed} == image_sources | {
+        Path(s.path).name for s in stages["video-trained"].config.data.sources}
+    # Half the patches from images, half from video frames; within a half, each item equally likely.
+    image_w = sum(s.weight for s in mixed if s.kind == "image_folder")
+    assert image_w == pytest.approx(sum(s.weight for s in mixed) / 2, rel=1e-3)
     assert [Path(p).name for p in exp.compare.image_sets] == ["Set5", "Set14"]
-    assert [Path(p).name for p in exp.compare.video_sets] == ["Vid4"]
+    assert [Path(p).name for p in exp.compare.video_sets] == ["Vid4", "carphone_pristine.mp4"]
+    assert exp.compare.video_degradations == ("bi+x264:crf=23", "bi+x264:crf=28")
+    assert exp.budget.snapshot_every and [Path(p).name for p in exp.compare.curve_sets] == ["Set5", "Vid4"]
 
 
 def _write_toml(path: Path, text: str) -> Path:
@@ -186,7 +195,7 @@ def test_unknown_keys_name_the_file_and_the_allowed_keys(tiny_experiment: Path) 
     with pytest.raises(ConfigError, match=r"unknown section \[extra\]; allowed sections: experiment, budget, models, compare"):
         load_experiment(tiny_experiment)
     tiny_experiment.write_text(text.replace('recipe = "vid.toml"', 'recipe = "vid.toml"\nseed = 3'), encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"unknown key 'models\.1\.seed'; allowed keys in \[models\.1\]: label, recipe"):
+    with pytest.raises(ConfigError, match=r"unknown key 'models\.1\.seed'; allowed keys in \[models\.1\]: label, recipe, seeds"):
         load_experiment(tiny_experiment)
 
 
@@ -196,3 +205,53 @@ def test_recipes_that_differ_beyond_their_data_are_refused(tiny_experiment: Path
     msg = r"budgets differ: model\.n_feats is 8 in img\.toml but 16 in vid\.toml; set it in \[budget\]"
     with pytest.raises(ConfigError, match=msg):
         plan_training(load_experiment(tiny_experiment))
+
+
+def test_snapshots_give_learning_curves_in_the_report_and_arms_may_have_fewer_seeds(tiny_experiment: Path) -> None:
+    text = tiny_experiment.read_text(encoding="utf-8")
+    text = text.replace("seeds = [0]", "seeds = [0, 1]").replace("checkpoint_every = 2", "checkpoint_every = 2\nsnapshot_every = 2")
+    text = text.replace('recipe = "vid.toml"', 'recipe = "vid.toml"\nseeds = [1]')
+    # [compare] is the last table: its device line is the last one.
+    head, _, tail = text.rpartition('device = "cpu"')
+    text = head + 'device = "cpu"\nvideo_degradations = ["bi+x264:crf=30"]\ncurve_sets = ["Bench", "Vid"]\ncurve_frame_stride = 2' + tail
+    tiny_experiment.write_text(text, encoding="utf-8")
+    exp = load_experiment(tiny_experiment)
+    assert [s.name for s in plan_training(exp)] == ["train-images-seed0", "train-images-seed1", "train-frames-seed1"]
+
+    trained = run_experiment(tiny_experiment, progress=False, train_only=True, jobs=2)
+    assert trained.comparison is None and not (trained.report_dir / "report.md").exists()
+    assert sorted((s.name, s.status) for s in trained.stages) == [
+        ("train-frames-seed1", "ran"), ("train-images-seed0", "ran"), ("train-images-seed1", "ran"),
+    ]
+    snaps = sorted(p.name for p in (trained.out_dir / "train" / "train-images-seed0" / "snapshots").iterdir())
+    assert snaps == ["iter_0000002.pt", "iter_0000004.pt"]
+
+    result = run_experiment(tiny_experiment, progress=False)
+    assert [s.status for s in result.stages] == ["skipped", "skipped", "skipped", "ran"]
+    md = (result.report_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Learning curves" in md and "(plots/curve_Bench.png)" in md and "(plots/curve_Vid.png)" in md
+    assert "Vid [bi+x264:crf=30]" in md and "## Groups: temporal error" in md
+    assert "| bicubic |" in md
+    rows = (result.report_dir / "curves.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "model,set,iteration,psnr" and len(rows) == 1 + 3 * 2 * 2
+    # The last snapshot is the exported model: its Bench curve point is the comparison's Bench score.
+    final = {r.split(",")[0]: float(r.split(",")[3]) for r in rows[1:] if r.split(",")[1:3] == ["Bench", "4"]}
+    bench = next(s for s in result.comparison.sets if s.test_set.name == "Bench")  # type: ignore[union-attr]
+    for label, value in final.items():
+        assert value == pytest.approx(bench.summary(label)[0], abs=1e-5)
+    cache = json.loads((result.out_dir / "curves_cache.json").read_text(encoding="utf-8"))
+    assert len(cache) == 3 * 2 * 2
+
+
+def test_bad_model_seeds_and_curves_without_snapshots_are_refused(tiny_experiment: Path) -> None:
+    text = tiny_experiment.read_text(encoding="utf-8")
+    tiny_experiment.write_text(text.replace('recipe = "vid.toml"', 'recipe = "vid.toml"\nseeds = [7]'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"model 'frames': seeds \[7\] must be distinct and among experiment.seeds \[0\]"):
+        load_experiment(tiny_experiment)
+    head, _, tail = text.rpartition('device = "cpu"')
+    tiny_experiment.write_text(head + 'device = "cpu"\ncurve_sets = ["Bench"]' + tail, encoding="utf-8")
+    with pytest.raises(ConfigError, match="curve_sets needs budget.snapshot_every"):
+        load_experiment(tiny_experiment)
+    tiny_experiment.write_text(head + 'device = "cpu"\nvideo_degradations = ["bi+x265"]' + tail, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[compare\] unknown codec 'x265'"):
+        load_experiment(tiny_experiment)

@@ -322,10 +322,25 @@ def _protocol_names() -> list[str]:
     return list(PROTOCOLS)
 
 
-def _degradation_names() -> list[str]:
-    from .data import DEGRADATIONS
+_DEGRADATION_HELP = ("bi (MATLAB bicubic), bd (blur-downsample, x4 only), optionally + a codec round trip of the LR, "
+                     "e.g. bi+x264:crf=28 (yuv420p; a clip is compressed as one stream)")
 
-    return list(DEGRADATIONS)
+
+def _degradation_specs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v for v in (_degradation_spec(ctx, param, x) for x in value) if v is not None)
+
+
+def _degradation_spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check a degradation spec at parse time, so a typo is a usage error naming the option."""
+    if value is None:
+        return None
+    from .data import parse_degradation
+    from .errors import UnsupportedError
+
+    try:
+        return parse_degradation(value).name
+    except UnsupportedError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @cli.command("eval")
@@ -339,8 +354,8 @@ def _degradation_names() -> list[str]:
 @click.option("--protocol", type=click.Choice(_protocol_names()), default=None,
               help="Scoring protocol (default: edsr-benchmark for image sets, video for clips and video files, "
                    "vimeo90k-t for septuplets).")
-@click.option("--degradation", type=click.Choice(_degradation_names()), default="bi", show_default=True,
-              help="How LR is made when it is not on disk: MATLAB bicubic or blur-downsample (x4 only).")
+@click.option("--degradation", default="bi", show_default=True, callback=_degradation_spec, metavar="SPEC",
+              help="How LR is made when it is not on disk: " + _DEGRADATION_HELP + ".")
 @click.option("--self-ensemble", is_flag=True, help="Average the model over the 8 flips/transposes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
@@ -378,7 +393,7 @@ def eval_cmd(
     elif self_ensemble:
         raise click.UsageError("--self-ensemble needs a model; --model bicubic has none")
     result = evaluate(dataset, scale, upscaler, model_name=model_src, protocol=protocol,
-                      degradation=degradation, progress=sys.stderr.isatty())  # type: ignore[arg-type]
+                      degradation=degradation, progress=sys.stderr.isatty())
     click.echo(format_eval(result))
     if out_dir is not None:
         for path in write_eval_report(result, out_dir, html_page=html_page):
@@ -421,8 +436,11 @@ def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: 
               help="Report folder: report.md, report.html, CSV/JSON, plots/, crops/.")
 @click.option("--label", "labels", multiple=True, metavar="MODEL=NAME", callback=_key_values,
               help="Row name of a model (MODEL as given to --model, or its file stem); default: the file stem.")
-@click.option("--degradation", type=click.Choice(_degradation_names()), default="bi", show_default=True,
-              help="How LR is made when it is not on disk.")
+@click.option("--degradation", default="bi", show_default=True, callback=_degradation_spec, metavar="SPEC",
+              help="How LR is made when it is not on disk: " + _DEGRADATION_HELP + ".")
+@click.option("--video-degradation", "video_degradations", multiple=True, callback=_degradation_specs, metavar="SPEC",
+              help="Score every video set again under this further condition, as its own column (repeatable), "
+                   "e.g. --video-degradation bi+x264:crf=23 --video-degradation bi+x264:crf=28.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Inference precision (fp32 so scores match published ones).")
@@ -434,6 +452,7 @@ def compare_cmd(
     out_dir: Path,
     labels: dict[str, str],
     degradation: str,
+    video_degradations: tuple[str, ...],
     device: str,
     precision: str,
 ) -> None:
@@ -441,8 +460,8 @@ def compare_cmd(
     from .compare import compare_models, format_comparison, write_comparison_report
 
     result = compare_models(models, scale=scale, image_sets=image_sets, video_sets=video_sets, labels=labels,
-                            device=device, precision=precision, degradation=degradation,  # type: ignore[arg-type]
-                            progress=sys.stderr.isatty())
+                            device=device, precision=precision, degradation=degradation,
+                            video_degradations=video_degradations, progress=sys.stderr.isatty())
     click.echo(format_comparison(result))
     paths = write_comparison_report(result, out_dir)
     click.echo(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and {len(paths) - 2} more files in {out_dir}")
@@ -454,15 +473,18 @@ def compare_cmd(
               help="Experiment folder (default: the recipe's experiment.out_dir).")
 @click.option("--force", is_flag=True, help="Redo every stage from scratch (deletes the experiment's runs and report).")
 @click.option("--train-only", is_flag=True, help="Stop after training; a later plain run does the comparison.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training stages run at once, each a process with its share of the CPU threads.")
 @click.option("--no-progress", is_flag=True, help="No stage messages or progress bars.")
-def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: bool, no_progress: bool) -> None:
+def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: bool, jobs: int, no_progress: bool) -> None:
     """Train the models of an experiment recipe under one budget, then compare them (re-run to continue).
 
     E.g. `vsr experiment pipelines/compare_image_vs_video.toml`. Finished stages are skipped.
     """
     from .experiment import run_experiment
 
-    result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress, train_only=train_only)
+    result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress, train_only=train_only,
+                            jobs=jobs)
     for s in result.stages:
         click.echo(f"{s.name}: {s.status}{f' ({s.detail})' if s.detail else ''}")
     if train_only:

@@ -23,6 +23,7 @@ difference between groups set against that range.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import json
 import math
@@ -37,9 +38,18 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from vsr.data import DEGRADATIONS, DegradationKind, degrade, imresize
+from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr.evaluate import EvalResult, ItemScore, Layout, Summary, detect_layout, evaluate
+from vsr.evaluate import (
+    EvalResult,
+    ItemScore,
+    Layout,
+    Summary,
+    compress_image,
+    degraded_clip,
+    detect_layout,
+    evaluate,
+)
 from vsr.images import IMAGE_EXTENSIONS, list_images, read_image
 from vsr.inference import Upscaler
 from vsr.io import VideoReader
@@ -87,12 +97,17 @@ _VIDEO_LAYOUTS: tuple[Layout, ...] = ("clips", "septuplets", "video", "images")
 
 @dataclass(frozen=True)
 class TestSet:
-    """One test set: ``name`` heads its table column; ``kind`` picks the protocol."""
+    """One test set under one degradation: ``name`` heads its table column; ``kind`` picks the protocol.
+
+    ``degradation`` is a spec (:func:`vsr.data.parse_degradation`); a set scored
+    under several conditions appears once per condition, named ``set [spec]``.
+    """
 
     name: str
     path: str
     kind: SetKind
     layout: Layout
+    degradation: str = "bi"
 
 
 @dataclass(frozen=True)
@@ -332,12 +347,42 @@ def _video_frame(path: Path, index: int) -> np.ndarray:
     raise DatasetError(f"{path}: has {seen} frames, frame {index} was evaluated; was the file changed?")
 
 
-def _item_pair(ts: TestSet, item: ItemScore, scale: int, degradation: DegradationKind) -> tuple[np.ndarray, np.ndarray]:
+def _clip_ground_truth(ts: TestSet, item: ItemScore, scale: int) -> Iterator[np.ndarray]:
+    """Every ground-truth frame of ``item``'s clip in order, cropped as :func:`evaluate` crops them."""
+    root = Path(ts.path)
+    if ts.layout == "video":
+        with VideoReader(root) as reader:
+            for batch in reader:
+                for frame in batch.frames:
+                    yield _modcrop(np.ascontiguousarray(frame), scale)
+        return
+    folder = root / item.clip if ts.layout in ("clips", "septuplets") else root
+    for path in ([root] if root.is_file() else list_images(folder)):
+        yield _modcrop(_as_rgb(read_image(path)), scale)
+
+
+def _item_pair(ts: TestSet, item: ItemScore, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(ground truth, LR) of one evaluated item, made exactly as :func:`evaluate` made them."""
+    deg = parse_degradation(ts.degradation)
+    root = Path(ts.path)
+    if deg.codec is not None and ts.kind == "video":
+        # The LR of a compressed clip depends on the frames before it: run the clip's stream up to the item.
+        seen = 0
+        for gt_batch, lr_batch in degraded_clip(_clip_ground_truth(ts, item, scale), scale, deg):
+            if item.index < seen + len(gt_batch):
+                k = item.index - seen
+                return np.ascontiguousarray(gt_batch[k]), np.ascontiguousarray(lr_batch[k])
+            seen += len(gt_batch)
+        raise DatasetError(f"{root}: clip {item.clip!r} has {seen} frames, frame {item.index} was evaluated; was it changed?")
+    gt, lr = _plain_item_pair(ts, item, scale, deg)
+    return gt, compress_image(lr, deg)
+
+
+def _plain_item_pair(ts: TestSet, item: ItemScore, scale: int, deg: Degradation) -> tuple[np.ndarray, np.ndarray]:
     root = Path(ts.path)
     if ts.layout == "video":
         gt = _modcrop(_video_frame(root, item.index), scale)
-        return gt, degrade(gt, scale, degradation)
+        return gt, degrade(gt, scale, deg.kind)
     if ts.layout == "edsr":
         hr_path = _pick(list_images(root / "HR"), item, root / "HR")
         hr = _as_rgb(read_image(hr_path))
@@ -346,18 +391,18 @@ def _item_pair(ts: TestSet, item: ItemScore, scale: int, degradation: Degradatio
             (c for c in (lr_dir / f"{hr_path.stem}x{scale}{e}" for e in (hr_path.suffix, *IMAGE_EXTENSIONS)) if c.is_file()),
             None,
         )
-        if degradation == "bi" and lr_path is not None:
+        if deg.kind == "bi" and lr_path is not None:
             lr = _as_rgb(read_image(lr_path))
             return np.ascontiguousarray(hr[: lr.shape[0] * scale, : lr.shape[1] * scale]), lr
         gt = _modcrop(hr, scale)
-        return gt, degrade(gt, scale, degradation)
+        return gt, degrade(gt, scale, deg.kind)
     if root.is_file():
         frame_path = root
     else:
         folder = root / item.clip if ts.layout in ("clips", "septuplets") else root
         frame_path = _pick(list_images(folder), item, folder)
     gt = _modcrop(_as_rgb(read_image(frame_path)), scale)
-    return gt, degrade(gt, scale, degradation)
+    return gt, degrade(gt, scale, deg.kind)
 
 
 def _window(outputs: Sequence[np.ndarray], side: int) -> tuple[int, int, int]:
@@ -391,7 +436,6 @@ def _examples(
     scores: SetScores,
     upscalers: Mapping[str, Upscaler],
     scale: int,
-    degradation: DegradationKind,
     groups: Mapping[str, list[str]],
     notes: list[str],
 ) -> list[DiffExample]:
@@ -409,7 +453,7 @@ def _examples(
     for indices in by_clip.values():
         k = max(indices, key=lambda j: spread[j])
         item = items[k]
-        gt, lr = _item_pair(ts, item, scale, degradation)
+        gt, lr = _item_pair(ts, item, scale)
         images = {"ground truth": gt, BICUBIC: imresize(lr, scale)}
         for lab, up in upscalers.items():
             images[lab] = np.asarray(up(lr[None]))[0]
@@ -457,7 +501,8 @@ def compare_models(
     groups: Mapping[str, str] | None = None,
     device: str = "auto",
     precision: str = "fp32",
-    degradation: DegradationKind = "bi",
+    degradation: str = "bi",
+    video_degradations: Sequence[str] = (),
     video_protocol: str = "video",
     batch_size: int = 4,
     progress: bool = False,
@@ -477,7 +522,11 @@ def compare_models(
             seed); adds group means, seed ranges and group differences to the report.
         device, precision, batch_size: inference settings (fp32 by default, so
             scores are comparable with published ones).
-        degradation: how LR is made where it is not on disk (``bi`` or ``bd``).
+        degradation: how LR is made where it is not on disk, as a spec
+            (:func:`vsr.data.parse_degradation`: ``bi``, ``bd``, ``bi+x264:crf=28``).
+        video_degradations: further conditions for the video sets only: each video
+            set is scored again under each, as its own column ``set [spec]``
+            (e.g. ``bi+x264:crf=23``, ``bi+x264:crf=28`` for compressed LR).
         progress: report each evaluation on stderr, with progress bars.
 
     Raises:
@@ -485,12 +534,15 @@ def compare_models(
         UnsupportedError: a model does not upscale ``scale``, or a set does not fit its kind.
         InvalidInputError: no models or sets, clashing labels.
     """
-    if degradation not in DEGRADATIONS:
-        raise UnsupportedError(f"Unknown degradation {degradation!r}. Allowed: {', '.join(DEGRADATIONS)}")
+    degradation = parse_degradation(degradation).name
+    extra = [parse_degradation(d).name for d in video_degradations]
+    if degradation in extra or len(set(extra)) != len(extra):
+        raise InvalidInputError(f"degradations given twice: {', '.join([degradation, *extra])}; give each condition once")
     vproto = get_protocol(video_protocol)
     if vproto.aggregation != "clip-mean":
         raise UnsupportedError(f"video_protocol {video_protocol!r} scores image sets; use 'video' or 'vimeo90k-t'")
-    sets = resolve_test_sets(image_sets, video_sets)
+    sets = [dataclasses.replace(t, degradation=degradation) for t in resolve_test_sets(image_sets, video_sets)]
+    sets += [dataclasses.replace(t, name=f"{t.name} [{d}]", degradation=d) for d in extra for t in sets if t.kind == "video"]
     loaded = _load_models(models, int(scale), dict(labels or {}), dict(groups or {}))
     upscalers = {
         info.label: Upscaler(model, scale=int(scale), device=device, precision=precision, batch_size=batch_size)
@@ -512,19 +564,20 @@ def compare_models(
             if progress:
                 _say(f"vsr compare: {label} on {ts.name} ({ts.kind} set, protocol {protocol})")
             results[label] = evaluate(
-                ts.path, int(scale), up, model_name=label, protocol=protocol, degradation=degradation, progress=progress
+                ts.path, int(scale), up, model_name=label, protocol=protocol, degradation=ts.degradation,
+                progress=progress
             )
         for r in results.values():
             notes.extend(f"{ts.name}: {n}" for n in r.notes if f"{ts.name}: {n}" not in notes)
         scores = SetScores(ts, results)
         all_scores.append(scores)
-        examples.extend(_examples(scores, upscalers, int(scale), degradation, group_members, notes))
+        examples.extend(_examples(scores, upscalers, int(scale), group_members, notes))
     return Comparison(
         scale=int(scale),
         models=infos,
         sets=tuple(all_scores),
         examples=tuple(examples),
-        degradation=degradation,
+        degradation=", ".join([degradation, *extra]),
         device=str(first.device),
         precision=first.precision,
         notes=tuple(notes),
@@ -626,23 +679,34 @@ def _clip_table(scores: SetScores, labels: Sequence[str]) -> tuple[list[str], li
     return header, rows, _best_cells(values, [True, True, False] * len(clips))
 
 
-def _group_table(comparison: Comparison) -> tuple[list[str], list[list[str]]] | None:
-    """Group means ± range and the difference between groups per set (PSNR), or None without groups."""
-    stats = group_stats(comparison, "psnr")
+def _group_table(
+    comparison: Comparison, metric: Literal["psnr", "temporal"] = "psnr"
+) -> tuple[list[str], list[list[str]]] | None:
+    """Group means ± range, bicubic, and the difference between groups per set, or None without groups.
+
+    ``metric`` ``temporal`` tabulates the temporal error (video sets only; lower is steadier).
+    """
+    stats = group_stats(comparison, metric)
     if not stats:
         return None
-    header = ["group (PSNR, dB)", *(s.test_set.name for s in comparison.sets)]
+    sets = [s for s in comparison.sets if metric == "psnr" or s.summary(BICUBIC)[2] is not None]
+    if not sets:
+        return None
+    col = 0 if metric == "psnr" else 2
+    unit = "PSNR, dB" if metric == "psnr" else "TE, grey levels"
+    header = [f"group ({unit})", *(s.test_set.name for s in sets)]
     rows: list[list[str]] = []
     groups = list(comparison.groups)
     for g in groups:
         row = [f"{g} (n={len(comparison.groups[g])})"]
-        for s in comparison.sets:
+        for s in sets:
             st = next((x for x in stats if x.group == g and x.set_name == s.test_set.name), None)
             row.append("" if st is None else f"{st.mean:.3f}" + ("" if st.spread is None else f" (range {st.spread:.3f})"))
         rows.append(row)
+    rows.append([BICUBIC, *(_fmt(s.summary(BICUBIC)[col], 3) for s in sets)])
     for g in groups[1:]:
         row = [f"Δ {g} − {groups[0]}"]
-        for s in comparison.sets:
+        for s in sets:
             st = next((x for x in stats if x.group == g and x.set_name == s.test_set.name), None)
             if st is None or st.delta is None:
                 row.append("")
@@ -652,7 +716,7 @@ def _group_table(comparison: Comparison) -> tuple[list[str], list[list[str]]] | 
             cell = f"{st.delta:+.3f}"
             if st.paired is not None and len(st.paired) > 1:
                 cell += " (paired " + ", ".join(f"{p:+.3f}" for p in st.paired) + ")"
-            if noise is not None:
+            if noise is not None and noise > 0:
                 cell += " > seed range" if abs(st.delta) > noise else " ≤ seed range"
             row.append(cell)
         rows.append(row)
@@ -681,7 +745,7 @@ def _protocol_lines(comparison: Comparison) -> list[str]:
         count = f"{len(r.clips)} clip(s), {len(r.items)} frames" if p.aggregation == "clip-mean" else f"{len(r.items)} images"
         lines.append(
             f"{s.test_set.name} ({s.test_set.kind} set, {count}, {_shown(s.test_set.path)}): protocol {p.name}, "
-            f"{'Y' if p.y_channel else 'RGB'} channel, crop {r.crop_border}, {mean}, LR by {r.degradation.upper()}"
+            f"{'Y' if p.y_channel else 'RGB'} channel, crop {r.crop_border}, {mean}, LR by {r.degradation}"
         )
     return lines
 
@@ -833,13 +897,20 @@ def _example_caption(e: DiffExample) -> str:
 
 
 def write_comparison_report(
-    comparison: Comparison, out_dir: str | os.PathLike[str], *, title: str | None = None, intro: str = ""
+    comparison: Comparison,
+    out_dir: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    intro: str = "",
+    sections: Sequence[tuple[str, str, Sequence[tuple[str, str, bytes]]]] = (),
 ) -> list[Path]:
     """Write ``report.md``, ``report.html`` (self-contained), ``comparison.json``, ``summary.csv``,
     ``clips.csv``, ``items.csv``, ``plots/*.png`` and ``crops/*.png`` into ``out_dir``.
 
     ``intro`` is Markdown placed under the title (e.g. how the models were trained);
-    the HTML page shows it as preformatted text. Returns the paths written.
+    the HTML page shows it as preformatted text. ``sections`` adds ``(heading,
+    Markdown text, figures)`` after the group tables, each figure ``(file stem,
+    caption, PNG)`` saved in ``plots/``. Returns the paths written.
     """
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -890,6 +961,11 @@ def write_comparison_report(
 
     header, rows, best = _summary_table(comparison)
     grp = _group_table(comparison)
+    grp_te = _group_table(comparison, "temporal")
+    for _, _, figures in sections:
+        for stem, _, png in figures:
+            written.append(out / "plots" / f"{stem}.png")
+            written[-1].write_bytes(png)
     video_sets = [s for s in comparison.sets if s.test_set.kind == "video"]
     models_lines = [f"- **{m.label}**: `{_shown(m.source)}` ({m.description}, {_params(m.params)})"
                     + (f", group {m.group}" if m.group else "") for m in comparison.models]
@@ -909,6 +985,13 @@ def write_comparison_report(
                "Mean PSNR of each group, the range between its members (seeds), and the difference between groups "
                "with the member-by-member (paired) differences; '> seed range' when the difference exceeds the larger "
                "of the two groups' ranges.", "", *markdown_table(*grp), ""]
+    if grp_te is not None:
+        md += ["## Groups: temporal error", "",
+               "Mean temporal error of each group on the video sets (grey levels; lower = steadier, closer to the "
+               "ground truth's own frame-to-frame change), with the same seed-range test.", "", *markdown_table(*grp_te), ""]
+    for heading, text, figures in sections:
+        md += [f"## {heading}", "", text.strip(), ""]
+        md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in figures]
     for s in video_sets:
         h, r, b = _clip_table(s, labels)
         md += [f"## {s.test_set.name}: per clip", "", *markdown_table(h, r, strong=b), ""]
@@ -935,6 +1018,11 @@ def write_comparison_report(
     body.append(html_table(header, rows, strong=best))
     if grp is not None:
         body.append("<h2>Groups (run-to-run noise)</h2>" + html_table(*grp))
+    if grp_te is not None:
+        body.append("<h2>Groups: temporal error</h2>" + html_table(*grp_te))
+    for heading, text, figures in sections:
+        body.append(f"<h2>{html.escape(heading)}</h2><pre>{html.escape(text.strip())}</pre>")
+        body += [f'<p><img alt="{html.escape(cap)}" src="{png_data_uri(png)}"></p>' for _, cap, png in figures]
     for s in video_sets:
         h, r, b = _clip_table(s, labels)
         body.append(f"<h2>{html.escape(s.test_set.name)}: per clip</h2>" + html_table(h, r, strong=b))

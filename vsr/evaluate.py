@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,10 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from vsr.data import DEGRADATIONS, DegradationKind, degrade, imresize
+from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.images import IMAGE_EXTENSIONS, list_images, natural_key, read_image
-from vsr.io import VideoReader
+from vsr.io import VideoReader, codec_roundtrip
 from vsr.metrics import Protocol, finite_mean, get_protocol, psnr, ssim, temporal_error, video_means
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "Layout",
     "Summary",
     "compare_frames",
+    "compress_image",
+    "degraded_clip",
     "detect_layout",
     "evaluate",
 ]
@@ -363,7 +366,7 @@ def _inf_note(items: Sequence[ItemScore], notes: set[str]) -> None:
 
 
 def _image_pairs(
-    root: Path, layout: Layout, scale: int, degradation: DegradationKind, notes: set[str]
+    root: Path, layout: Layout, scale: int, degradation: Degradation, notes: set[str]
 ) -> list[tuple[Path, Path | None]]:
     """(HR path, LR path or None) for every image; None means "make the LR"."""
     if layout == "images":
@@ -375,7 +378,7 @@ def _image_pairs(
     if not hrs:
         raise DatasetError(f"{hr_dir}: no images in the HR folder")
     lr_dir = root / "LR_bicubic" / f"X{scale}"
-    if degradation == "bd":
+    if degradation.kind == "bd":
         notes.add(f"LR made from HR by {_degradation_words(degradation)} ({lr_dir} is bicubic, so it is not used)")
         return [(h, None) for h in hrs]
     if not lr_dir.is_dir():
@@ -390,16 +393,75 @@ def _image_pairs(
                 f"{candidates[0]}: LR image for {h} is missing (EDSR layout: LR_bicubic/X{scale}/<name>x{scale}.png)"
             )
         pairs.append((h, lr))
-    notes.add(f"LR read from {lr_dir}")
+    notes.add(f"LR read from {lr_dir}" + (
+        "" if degradation.codec is None else f", then each image {_codec_words(degradation)} as a one-frame video"
+    ))
     return pairs
 
 
-def _degradation_words(kind: str) -> str:
-    return "MATLAB-exact bicubic (imresize)" if kind == "bi" else "BD (12x12 Gaussian blur, sigma 1.6, every 4th pixel)"
+def _degradation_words(degradation: Degradation) -> str:
+    base = "MATLAB-exact bicubic (imresize)" if degradation.kind == "bi" else \
+        "BD (12x12 Gaussian blur, sigma 1.6, every 4th pixel)"
+    return base if degradation.codec is None else f"{base}, then {_codec_words(degradation)}"
+
+
+def _codec_words(degradation: Degradation) -> str:
+    return (f"encoded with {degradation.codec} (crf {degradation.crf}, preset {degradation.preset}, yuv420p) "
+            "and decoded again")
+
+
+def compress_image(lr: np.ndarray, degradation: str | Degradation) -> np.ndarray:
+    """One LR image through the degradation's codec as a one-frame (intra) video; unchanged without a codec."""
+    degradation = parse_degradation(degradation)
+    if degradation.codec is None:
+        return lr
+    return next(iter(codec_roundtrip([lr], codec=degradation.codec, crf=degradation.crf, preset=degradation.preset)))
+
+
+def degraded_clip(
+    gts: Iterable[np.ndarray], scale: int, degradation: str | Degradation, *, batch: int = 8
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ground-truth batch, LR batch) of one clip's frames under ``degradation``, in order, ``batch`` frames at a time.
+
+    Ground truth must already be cropped to a multiple of ``scale``. With a codec
+    in the spec the clip's LR frames are encoded as one stream and decoded again
+    (so prediction across frames acts as in a real video); memory holds only the
+    codec's delay, not the clip.
+    """
+    deg = parse_degradation(degradation)
+    chunks = _stacked(gts, batch)
+    if deg.codec is None:
+        for gt in chunks:
+            yield gt, degrade(gt, scale, deg.kind)
+        return
+    pending: deque[np.ndarray] = deque()
+
+    def lr_frames() -> Iterator[np.ndarray]:
+        for gt in chunks:
+            pending.append(gt)
+            yield from degrade(gt, scale, deg.kind)
+
+    out: list[np.ndarray] = []
+    for frame in codec_roundtrip(lr_frames(), codec=deg.codec, crf=deg.crf, preset=deg.preset):
+        out.append(frame)
+        if len(out) == len(pending[0]):
+            yield pending.popleft(), np.stack(out)
+            out = []
+
+
+def _stacked(frames: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    chunk: list[np.ndarray] = []
+    for f in frames:
+        chunk.append(f)
+        if len(chunk) == n:
+            yield np.stack(chunk)
+            chunk = []
+    if chunk:
+        yield np.stack(chunk)
 
 
 def _evaluate_images(
-    root: Path, layout: Layout, scale: int, model: UpscaleFn | None, proto: Protocol, degradation: DegradationKind,
+    root: Path, layout: Layout, scale: int, model: UpscaleFn | None, proto: Protocol, degradation: Degradation,
     notes: set[str], progress: bool,
 ) -> tuple[list[ItemScore], _Extremes]:
     crop = proto.crop_border(scale)
@@ -410,7 +472,7 @@ def _evaluate_images(
         hr = _as_rgb(read_image(hr_path), hr_path, notes)
         if lr_path is None:
             gt = _modcrop(hr, scale)
-            lr = degrade(gt, scale, degradation)
+            lr = degrade(gt, scale, degradation.kind)
         else:
             lr = _as_rgb(read_image(lr_path), lr_path, notes)
             h, w = lr.shape[0] * scale, lr.shape[1] * scale
@@ -420,6 +482,7 @@ def _evaluate_images(
                     f"but {hr_path} is {hr.shape[1]}x{hr.shape[0]}"
                 )
             gt = hr[:h, :w]
+        lr = compress_image(lr, degradation)
         bic = imresize(lr, scale)
         sr = None if model is None else _upscale(model, lr[None], scale)[0]
         p, s, bp, bs = _score(gt, bic, sr, crop, proto.y_channel)
@@ -462,20 +525,9 @@ def _clip_frames(source: Sequence[Path] | Path, center_only: bool, notes: set[st
         yield i, source[i].stem, _as_rgb(read_image(source[i]), source[i], notes)
 
 
-def _chunks(it: Iterator[tuple[int, str, np.ndarray]], n: int) -> Iterator[list[tuple[int, str, np.ndarray]]]:
-    chunk: list[tuple[int, str, np.ndarray]] = []
-    for x in it:
-        chunk.append(x)
-        if len(chunk) == n:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _evaluate_video(
-    root: Path, layout: Layout, scale: int, model: UpscaleFn | None, proto: Protocol, degradation: DegradationKind,
-    notes: set[str], progress: bool,
+    root: Path, layout: Layout, scale: int, model: UpscaleFn | None, proto: Protocol, degradation: Degradation,
+    notes: set[str], progress: bool, frame_stride: int = 1,
 ) -> tuple[list[ItemScore], list[ClipSummary], _Extremes]:
     crop = proto.crop_border(scale)
     y = proto.y_channel
@@ -483,8 +535,12 @@ def _evaluate_video(
     clips: list[ClipSummary] = []
     extremes = _Extremes()
     notes.add(f"LR made from the ground-truth frames by {_degradation_words(degradation)}")
+    if degradation.codec is not None:
+        notes.add("each clip's LR frames were compressed as one video stream (inter-frame prediction as in real video)")
     if proto.frames == "center":
         notes.add("only the centre frame of each clip is scored (Vimeo90K-T convention); no temporal figure")
+    if frame_stride > 1:
+        notes.add(f"every {frame_stride}th frame of each clip is scored (frame_stride); no temporal figure")
     for clip, source in _progress(_video_clips(root, layout), progress, "clip"):
         indexed = _clip_frames(source, proto.frames == "center", notes)
         clip_items: list[ItemScore] = []
@@ -492,25 +548,37 @@ def _evaluate_video(
         bte: list[float] = []
         prev: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         size: tuple[int, ...] | None = None
-        for chunk in _chunks(indexed, _CHUNK):
-            gts = [_modcrop(f, scale) for _, _, f in chunk]
-            for (_, name, _f), g in zip(chunk, gts):
+        names: deque[tuple[int, str]] = deque()
+
+        def ground_truth() -> Iterator[np.ndarray]:
+            nonlocal size
+            for index, name, frame in indexed:
+                g = _modcrop(frame, scale)
                 if size is None:
                     size = g.shape
                 elif g.shape != size:
                     raise DatasetError(
                         f"clip {clip!r}: frame {name!r} is {g.shape[1]}x{g.shape[0]}, earlier frames {size[1]}x{size[0]}"
                     )
-            gt_batch = np.stack(gts)
-            lr = degrade(gt_batch, scale, degradation)
+                names.append((index, name))
+                yield g
+
+        for gt_all, lr_all in degraded_clip(ground_truth(), scale, degradation, batch=_CHUNK):
+            chunk = [names.popleft() for _ in range(len(gt_all))]
+            # The codec saw every frame; only the kept ones are upscaled and scored.
+            keep = [k for k, (index, _) in enumerate(chunk) if index % frame_stride == 0]
+            if not keep:
+                continue
+            chunk = [chunk[k] for k in keep]
+            gt_batch, lr = gt_all[keep], lr_all[keep]
             bic = imresize(lr, scale)
             sr = None if model is None else _upscale(model, lr, scale)
-            for k, (index, name, _f) in enumerate(chunk):
+            for k, (index, name) in enumerate(chunk):
                 g, b, s_ = gt_batch[k], bic[k], None if sr is None else sr[k]
                 p, ss, bp, bs = _score(g, b, s_, crop, y)
                 item = ItemScore(clip, name, index, p, ss, bp, bs)
                 clip_items.append(item)
-                if prev is not None:
+                if prev is not None and frame_stride == 1:
                     pg, pb, ps = prev
                     bte.append(temporal_error(pb, b, pg, g, crop_border=crop, y_channel=y))
                     if s_ is not None and ps is not None:
@@ -586,7 +654,8 @@ def evaluate(
     *,
     model_name: str | None = None,
     protocol: str | Protocol | None = None,
-    degradation: DegradationKind = "bi",
+    degradation: str | Degradation = "bi",
+    frame_stride: int = 1,
     progress: bool = False,
 ) -> EvalResult:
     """Score ``model`` and MATLAB bicubic on ``dataset`` under a named protocol.
@@ -602,9 +671,14 @@ def evaluate(
         protocol: a name in :data:`vsr.metrics.PROTOCOLS`; default ``edsr-benchmark``
             for image sets, ``video`` for clips and video files, ``vimeo90k-t`` for
             septuplets.
-        degradation: how LR is made when it is not on disk: ``bi`` (MATLAB bicubic)
-            or ``bd`` (Gaussian blur + subsample, x4 only). Image sets in the EDSR
-            layout use their ``LR_bicubic/X<s>`` files with ``bi``.
+        degradation: a spec (:func:`vsr.data.parse_degradation`): how LR is made
+            when it is not on disk, ``bi`` (MATLAB bicubic) or ``bd`` (Gaussian blur +
+            subsample, x4 only), optionally followed by a codec round trip, e.g.
+            ``bi+x264:crf=28`` (each clip's LR frames encoded as one stream and
+            decoded again; an image is encoded as a one-frame video). Image sets in
+            the EDSR layout use their ``LR_bicubic/X<s>`` files with ``bi``.
+        frame_stride: score every ``frame_stride``-th frame of each clip (video
+            data only; 1 = every frame; above 1 there is no temporal figure).
         progress: show a tqdm progress bar on stderr.
 
     Returns:
@@ -614,21 +688,26 @@ def evaluate(
     root = Path(dataset)
     if not isinstance(scale, (int, np.integer)) or scale < 1:
         raise UnsupportedError(f"scale must be a positive integer, got {scale!r}")
-    if degradation not in DEGRADATIONS:
-        raise UnsupportedError(f"Unknown degradation {degradation!r}. Allowed: {', '.join(DEGRADATIONS)}")
-    if degradation == "bd" and scale != 4:
+    deg = parse_degradation(degradation)
+    if deg.kind == "bd" and scale != 4:
         raise UnsupportedError(f"the bd degradation is defined for x4 only, got x{scale}; use --degradation bi")
+    if not isinstance(frame_stride, (int, np.integer)) or frame_stride < 1:
+        raise UnsupportedError(f"frame_stride must be a positive integer, got {frame_stride!r}")
     layout = detect_layout(root)
     proto = _resolve_protocol(protocol, layout, root)
+    if frame_stride > 1 and (proto.aggregation == "image-mean" or proto.frames == "center"):
+        raise UnsupportedError(f"{root}: frame_stride applies to protocols that score every frame of a clip, not {proto.name!r}")
     notes: set[str] = set()
     clips: list[ClipSummary] = []
     if proto.aggregation == "image-mean":
-        items, extremes = _evaluate_images(root, layout, int(scale), model, proto, degradation, notes, progress)
+        items, extremes = _evaluate_images(root, layout, int(scale), model, proto, deg, notes, progress)
         if not items:
             raise DatasetError(f"{root}: no images to evaluate")
         mean, frame_weighted = _summary(items), None
     else:
-        items, clips, extremes = _evaluate_video(root, layout, int(scale), model, proto, degradation, notes, progress)
+        items, clips, extremes = _evaluate_video(
+            root, layout, int(scale), model, proto, deg, notes, progress, int(frame_stride)
+        )
         mean, frame_weighted = _video_summaries(items, clips)
     _inf_note(items, notes)
     return EvalResult(
@@ -637,7 +716,7 @@ def evaluate(
         model=model_name or ("bicubic" if model is None else "model"),
         scale=int(scale),
         protocol=proto,
-        degradation=degradation,
+        degradation=deg.name,
         crop_border=proto.crop_border(int(scale)),
         items=tuple(items),
         clips=tuple(clips),

@@ -49,7 +49,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vsr.errors import ConfigError
+from vsr.data import parse_degradation
+from vsr.errors import ConfigError, UnsupportedError
 from vsr.metrics import PROTOCOLS
 from vsr.models import sha256_file
 from vsr.train import Config, config_to_dict, export, load_checkpoint, load_config, train
@@ -133,11 +134,21 @@ _BUDGET_SECTION = {
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """The comparison stage: test sets (paths relative to the recipe file) and inference settings."""
+    """The comparison stage: test sets (paths relative to the recipe file), conditions and inference settings.
+
+    ``degradation`` applies to every set; ``video_degradations`` scores each
+    video set again under each further spec (e.g. ``bi+x264:crf=28``).
+    ``curve_sets`` are scored at every training snapshot (needs
+    ``budget.snapshot_every``) for the learning curves, video sets on every
+    ``curve_frame_stride``-th frame.
+    """
 
     image_sets: tuple[str, ...] = ()
     video_sets: tuple[str, ...] = ()
-    degradation: Literal["bi", "bd"] = "bi"
+    degradation: str = "bi"
+    video_degradations: tuple[str, ...] = ()
+    curve_sets: tuple[str, ...] = ()
+    curve_frame_stride: int = 1
     video_protocol: str = "video"
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
@@ -231,12 +242,22 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
             )
     if not cmp.image_sets and not cmp.video_sets:
         raise ConfigError(f"{file}: [compare] needs image_sets and/or video_sets")
+    for spec in (cmp.degradation, *cmp.video_degradations):
+        try:
+            parse_degradation(spec)
+        except UnsupportedError as e:
+            raise ConfigError(f"{file}: [compare] {e}") from None
+    if cmp.curve_sets and not budget.snapshot_every:
+        raise ConfigError(f"{file}: compare.curve_sets needs budget.snapshot_every (snapshots to score), e.g. 500")
+    if cmp.curve_frame_stride < 1:
+        raise ConfigError(f"{file}: compare.curve_frame_stride = {cmp.curve_frame_stride} must be >= 1")
     if cmp.video_protocol not in PROTOCOLS:
         raise ConfigError(f"{file}: compare.video_protocol = {cmp.video_protocol!r}; allowed: {', '.join(PROTOCOLS)}")
     cmp = dataclasses.replace(
         cmp,
         image_sets=tuple(_resolve(s, base) for s in cmp.image_sets),
         video_sets=tuple(_resolve(s, base) for s in cmp.video_sets),
+        curve_sets=tuple(_resolve(s, base) for s in cmp.curve_sets),
     )
     return ExperimentConfig(
         name=exp.name or p.stem,
@@ -486,6 +507,44 @@ def _run_training(st: TrainingStage, record: dict[str, Any] | None, fingerprint:
     return StageOutcome(st.name, "resumed" if resumed else "ran", detail), rec
 
 
+def _stage_worker(
+    st: TrainingStage, record: dict[str, Any] | None, fingerprint: str, manifest: Path, threads: int
+) -> tuple[StageOutcome, dict[str, Any]] | None:
+    """One training stage in a worker process (``jobs`` > 1), with its share of the CPU threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return _run_training(st, record, fingerprint, manifest, progress=False)
+
+
+def _train_parallel(
+    stages: list[TrainingStage], records: dict[str, Any], manifest: Path, jobs: int, progress: bool,
+    finished: Any,
+) -> None:
+    """Run the training stages ``jobs`` at a time in spawned processes; ``finished(stage, result)`` in this process."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pending: dict[Future[Any], TrainingStage] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for st in stages:
+            if progress:
+                _say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed}) queued, "
+                     f"{threads} thread(s); log: {st.run_dir / 'log.csv'}")
+            fp = _digest(config_to_dict(st.config))
+            pending[pool.submit(_stage_worker, st, records.get(st.name), fp, manifest, threads)] = st
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    finished(pending.pop(fut), fut.result())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
 def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str, Any]) -> str:
     """Markdown describing how the compared models were trained (recipes, budget, data, seeds, time)."""
     cfg = stages[0].config
@@ -503,7 +562,9 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
         f"batch {d.batch_size}, LR patch {d.lr_patch} (HR {d.lr_patch * cfg.model.scales[0]}), "
         f"augmentation {'on' if d.augment else 'off'}, Adam lr {o.lr:g} (betas {o.betas[0]:g}, {o.betas[1]:g}), "
         f"warm-up {o.warmup}, {sched}, precision {t.precision}{ran_as}, "
-        f"seeds {', '.join(map(str, exp.seeds))}. No validation during training; the final weights are compared.",
+        f"seeds {', '.join(map(str, exp.seeds))}. No validation during training; the final weights are compared"
+        + (f" (snapshots every {t.snapshot_every} iterations are scored after training for the learning curves)."
+           if t.snapshot_every else "."),
         "",
     ]
     for m in exp.models:
@@ -516,12 +577,51 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
         )
         runs = [records.get(s.name, {}) for s in stages if s.label == m.label]
         losses = ", ".join(f"{r['final_loss']:.3f}" for r in runs if r.get("final_loss") is not None)
-        mins = ", ".join(f"{r['train_elapsed_s'] / 60:.0f}" for r in runs if r.get("train_elapsed_s") is not None)
+        mins = ", ".join(f"{r['train_elapsed_s'] / 60:.1f}" for r in runs if r.get("train_elapsed_s") is not None)
+        rates = ", ".join(f"{r['iterations'] / r['train_elapsed_s']:.2f}" for r in runs
+                          if r.get("train_elapsed_s") and r.get("iterations"))
+        seeds = ", ".join(str(r["seed"]) for r in runs if "seed" in r)
         lines.append(
-            f"- **{m.label}**: `{Path(m.recipe).name}`: {srcs}. Final training L1 loss (last logging window, per seed): "
-            f"{losses or 'n/a'}; wall-clock training time per seed: {mins or 'n/a'} min."
+            f"- **{m.label}** (seeds {seeds or 'n/a'}): `{Path(m.recipe).name}`: {srcs}. Final training L1 loss (last "
+            f"logging window, per seed): {losses or 'n/a'}; wall-clock training time per seed: {mins or 'n/a'} min "
+            f"({rates or 'n/a'} it/s)."
         )
     return "\n".join(lines)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows([[f"{v:.6f}" if isinstance(v, float) else v for v in r] for r in rows])
+
+
+def _curve_sections(
+    exp: ExperimentConfig, stages: list[TrainingStage], labels: dict[str, str], groups: dict[str, str],
+    comparison: Comparison, root: Path, progress: bool,
+) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]]]]:
+    """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``."""
+    from vsr.curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
+
+    c = exp.compare
+    if progress:
+        _say(f"vsr experiment: learning curves ({len(stages)} runs on {len(c.curve_sets)} sets)")
+    runs = {labels[os.fspath(st.model_file)]: st.run_dir for st in stages}
+    scale = stages[0].config.model.scales[0]
+    curves = score_snapshots(runs, c.curve_sets, scale=scale, device=c.device, precision=c.precision,
+                             frame_stride=c.curve_frame_stride, cache=root / "curves_cache.json")
+    bicubic = bicubic_reference(c.curve_sets, scale=scale, frame_stride=c.curve_frame_stride)
+    figures = curve_figures(curves, groups=groups or None, bicubic=bicubic)
+    finals = []
+    for cv in curves:
+        finals.append(f"{cv.label} on {cv.set_name}: " + ", ".join(f"{p:.2f}" for p in cv.psnr))
+    stride = f", every {c.curve_frame_stride}th frame of video sets" if c.curve_frame_stride > 1 else ""
+    text = (
+        f"PSNR (dB) of each run's snapshot every {stages[0].config.train.snapshot_every} iterations, inference in "
+        f"{comparison.precision}{stride}; lines are group means over seeds, with bicubic for reference. "
+        "Values per run, first to last snapshot:\n\n" + "\n".join(f"- {f}" for f in finals)
+    )
+    return [("Learning curves", text, figures, curve_rows(curves))]
 
 
 def run_experiment(
@@ -531,6 +631,7 @@ def run_experiment(
     out_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     train_only: bool = False,
+    jobs: int = 1,
 ) -> ExperimentResult:
     """Run (or continue) the experiment of ``recipe_path``: train every model and seed, then compare.
 
@@ -541,10 +642,16 @@ def run_experiment(
         out_dir: overrides ``experiment.out_dir``.
         progress: stage messages and training/evaluation progress on stderr.
         train_only: stop after the training stages (compare later with a plain re-run).
+        jobs: training stages run at once, each in its own process with
+            ``cpu_count // jobs`` threads. On a CPU shared with other work, two
+            one-thread processes keep both cores busy where one two-thread process
+            stalls whenever a core is taken (its threads wait for each other).
 
     Returns:
         The experiment folder, the report folder, and what each stage did.
     """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs = {jobs!r} must be a positive integer")
     exp = load_experiment(recipe_path)
     root = Path(out_dir if out_dir is not None else exp.out_dir)
     stages = plan_training(exp, root)
@@ -562,20 +669,27 @@ def run_experiment(
     records: dict[str, Any] = manifest["stages"]
     outcomes: list[StageOutcome] = []
 
-    for st in stages:
-        fingerprint = _digest(config_to_dict(st.config))
-        if progress:
-            _say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed})")
-        ran = _run_training(st, records.get(st.name), fingerprint, manifest_path, progress)
+    def finished(st: TrainingStage, ran: tuple[StageOutcome, dict[str, Any]] | None) -> None:
         if ran is None:
             outcomes.append(StageOutcome(st.name, "skipped", f"finished earlier -> {st.model_file}"))
             if progress:
                 _say(f"vsr experiment: stage {st.name} finished earlier; skipped")
-            continue
+            return
         outcome, rec = ran
         records[st.name] = rec
-        _write_manifest(manifest_path, manifest)
+        _write_manifest(manifest_path, manifest)  # only this process writes the record, whatever jobs is
         outcomes.append(outcome)
+        if progress and jobs > 1:
+            _say(f"vsr experiment: stage {st.name} {outcome.status}: {outcome.detail}")
+
+    if jobs == 1:
+        for st in stages:
+            if progress:
+                _say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed})")
+            finished(st, _run_training(st, records.get(st.name), _digest(config_to_dict(st.config)), manifest_path,
+                                       progress))
+    else:
+        _train_parallel(stages, records, manifest_path, jobs, progress, finished)
 
     if train_only:
         return ExperimentResult(root, report_dir, tuple(outcomes), None)
@@ -603,14 +717,18 @@ def run_experiment(
         comparison = compare_models(
             [os.fspath(st.model_file) for st in stages], scale=scale, image_sets=c.image_sets, video_sets=c.video_sets,
             labels=labels, groups=groups, device=c.device, precision=c.precision, degradation=c.degradation,
-            video_protocol=c.video_protocol, batch_size=c.batch_size, progress=progress,
+            video_degradations=c.video_degradations, video_protocol=c.video_protocol, batch_size=c.batch_size,
+            progress=progress,
         )
+        sections = _curve_sections(exp, stages, labels, groups, comparison, root, progress) if c.curve_sets else []
         if report_dir.exists():
             shutil.rmtree(report_dir)
         write_comparison_report(
             comparison, report_dir, title=f"{exp.name}: " + " vs ".join(m.label for m in exp.models) + f", x{scale}",
-            intro=_intro(exp, stages, records),
+            intro=_intro(exp, stages, records), sections=[(h, t, f) for h, t, f, _ in sections],
         )
+        for _, _, _, rows in sections:
+            _write_csv(report_dir / "curves.csv", ["model", "set", "iteration", "psnr"], rows)
         records["compare"] = {"status": "done", "fingerprint": fingerprint, "report": os.fspath(report_dir),
                               "wall_s": round(time.perf_counter() - t0, 1), "finished": _now()}
         _write_manifest(manifest_path, manifest)

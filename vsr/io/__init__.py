@@ -1,5 +1,6 @@
 """Video input and output: :class:`VideoReader` (decord or PyAV), :class:`VideoWriter` (PyAV),
-:func:`join_segments` (stream-copy concatenation of segment files).
+:func:`join_segments` (stream-copy concatenation of segment files), :func:`codec_roundtrip`
+(encode + decode, for compressed-LR degradations).
 
 The only package that imports ``av`` and ``decord``.
 """
@@ -15,6 +16,8 @@ from ._reader import VideoInfo as VideoInfo
 from ._reader import VideoReader as VideoReader
 from ._reader import decord_available as decord_available
 from ._reader import is_video_path as is_video_path
+from ._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
+from ._roundtrip import codec_roundtrip as codec_roundtrip
 from ._writer import CODECS as CODECS
 from ._writer import CONTAINERS as CONTAINERS
 from ._writer import VideoWriter as VideoWriter
@@ -32,8 +35,10 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "VideoInfo",
     "VideoReader",
+    "ROUNDTRIP_CODECS",
     "VideoWriter",
     "check_container",
+    "codec_roundtrip",
     "decord_available",
     "default_codec",
     "encoder_settings",

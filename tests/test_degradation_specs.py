@@ -1,0 +1,164 @@
+"""Named degradations with a codec round trip (``bi+x264:crf=28``) in evaluate and compare, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vsr.cli import cli
+from vsr.compare import compare_models
+from vsr.data import Degradation, degrade, parse_degradation
+from vsr.errors import InvalidInputError, UnsupportedError
+from vsr.evaluate import degraded_clip, evaluate
+from vsr.io import codec_roundtrip
+from vsr.metrics import psnr
+from vsr.models import get_model, save_model
+
+from _images import textured, write_rgb
+
+
+def _clip(n: int, h: int = 32, w: int = 40, seed: int = 0) -> list[np.ndarray]:
+    """A slowly panning textured clip (so inter-frame prediction has something to predict)."""
+    big = textured(seed, h + 2 * n, w + 2 * n)
+    return [np.ascontiguousarray(big[i: i + h, i: i + w]) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("bi", Degradation("bi")),
+        ("bd", Degradation("bd")),
+        ("bi+x264", Degradation("bi", "x264", 23, "medium")),
+        ("bi+x264:crf=28", Degradation("bi", "x264", 28, "medium")),
+        ("bd+x264:crf=0,preset=fast", Degradation("bd", "x264", 0, "fast")),
+    ],
+)
+def test_specs_parse_and_name_themselves(spec: str, want: Degradation) -> None:
+    got = parse_degradation(spec)
+    assert got == want
+    assert parse_degradation(got.name) == got
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("bicubic", "unknown degradation"),
+        ("bi+", "names no codec"),
+        ("bi+x265", "unknown codec 'x265'"),
+        ("bi+x264:crf=52", "crf must be 0-51"),
+        ("bi+x264:crf=hi", "crf must be an integer"),
+        ("bi+x264:qp=20", "KEY=VALUE with KEY one of crf, preset"),
+        ("bi+x264:preset=ludicrous", "preset must be one of"),
+    ],
+)
+def test_bad_specs_say_what_is_allowed(spec: str, match: str) -> None:
+    with pytest.raises(UnsupportedError, match=match):
+        parse_degradation(spec)
+
+
+def test_roundtrip_keeps_count_order_and_size_and_loses_more_at_higher_crf() -> None:
+    frames = _clip(9, 30, 38)
+    scores = {}
+    for crf in (0, 23, 40):
+        out = list(codec_roundtrip(iter(frames), crf=crf))
+        assert len(out) == len(frames)
+        assert all(o.shape == f.shape and o.dtype == np.uint8 for o, f in zip(out, frames))
+        per_frame = [psnr(o, f, y_channel=True) for o, f in zip(out, frames)]
+        # Order kept: each output matches its own input better than its neighbour's.
+        assert all(psnr(out[i], frames[i], y_channel=True) > psnr(out[i], frames[i + 1], y_channel=True)
+                   for i in range(len(frames) - 1))
+        scores[crf] = float(np.mean(per_frame))
+    assert scores[0] > scores[23] > scores[40]
+    assert scores[0] > 40  # near-lossless luma at crf 0 (chroma is 4:2:0 either way)
+    again = list(codec_roundtrip(iter(frames), crf=23))
+    assert all(np.array_equal(a, b) for a, b in zip(again, codec_roundtrip(iter(frames), crf=23)))
+
+
+def test_roundtrip_pads_odd_sizes_and_refuses_a_size_change() -> None:
+    odd = [f[:-1, :-1] for f in _clip(3, 31, 39)]
+    out = list(codec_roundtrip(odd, crf=10))
+    assert [o.shape for o in out] == [(30, 38, 3)] * 3 or [o.shape for o in out] == [f.shape for f in odd]
+    assert out[0].shape == odd[0].shape
+    with pytest.raises(InvalidInputError, match="frame 2 is 20x10, the stream is 38x30"):
+        list(codec_roundtrip([odd[0][:30, :38], np.zeros((10, 20, 3), np.uint8)]))
+    with pytest.raises(InvalidInputError, match="uint8 HxWx3"):
+        list(codec_roundtrip([np.zeros((8, 8), np.uint8)]))
+    assert list(codec_roundtrip([])) == []
+
+
+def test_degraded_clip_compresses_the_clip_as_one_stream_in_batches() -> None:
+    gts = _clip(11, 32, 40)
+    plain = list(degraded_clip(iter(gts), 2, "bi", batch=4))
+    assert [len(g) for g, _ in plain] == [4, 4, 3]
+    lr_bi = np.concatenate([lr for _, lr in plain])
+    assert np.array_equal(lr_bi, degrade(np.stack(gts), 2, "bi"))
+    comp = list(degraded_clip(iter(gts), 2, "bi+x264:crf=30", batch=4))
+    assert [len(g) for g, _ in comp] == [4, 4, 3]
+    assert np.array_equal(np.concatenate([g for g, _ in comp]), np.stack(gts))
+    lr_x264 = np.concatenate([lr for _, lr in comp])
+    # The compressed LR is the clip's bicubic LR through one x264 stream, frame for frame.
+    want = np.stack(list(codec_roundtrip(iter(lr_bi), crf=30)))
+    assert np.array_equal(lr_x264, want)
+    assert not np.array_equal(lr_x264, lr_bi)
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    root = tmp_path / "Vid"
+    for name, seed, n in (("one", 1, 6), ("two", 2, 5)):
+        for i, f in enumerate(_clip(n, 32, 40, seed)):
+            write_rgb(root / name / f"Frame {i + 1:03d}.png", f)
+    return root
+
+
+def test_evaluate_under_compression_scores_bicubic_lower_and_says_how(clips: Path) -> None:
+    clean = evaluate(clips, 2)
+    hard = evaluate(clips, 2, degradation="bi+x264:crf=40")
+    assert hard.degradation == "bi+x264:crf=40" and clean.degradation == "bi"
+    assert len(hard.items) == len(clean.items) == 11
+    assert hard.mean.bicubic_psnr < clean.mean.bicubic_psnr - 0.5
+    assert any("x264 (crf 40" in n and "decoded again" in n for n in hard.notes)
+    strided = evaluate(clips, 2, frame_stride=2)
+    assert [i.index for i in strided.items] == [0, 2, 4, 0, 2, 4]
+    assert strided.mean.bicubic_temporal is None
+    with pytest.raises(UnsupportedError, match="frame_stride must be a positive integer"):
+        evaluate(clips, 2, frame_stride=0)
+
+
+def test_evaluate_images_compresses_each_image_on_its_own(tmp_path: Path) -> None:
+    for k in range(2):
+        write_rgb(tmp_path / "imgs" / f"{k}.png", textured(k, 24, 28))
+    r = evaluate(tmp_path / "imgs", 2, degradation="bi+x264:crf=45")
+    assert r.mean.bicubic_psnr < evaluate(tmp_path / "imgs", 2).mean.bicubic_psnr
+    assert any("one-frame video" in n or "x264" in n for n in r.notes)
+
+
+def test_compare_scores_video_sets_under_each_extra_condition_with_crops(clips: Path, tmp_path: Path) -> None:
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        paths.append(save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path / f"m{seed}.pt"))
+    c = compare_models(paths, scale=2, video_sets=[clips], device="cpu", video_degradations=["bi+x264:crf=35"])
+    assert [s.test_set.name for s in c.sets] == ["Vid", "Vid [bi+x264:crf=35]"]
+    assert [s.test_set.degradation for s in c.sets] == ["bi", "bi+x264:crf=35"]
+    assert c.sets[1].summary("bicubic")[0] < c.sets[0].summary("bicubic")[0]
+    # Crops of the compressed condition are redone from the same stream: their PSNR matches the evaluation
+    # (otherwise compare adds a "scored ... but ... when redone" note).
+    assert len([e for e in c.examples if e.set_name == "Vid [bi+x264:crf=35]"]) == 2
+    assert not [n for n in c.notes if "redone" in n]
+    with pytest.raises(InvalidInputError, match="given twice"):
+        compare_models(paths, scale=2, video_sets=[clips], device="cpu", video_degradations=["bi"])
+
+
+def test_cli_eval_takes_a_spec_and_refuses_a_bad_one(clips: Path) -> None:
+    r = CliRunner().invoke(cli, ["eval", "--dataset", str(clips), "--scale", "2", "--model", "bicubic",
+                                 "--degradation", "bi+x264:crf=30"])
+    assert r.exit_code == 0, r.output
+    assert "x264" in r.output
+    bad = CliRunner().invoke(cli, ["eval", "--dataset", str(clips), "--scale", "2", "--model", "bicubic",
+                                   "--degradation", "bi+x264:crf=99"])
+    assert bad.exit_code != 0 and "crf must be 0-51" in bad.output

@@ -1,0 +1,134 @@
+"""Encode frames with a real video codec and decode them again: the compression half of a degradation.
+
+:func:`codec_roundtrip` streams: it takes RGB frames one at a time and yields
+the decoded frames in the same order and number, holding only the encoder's
+and decoder's own delay in memory, so a long clip never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from vsr.errors import InvalidInputError, UnsupportedError
+
+__all__ = ["ROUNDTRIP_CODECS", "codec_roundtrip"]
+
+#: Codec names accepted by :func:`codec_roundtrip`, mapped to the libav (encoder, decoder).
+ROUNDTRIP_CODECS: dict[str, tuple[str, str]] = {"x264": ("libx264", "h264")}
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad to even height and width by repeating the last row/column (4:2:0 needs even sizes)."""
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def codec_roundtrip(
+    frames: Iterable[np.ndarray],
+    *,
+    codec: str = "x264",
+    crf: int = 23,
+    preset: str = "medium",
+    fps: int = 25,
+) -> Iterator[np.ndarray]:
+    """Yield each RGB frame of ``frames`` after encoding with ``codec`` (yuv420p, constant quality ``crf``) and decoding.
+
+    The frames form one stream (so P/B-frame prediction and rate control act
+    across them, as in a real video); they must all have the same size. The
+    conversion to and from yuv420p uses libswscale's defaults (BT.601, limited
+    range) both ways. Odd sizes are padded by edge replication for the encoder
+    and cropped back. The output is deterministic for the same input and
+    settings (one encoder thread).
+
+    Args:
+        frames: uint8 ``H×W×3`` RGB frames.
+        codec: a key of :data:`ROUNDTRIP_CODECS`.
+        crf: x264's constant rate factor, 0-51 (higher: smaller and worse).
+        preset: x264 speed preset.
+        fps: nominal frame rate written to the stream (affects rate control only).
+
+    Raises:
+        UnsupportedError: unknown codec, crf out of range.
+        InvalidInputError: a frame is not uint8 RGB, or sizes change within the stream.
+    """
+    if codec not in ROUNDTRIP_CODECS:
+        raise UnsupportedError(f"unknown codec {codec!r} for a compression round trip; allowed: {', '.join(ROUNDTRIP_CODECS)}")
+    if not 0 <= int(crf) <= 51:
+        raise UnsupportedError(f"crf = {crf} is out of range; x264 takes 0 (best) to 51 (worst)")
+    return _roundtrip(frames, *ROUNDTRIP_CODECS[codec], int(crf), preset, int(fps))
+
+
+def _roundtrip(
+    frames: Iterable[np.ndarray], encoder_name: str, decoder_name: str, crf: int, preset: str, fps: int
+) -> Iterator[np.ndarray]:
+    # A throw-away in-memory container gives the encoder a time base and lets the stream's extradata
+    # (SPS/PPS) reach the decoder; the packets are decoded as they come out, never muxed to a file.
+    container = av.open(io.BytesIO(), mode="w", format="mp4")
+    decoder: av.CodecContext | None = None
+    size: tuple[int, int] | None = None
+    stream = None
+    n_in = 0
+    n_out = 0
+    try:
+        def decode(packets: Iterable[av.Packet]) -> Iterator[np.ndarray]:
+            nonlocal n_out
+            assert decoder is not None and size is not None
+            for packet in packets:
+                for out in decoder.decode(packet):
+                    n_out += 1
+                    yield out.to_ndarray(format="rgb24")[: size[0], : size[1]]
+
+        for frame in frames:
+            arr = np.asarray(frame)
+            if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+                raise InvalidInputError(f"codec round trip needs uint8 HxWx3 RGB frames, got {arr.dtype} {arr.shape}")
+            if size is None:
+                size = (arr.shape[0], arr.shape[1])
+                padded = _even(arr)
+                stream = container.add_stream(encoder_name, rate=fps)
+                stream.width, stream.height = padded.shape[1], padded.shape[0]
+                stream.pix_fmt = "yuv420p"
+                stream.time_base = Fraction(1, fps)
+                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                stream.codec_context.thread_count = 1
+                stream.codec_context.open()
+                decoder = av.CodecContext.create(decoder_name, "r")
+                decoder.extradata = stream.codec_context.extradata
+                decoder.thread_count = 1
+            elif (arr.shape[0], arr.shape[1]) != size:
+                raise InvalidInputError(
+                    f"codec round trip: frame {n_in + 1} is {arr.shape[1]}x{arr.shape[0]}, the stream is {size[1]}x{size[0]}"
+                )
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(_even(arr)), format="rgb24").reformat(format="yuv420p")
+            vf.pts = n_in
+            vf.time_base = Fraction(1, fps)
+            n_in += 1
+            assert stream is not None
+            yield from decode(stream.encode(vf))
+        if stream is None:
+            return
+        yield from decode(stream.encode(None))
+        assert decoder is not None
+        for out in decoder.decode(None):
+            n_out += 1
+            assert size is not None
+            yield out.to_ndarray(format="rgb24")[: size[0], : size[1]]
+        if n_out != n_in:
+            raise InvalidInputError(f"codec round trip returned {n_out} frames for {n_in}; the encoder dropped frames")
+    finally:
+        container.close() if stream is None else _discard(container)
+
+
+def _discard(container: av.container.OutputContainer) -> None:
+    """Close a container whose header was never written, without writing a trailer."""
+    try:
+        container.close()
+    except Exception:  # noqa: BLE001 - nothing was muxed; the in-memory buffer is dropped either way
+        pass
