@@ -252,3 +252,19 @@ def test_loader_workers_give_the_same_run(tmp_path: Path, images: Path) -> None:
     b = train(_config(images, tmp_path / "b", train={"iterations": 3}, data={"num_workers": 2}), progress=False)
     sa, sb = a.model.state_dict(), b.model.state_dict()  # type: ignore[union-attr]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_snapshots_keep_loadable_weights_at_every_multiple(tmp_path: Path, images: Path) -> None:
+    from vsr.train import list_snapshots
+
+    cfg = _config(images, tmp_path / "runs", train={"snapshot_every": 3})
+    result = train(cfg, progress=False)
+    snaps = list_snapshots(result.run_dir)
+    assert [i for i, _ in snaps] == [3, 6]
+    last = load_model(snaps[-1][1], device="cpu")
+    final = load_checkpoint(result.run_dir / "latest.pt")["model"]
+    assert all(torch.equal(last.state_dict()[k], v) for k, v in final.items())
+    first = load_model(snaps[0][1], device="cpu")
+    assert not all(torch.equal(first.state_dict()[k], v) for k, v in final.items())
+    with pytest.raises(ConfigError, match="train.snapshot_every = -1 must be >= 0"):
+        _config(images, tmp_path / "runs", train={"snapshot_every": -1})
