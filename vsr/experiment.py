@@ -545,6 +545,28 @@ def _train_parallel(
             raise
 
 
+def _training_span(runs: list[dict[str, Any]]) -> str:
+    """One sentence with the wall-clock span of the training stages (they may have run in parallel or in sittings)."""
+    spans = []
+    for r in runs:
+        try:
+            end = datetime.fromisoformat(r["finished"])
+            spans.append((end.timestamp() - float(r["stage_wall_s"]), end.timestamp()))
+        except (KeyError, TypeError, ValueError):
+            return ""
+    if not spans:
+        return ""
+    start, end = min(a for a, _ in spans), max(b for _, b in spans)
+    busy = sum(b - a for a, b in spans)
+    fmt = "%Y-%m-%d %H:%M"
+    return (
+        f"Training: {len(spans)} stages, {datetime.fromtimestamp(start, timezone.utc).strftime(fmt)} to "
+        f"{datetime.fromtimestamp(end, timezone.utc).strftime(fmt)} UTC ({(end - start) / 60:.0f} min wall clock; "
+        f"{busy / 60:.0f} stage-minutes in all, so {busy / max(end - start, 1e-9):.1f} stages ran at a time on average; "
+        "a stage resumed in a later sitting counts only its last sitting)."
+    )
+
+
 def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str, Any]) -> str:
     """Markdown describing how the compared models were trained (recipes, budget, data, seeds, time)."""
     cfg = stages[0].config
@@ -567,6 +589,9 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
            if t.snapshot_every else "."),
         "",
     ]
+    span = _training_span([records[st.name] for st in stages if st.name in records])
+    if span:
+        lines += [span, ""]
     for m in exp.models:
         st = next(s for s in stages if s.label == m.label)
         srcs = ", ".join(
