@@ -854,8 +854,43 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
+def _rows_by_group(comparison: Comparison, col: int, sets: Sequence[SetScores]) -> dict[str, list[float]]:
+    """Per group (mean over its members) or per model: the value of summary column ``col`` on each set; bicubic last."""
+    groups = comparison.groups or {lab: [lab] for lab in comparison.labels}
+    out = {}
+    for g, members in groups.items():
+        vals = [[s.summary(m)[col] for s in sets] for m in members]
+        out[f"{g} (n={len(members)})" if comparison.groups else g] = [
+            float(np.mean([v[k] for v in vals])) if all(v[k] is not None for v in vals) else math.nan
+            for k in range(len(sets))
+        ]
+    out[BICUBIC] = [math.nan if s.summary(BICUBIC)[col] is None else float(s.summary(BICUBIC)[col]) for s in sets]
+    return out
+
+
+def _condition_plots(comparison: Comparison) -> Iterator[tuple[str, str, bytes]]:
+    """Across sets and conditions: PSNR gain over bicubic, and the video sets' temporal error (when there are >= 2)."""
+    sets = list(comparison.sets)
+    names = ", ".join(f"{k}: {s.test_set.name}" for k, s in enumerate(sets))
+    if len(sets) >= 2:
+        psnrs = _rows_by_group(comparison, 0, sets)
+        bic = psnrs.pop(BICUBIC)
+        gains = {lab: [v - b for v, b in zip(vals, bic)] for lab, vals in psnrs.items()}
+        yield ("gain_over_bicubic", "PSNR gain over bicubic on every set and condition",
+               render_plot(gains, title=f"PSNR gain over bicubic (dB), x{comparison.scale}", xlabel=names[:160],
+                           ylabel="PSNR − bicubic (dB)", size=(1000, 420)))
+    video = [s for s in sets if s.test_set.kind == "video" and s.summary(BICUBIC)[2] is not None]
+    if len(video) >= 2:
+        te = _rows_by_group(comparison, 2, video)
+        yield ("temporal_error", "Temporal error on every video set and condition",
+               render_plot(te, title="Temporal error (grey levels, lower = steadier)",
+                           xlabel=", ".join(f"{k}: {s.test_set.name}" for k, s in enumerate(video))[:160],
+                           ylabel="TE (grey levels)", size=(1000, 420)))
+
+
 def _plots(comparison: Comparison) -> Iterator[tuple[str, str, bytes]]:
     """(file stem, caption, PNG) of every per-frame (video clip) and per-image (image set) PSNR plot."""
+    yield from _condition_plots(comparison)
     labels = [*comparison.labels, BICUBIC]
     for s in comparison.sets:
         r0 = s.bicubic
