@@ -96,7 +96,7 @@ def test_cli_compare_writes_the_report(image_set: Path, clip_set: Path, two_mode
 
     # One per-frame plot per clip, one per-image plot per image set; crops for the set and each clip.
     plots = sorted(p.name for p in (out / "plots").iterdir())
-    assert plots == ["psnr_TinySet.png", "psnr_TinyVid_calendar.png", "psnr_TinyVid_city.png"]
+    assert plots == ["gain_over_bicubic.png", "psnr_TinySet.png", "psnr_TinyVid_calendar.png", "psnr_TinyVid_city.png"]
     assert len(list((out / "crops").iterdir())) == 3
     for p in re.findall(r"\]\(((?:plots|crops)/[^)]+)\)", md):
         assert (out / p).is_file(), p
