@@ -101,7 +101,7 @@ def test_cli_compare_writes_the_report(image_set: Path, clip_set: Path, two_mode
     for p in re.findall(r"\]\(((?:plots|crops)/[^)]+)\)", md):
         assert (out / p).is_file(), p
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "src=\"plots/" not in html and html.count("data:image/png;base64,") == 6
+    assert "src=\"plots/" not in html and html.count("data:image/png;base64,") == 7  # 4 plots + 3 crops
 
     with (out / "items.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
