@@ -63,17 +63,49 @@ def cli(debug: bool) -> None:
 
 
 @cli.command("models")
-def models_cmd() -> None:
-    """List architecture presets and bundled weights."""
-    from .models import MODELS, build_model, bundled_weights, count_parameters, get_model
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--fetch", is_flag=True,
+              help="Download the named official models (edsr_x2 ... mdsr, or a preset such as edsr for all its "
+                   "scales) into the cache now.")
+@click.option("--offline", is_flag=True, help="Never touch the network (also VSR_OFFLINE=1).")
+def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
+    """List architecture presets, bundled weights and the authors' official models (cached or not).
+
+    `vsr models --fetch edsr_x2 mdsr` prefetches official files, e.g. before
+    going offline. Scores marked "published" are the authors', not measured by vsr.
+    """
+    from .models import (
+        MODELS, OFFICIAL_WEIGHTS, build_model, bundled_weights, cache_dir, count_parameters, get_model, official_file,
+    )
+    from .models._hub import cached_path
+
+    if names and not fetch:
+        raise click.UsageError("NAME arguments go with --fetch, e.g. `vsr models --fetch edsr_x2`")
+    if fetch:
+        if not names:
+            raise click.UsageError(f"--fetch needs names: {', '.join(OFFICIAL_WEIGHTS)} (or a preset: {', '.join(MODELS)})")
+        wanted: list[str] = []
+        for n in names:
+            group = [w.name for w in OFFICIAL_WEIGHTS.values() if w.preset == n] if n in MODELS else [n]
+            wanted += [g for g in group if g not in wanted]
+        for n in wanted:
+            path = official_file(n, offline=offline or None)
+            click.echo(f"{n}: {path}")
+        return
+    params: dict[tuple[str, int], int] = {}
+
+    def n_params(preset: str, scale: int) -> int:
+        key = (preset, 0 if preset.startswith("mdsr") else scale)
+        if key not in params:
+            params[key] = count_parameters(get_model(preset, scale=None if key[1] == 0 else scale))
+        return params[key]
 
     click.echo("Architecture presets (untrained; pass a checkpoint with --model):")
     for name in MODELS:
         if name.startswith("mdsr"):
-            n = count_parameters(get_model(name))
-            click.echo(f"  {name:<15} x2/x3/x4   {n / 1e6:6.2f}M params")
+            click.echo(f"  {name:<15} x2/x3/x4   {n_params(name, 2) / 1e6:6.2f}M params")
         else:
-            counts = ", ".join(f"x{s} {count_parameters(get_model(name, scale=s)) / 1e6:.2f}M" for s in (2, 3, 4))
+            counts = ", ".join(f"x{s} {n_params(name, s) / 1e6:.2f}M" for s in (2, 3, 4))
             click.echo(f"  {name:<15} {counts} params")
     weights = bundled_weights()
     click.echo("Bundled weights:" if weights else "Bundled weights: none installed")
@@ -84,6 +116,13 @@ def models_cmd() -> None:
         psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
         n = count_parameters(build_model(w.config))
         click.echo(f"  {w.name:<28} {scales}  {n / 1e6:.2f}M params{psnr}{default}")
+    click.echo(f"Official models (the authors' files, --model PRESET --scale S; fetched on first use into {cache_dir()}):")
+    for w in OFFICIAL_WEIGHTS.values():
+        state = "cached" if cached_path(w.file).is_file() else "not cached"
+        scores = ", ".join(f"{ds} " + "/".join(f"x{s} {v:.2f}" for s, v in sorted(by.items())) for ds, by in w.published.items())
+        click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {n_params(w.preset, w.scales[0]) / 1e6:6.2f}M params"
+                   f"  {state:<10}  published: {scores} dB")
+    click.echo("  (published = the authors' figures: Set5/Set14 Y channel, DIV2K-val RGB; not measured by vsr)")
 
 
 _PATH_IN = click.Path(exists=True, path_type=Path)
@@ -127,7 +166,11 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file, or folder (default: <stem>_x<scale><ext> beside each input).")
 @click.option("-s", "--scale", type=click.IntRange(2, 4), required=True, help="Upscaling factor: 2, 3 or 4.")
-@click.option("-m", "--model", "model_src", help="Bundled model name or checkpoint file (default: the bundled model for the scale).")
+@click.option("-m", "--model", "model_src",
+              help="Official model edsr, edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first "
+                   "use), a bundled model name, or a checkpoint file (default: the bundled model for the scale; offline).")
+@click.option("--offline", is_flag=True,
+              help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True, help="Inference precision.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Video frames per forward pass.")
@@ -159,6 +202,7 @@ def upscale_cmd(
     output: Path | None,
     scale: int,
     model_src: str | None,
+    offline: bool,
     device: str,
     precision: str,
     batch_size: int,
@@ -193,12 +237,14 @@ def upscale_cmd(
     from .images import is_image_path, upscale_image
     from .inference import Upscaler
     from .io import is_video_path
-    from .models import default_model_name
+    from .models import default_model_name, resolve_model_source
     from .pipeline import default_output_path, upscale_video
     from .segments import upscale_segmented, work_dir_for
 
     if not input_path.exists():
         raise InputNotFoundError(f"{input_path}: does not exist")
+    if model_src is not None:
+        model_src = resolve_model_source(model_src, scale, offline=offline or None, progress=not quiet)
     env = dist_env()
     single = input_path.is_file() and not is_image_path(input_path)
     if output is None:
