@@ -76,7 +76,13 @@ def cached_path(filename: str) -> Path:
 
 
 def _by_hand(url: str, dst: Path) -> str:
-    return f"download {url} by hand (browser, curl -o, wget) and save it as {dst}"
+    """The fix for when fetching fails: where the file comes from and where it must go."""
+    return f"download {url} by hand (browser, curl -fLo, wget) and save it as {dst}"
+
+
+def _it_by_hand(dst: Path) -> str:
+    """The same, for messages that already name the URL."""
+    return f"download it by hand and save it as {dst}"
 
 
 def download(
@@ -135,7 +141,7 @@ def _checked(path: Path, url: str) -> Path:
 
 def _fetch_verified(url: str, dst: Path, expected: str, *, progress: bool, timeout: float) -> None:
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.partial")
-    fix = _by_hand(url, dst)
+    fix = _it_by_hand(dst)
     try:
         with open(tmp, "xb") as f:
             digest, got, total = _stream(url, f, timeout=timeout, progress=progress, label=dst.name)
