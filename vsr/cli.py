@@ -151,6 +151,47 @@ class _Seconds(click.ParamType):
         return seconds
 
 
+class _Scale(click.ParamType):
+    """An upscaling factor: 2, 3, 4 or a fractional one such as 1.5."""
+
+    name = "FACTOR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            factor = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; use e.g. 2, 3, 4 or 1.5", param, ctx)
+        if not factor > 1 or factor != factor or factor == float("inf"):
+            self.fail(f"{value!r} must be greater than 1; vsr only enlarges", param, ctx)
+        return factor
+
+
+def _target_options(
+    scale: float | None, size: str | None, width: int | None, height: int | None, model_scale: int | None
+) -> tuple[int | None, Any]:
+    """(the model factor when it is known up front, the Target or None for a plain integer scale)."""
+    from ._target import Target
+
+    if size is not None and (width is not None or height is not None):
+        raise click.UsageError("give --size WxH, or --width and/or --height, not both")
+    if scale is not None and (size is not None or width is not None or height is not None):
+        raise click.UsageError("give --scale or a size (--size/--width/--height), not both")
+    if scale is None and size is None and width is None and height is None:
+        raise click.UsageError("give --scale (2, 3, 4, or e.g. 1.5), --size WxH, --width W or --height H")
+    from .errors import UnsupportedError
+
+    try:
+        if size is not None:
+            target = Target.parse_size(size, model_scale=model_scale)
+        else:
+            target = Target(scale=scale, width=width, height=height, model_scale=model_scale)
+    except UnsupportedError as e:
+        raise click.UsageError(str(e)) from None
+    if target.integer_scale is not None:
+        return target.integer_scale, None
+    return target.model_scale, target
+
+
 def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values:
@@ -165,7 +206,18 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file, or folder (default: <stem>_x<scale><ext> beside each input).")
-@click.option("-s", "--scale", type=click.IntRange(2, 4), required=True, help="Upscaling factor: 2, 3 or 4.")
+@click.option("-s", "--scale", type=_Scale(), default=None,
+              help="Upscaling factor: 2, 3 or 4 (the model's own), or fractional such as 1.5 (the model runs at the next "
+                   "integer factor, then the result is reduced with an area filter).")
+@click.option("--size", metavar="WxH", default=None, help="Exact output size, e.g. 1920x1080 (instead of --scale).")
+@click.option("--width", type=int, default=None, metavar="W",
+              help="Output width; the height follows the aspect ratio (rounded to even) unless --height is given.")
+@click.option("--height", type=int, default=None, metavar="H",
+              help="Output height; the width follows the aspect ratio (rounded to even) unless --width is given.")
+@click.option("--model-scale", type=click.IntRange(2, 4), default=None,
+              help="Factor the model runs at for --size/--width/--height/fractional --scale (default: the smallest "
+                   "that reaches the target); its output is reduced to the target with an area (box) filter, frame by "
+                   "frame, in the same pass.")
 @click.option("-m", "--model", "model_src",
               help="Official model edsr, edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first "
                    "use), a bundled model name, or a checkpoint file (default: the bundled model for the scale; offline).")
@@ -200,7 +252,11 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 def upscale_cmd(
     input_path: Path,
     output: Path | None,
-    scale: int,
+    scale: float | None,
+    size: str | None,
+    width: int | None,
+    height: int | None,
+    model_scale: int | None,
     model_src: str | None,
     offline: bool,
     device: str,
@@ -224,7 +280,8 @@ def upscale_cmd(
 ) -> None:
     """Upscale a video, an image, or every video and image in a folder.
 
-    Videos keep their timestamps, audio, subtitles, colour tags and rotation.
+    By a factor (--scale 2, --scale 1.5) or to a size (--size 1920x1080,
+    --width 3840, --height 1080). Videos keep their timestamps, audio, subtitles, colour tags and rotation.
     In a folder, a failing file is reported and the others go on; the exit
     code is 1 if any failed.
 
@@ -237,27 +294,34 @@ def upscale_cmd(
     from .images import is_image_path, upscale_image
     from .inference import Upscaler
     from .io import is_video_path
+    from ._target import choose_model_scale
     from .models import default_model_name, resolve_model_source
     from .pipeline import default_output_path, upscale_video
     from .segments import upscale_segmented, work_dir_for
 
     if not input_path.exists():
         raise InputNotFoundError(f"{input_path}: does not exist")
-    if model_src is not None:
-        model_src = resolve_model_source(model_src, scale, offline=offline or None, progress=not quiet)
+    k_fixed, target = _target_options(scale, size, width, height, model_scale)
+    tag = target.tag if target is not None else f"x{k_fixed}"
+    if offline:
+        from .models._hub import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"  # also reaches official names resolved later, once the model factor is known
+    if model_src is not None and k_fixed is not None:
+        model_src = resolve_model_source(model_src, k_fixed, progress=not quiet)
     env = dist_env()
     single = input_path.is_file() and not is_image_path(input_path)
     if output is None:
-        single_dst = default_output_path(input_path, scale)
+        single_dst = default_output_path(input_path, tag)
     else:
-        single_dst = output / default_output_path(input_path, scale).name if output.is_dir() else output
+        single_dst = output / default_output_path(input_path, tag).name if output.is_dir() else output
     # A segment folder left by an interrupted run must not be silently ignored: the segmented path refuses without --resume.
     if resume or segment_frames is not None or keep_segments or env.distributed or (single and work_dir_for(single_dst).is_dir()):
         why = "torchrun" if env.distributed else "--resume/--segment-frames/--keep-segments"
         if not single:
             raise UnsupportedError(f"{input_path}: {why} works on one video file; upscale folders and images without it")
         stats = upscale_segmented(
-            input_path, single_dst, scale=scale, model=model_src, device=device,
+            input_path, single_dst, scale=k_fixed, model=model_src, device=device, target=target,
             precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, codec=codec, crf=crf,
             preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
             start=start, duration=duration, overwrite=overwrite, progress=not quiet, segment_frames=segment_frames,
@@ -268,7 +332,7 @@ def upscale_cmd(
         return
     if input_path.is_dir():
         inputs = sorted(p for p in input_path.iterdir() if p.is_file() and (is_video_path(p) or is_image_path(p)))
-        earlier = {p for p in inputs if any(p.stem.endswith(f"_x{s}") for s in (2, 3, 4))}
+        earlier = {p for p in inputs if any(p.stem.endswith(f"_x{s}") for s in (2, 3, 4)) or p.stem.endswith(f"_{tag}")}
         inputs = [p for p in inputs if p not in earlier]
         if not inputs:
             raise InputNotFoundError(f"{input_path}: no videos or images in this folder")
@@ -276,26 +340,46 @@ def upscale_cmd(
             output.mkdir(parents=True, exist_ok=True)
     else:
         inputs, earlier = [input_path], set()
-    up = Upscaler(model_src or default_model_name(scale), scale=scale, device=device, precision=precision,
-                  batch_size=batch_size, tile=tile, self_ensemble=self_ensemble)
+    upscalers: dict[int, Upscaler] = {}
+
+    def upscaler_for(k: int) -> Upscaler:
+        if k not in upscalers:
+            src = resolve_model_source(model_src, k, progress=not quiet) if model_src else default_model_name(k)
+            upscalers[k] = Upscaler(src, scale=k, device=device, precision=precision, batch_size=batch_size, tile=tile,
+                                    self_ensemble=self_ensemble, target=target)
+        return upscalers[k]
+
+    if k_fixed is not None:
+        upscaler_for(k_fixed)  # load the model once, before the first file, so that a bad --model fails at once
 
     def destination(src: Path) -> Path:
         if output is None:
-            return default_output_path(src, scale)
+            return default_output_path(src, tag)
         if output.is_dir():
-            return output / default_output_path(src, scale).name
+            return output / default_output_path(src, tag).name
         return output
 
     def one(src: Path) -> str:
         dst = destination(src)
         if is_image_path(src):
+            if k_fixed is not None:
+                up = upscaler_for(k_fixed)
+            else:
+                from .images import read_image
+
+                h, w = read_image(src).shape[:2]
+                up = upscaler_for(choose_model_scale(None, target, w, h, what=str(src)))
             out = upscale_image(src, dst, up, overwrite=overwrite)
-            return f"{src} -> {out} (x{scale}, {up.device}, {up.precision})"
+            return f"{src} -> {out} ({tag} via x{up.scale}, {up.device}, {up.precision})" if target else \
+                f"{src} -> {out} ({tag}, {up.device}, {up.precision})"
+        # With a target the model factor depends on the video's size, which upscale_video reads first.
+        up = upscaler_for(k_fixed) if k_fixed is not None else None
         stats = upscale_video(
-            src, dst, scale=scale, model=up.model, device=up.device, precision=up.precision, batch_size=batch_size,
-            tile=up.tile, self_ensemble=self_ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-            encoder_options=encoder_opts, decoder=decoder, start=start, duration=duration,  # type: ignore[arg-type]
-            overwrite=overwrite, progress=not quiet,
+            src, dst, scale=k_fixed, model=up.model if up is not None else model_src, target=target,
+            device=up.device if up is not None else device, precision=up.precision if up is not None else precision,
+            batch_size=batch_size, tile=up.tile if up is not None else tile, self_ensemble=self_ensemble, codec=codec,
+            crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
+            start=start, duration=duration, overwrite=overwrite, progress=not quiet,
         )
         return f"{src}: {stats.summary()}"
 
@@ -315,7 +399,8 @@ def upscale_cmd(
             continue
         if not quiet:
             click.echo(line)
-    skipped = f", {len(earlier)} earlier outputs (*_x2/_x3/_x4) skipped" if earlier else ""
+    patterns = "*" + "/".join(dict.fromkeys(f"_{t}" for t in ("x2", "x3", "x4", tag)))
+    skipped = f", {len(earlier)} earlier outputs ({patterns}) skipped" if earlier else ""
     click.echo(f"{len(inputs)} files: {len(inputs) - len(failed)} upscaled, {len(failed)} failed{skipped}", err=bool(failed))
     if failed:
         sys.exit(1)
