@@ -240,6 +240,10 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--start", type=_Seconds(), default=None, help="Start this far into each video (seconds or [HH:]MM:SS).")
 @click.option("--duration", type=_Seconds(), default=None, help="Upscale only this much of each video.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--preview", is_flag=True,
+              help="Write no video: upscale one frame and save <output>_preview.png (bicubic | vsr side by side, a zoomed "
+                   "crop of the most detailed region), and print the speed on it and the projected time for the file.")
+@click.option("--at", type=_Seconds(), default=None, help="Time of the --preview frame (default: the middle of the video).")
 @click.option("--segment-frames", type=click.IntRange(min=1), default=None, metavar="N",
               help="Work in segments of about N frames (moved to nearby keyframes), joined by stream copy at the end, so "
                    "that --resume can continue after a crash. Default with --resume or under torchrun: a quarter of each "
@@ -273,6 +277,8 @@ def upscale_cmd(
     start: float | None,
     duration: float | None,
     overwrite: bool,
+    preview: bool,
+    at: float | None,
     segment_frames: int | None,
     resume: bool,
     keep_segments: bool,
@@ -310,13 +316,18 @@ def upscale_cmd(
     if model_src is not None and k_fixed is not None:
         model_src = resolve_model_source(model_src, k_fixed, progress=not quiet)
     env = dist_env()
+    if at is not None and not preview:
+        raise click.UsageError("--at chooses the --preview frame; add --preview")
+    if preview and (env.distributed or resume or segment_frames is not None or keep_segments):
+        raise click.UsageError("--preview upscales one frame in one process; drop torchrun/--resume/--segment-frames/--keep-segments")
     single = input_path.is_file() and not is_image_path(input_path)
     if output is None:
         single_dst = default_output_path(input_path, tag)
     else:
         single_dst = output / default_output_path(input_path, tag).name if output.is_dir() else output
     # A segment folder left by an interrupted run must not be silently ignored: the segmented path refuses without --resume.
-    if resume or segment_frames is not None or keep_segments or env.distributed or (single and work_dir_for(single_dst).is_dir()):
+    if resume or segment_frames is not None or keep_segments or env.distributed or (
+            single and not preview and work_dir_for(single_dst).is_dir()):
         why = "torchrun" if env.distributed else "--resume/--segment-frames/--keep-segments"
         if not single:
             raise UnsupportedError(f"{input_path}: {why} works on one video file; upscale folders and images without it")
@@ -332,7 +343,7 @@ def upscale_cmd(
         return
     if input_path.is_dir():
         inputs = sorted(p for p in input_path.iterdir() if p.is_file() and (is_video_path(p) or is_image_path(p)))
-        earlier = {p for p in inputs if any(p.stem.endswith(f"_x{s}") for s in (2, 3, 4)) or p.stem.endswith(f"_{tag}")}
+        earlier = {p for p in inputs if any(p.stem.endswith(f"_{t}") for t in ("x2", "x3", "x4", tag, "preview"))}
         inputs = [p for p in inputs if p not in earlier]
         if not inputs:
             raise InputNotFoundError(f"{input_path}: no videos or images in this folder")
@@ -361,6 +372,14 @@ def upscale_cmd(
 
     def one(src: Path) -> str:
         dst = destination(src)
+        if preview:
+            from .preview import preview as make_preview, preview_path
+
+            def for_size(w: int, h: int) -> Upscaler:
+                return upscaler_for(k_fixed if k_fixed is not None else choose_model_scale(None, target, w, h, what=str(src)))
+
+            label = Path(model_src).stem if model_src else "vsr"
+            return make_preview(src, preview_path(dst), for_size, at=at, decoder=decoder, label=label).summary()  # type: ignore[arg-type]
         if is_image_path(src):
             if k_fixed is not None:
                 up = upscaler_for(k_fixed)
@@ -385,7 +404,7 @@ def upscale_cmd(
 
     if not input_path.is_dir():
         line = one(input_path)
-        if not quiet:
+        if not quiet or preview:
             click.echo(line)
         return
     failed: list[Path] = []
@@ -397,11 +416,13 @@ def upscale_cmd(
             msg = str(e) if str(src) in str(e) else f"{src}: {e}"
             click.echo(f"Failed: {msg}", err=True)
             continue
-        if not quiet:
+        if not quiet or preview:
             click.echo(line)
-    patterns = "*" + "/".join(dict.fromkeys(f"_{t}" for t in ("x2", "x3", "x4", tag)))
+    extra = [t for t in (tag, "preview") if t not in ("x2", "x3", "x4") and any(p.stem.endswith(f"_{t}") for p in earlier)]
+    patterns = "*" + "/".join(f"_{t}" for t in ("x2", "x3", "x4", *extra))
     skipped = f", {len(earlier)} earlier outputs ({patterns}) skipped" if earlier else ""
-    click.echo(f"{len(inputs)} files: {len(inputs) - len(failed)} upscaled, {len(failed)} failed{skipped}", err=bool(failed))
+    done = "previewed" if preview else "upscaled"
+    click.echo(f"{len(inputs)} files: {len(inputs) - len(failed)} {done}, {len(failed)} failed{skipped}", err=bool(failed))
     if failed:
         sys.exit(1)
 
