@@ -205,7 +205,7 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @cli.command("upscale")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file, or folder (default: <stem>_x<scale><ext> beside each input).")
+              help="Output file, or folder (default: <stem>_x<scale><ext>, _<W>x<H>, _w<W> or _h<H> beside each input).")
 @click.option("-s", "--scale", type=_Scale(), default=None,
               help="Upscaling factor: 2, 3 or 4 (the model's own), or fractional such as 1.5 (the model runs at the next "
                    "integer factor, then the result is reduced with an area filter).")
