@@ -287,7 +287,8 @@ def upscale_cmd(
     """Upscale a video, an image, or every video and image in a folder.
 
     By a factor (--scale 2, --scale 1.5) or to a size (--size 1920x1080,
-    --width 3840, --height 1080). Videos keep their timestamps, audio, subtitles, colour tags and rotation.
+    --width 3840, --height 1080). Videos keep their timestamps, audio,
+    subtitles, colour tags and rotation.
     In a folder, a failing file is reported and the others go on; the exit
     code is 1 if any failed.
 
