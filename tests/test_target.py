@@ -201,3 +201,16 @@ def test_video_and_segments_give_the_same_frames_at_a_fractional_scale(tmp_path:
     assert len(a[0]) == 10 and a[1] == b[1]
     np.testing.assert_array_equal(np.stack(a[0]), np.stack(b[0]))
     assert packets(tmp_path / "seg.mkv") == packets(src)
+
+
+def test_cli_model_scale_picks_the_branch_of_a_multi_scale_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    mdsr = save_model(get_model("mdsr_baseline", n_resblocks=1, n_feats=8), tmp_path / "tiny_mdsr.pt")
+    src = write_image(tmp_path / "in.png", np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8))
+    code, out, err = run("upscale", src, "--scale", "2", "--model-scale", "3", "-m", mdsr, "--device", "cpu", "-o", tmp_path / "a.png")
+    assert code == 0, err
+    assert "(x2 via x3, " in out and read_image(tmp_path / "a.png").shape == (20, 24, 3)
+    code, out, err = run("upscale", src, "--scale", "2.5", "-m", mdsr, "--device", "cpu", "-o", tmp_path / "b.png")
+    assert code == 0 and "(x2.5 via x3, " in out and read_image(tmp_path / "b.png").shape == (25, 30, 3)
+    code, _, err = run("upscale", src, "--scale", "3.5", "--model-scale", "3", "-m", mdsr, "--device", "cpu")
+    assert code == 1 and "in.png: model scale x3 gives 36x30, smaller than the target 42x35; use a model scale of at least 4" in err

@@ -377,18 +377,18 @@ def upscale_cmd(
             from .preview import preview as make_preview, preview_path
 
             def for_size(w: int, h: int) -> Upscaler:
-                return upscaler_for(k_fixed if k_fixed is not None else choose_model_scale(None, target, w, h, what=str(src)))
+                return upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
 
             label = Path(model_src).stem if model_src else "vsr"
             return make_preview(src, preview_path(dst), for_size, at=at, decoder=decoder, label=label).summary()  # type: ignore[arg-type]
         if is_image_path(src):
-            if k_fixed is not None:
-                up = upscaler_for(k_fixed)
+            if target is None:
+                up = upscaler_for(k_fixed)  # type: ignore[arg-type]
             else:
                 from .images import read_image
 
                 h, w = read_image(src).shape[:2]
-                up = upscaler_for(choose_model_scale(None, target, w, h, what=str(src)))
+                up = upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
             out = upscale_image(src, dst, up, overwrite=overwrite)
             return f"{src} -> {out} ({tag} via x{up.scale}, {up.device}, {up.precision})" if target else \
                 f"{src} -> {out} ({tag}, {up.device}, {up.precision})"
