@@ -12,8 +12,12 @@ import hashlib
 import http.server
 import io
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -63,11 +67,17 @@ def server() -> Iterator[Server]:
             if mode == "stall":
                 state.release.wait(30)
                 return
-            body = state.body if mode in ("good", "truncated") else b"not the file the name promises" * 1000
+            body = state.body if mode in ("good", "truncated", "slow") else b"not the file the name promises" * 1000
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body) + (1000 if mode == "truncated" else 0)))
             self.end_headers()
+            if mode == "slow":  # in pieces, so that a second process arrives while the first is downloading
+                for i in range(0, len(body), len(body) // 10 + 1):
+                    self.wfile.write(body[i : i + len(body) // 10 + 1])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
             self.wfile.write(body[: len(body) // 2] if mode == "truncated" else body)
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -248,6 +258,31 @@ def test_concurrent_fetches_download_once(server: Server, registry: tuple[str, P
         t.join(60)
     assert results == [cache / name] * 3
     assert len(server.requests) == 1 and _cache_files(cache) == [name]
+
+
+_CHILD = """
+import sys
+from dataclasses import replace
+from vsr.models import OFFICIAL_WEIGHTS, _official, official_file
+_official.OFFICIAL_URL_BASE = sys.argv[1]
+OFFICIAL_WEIGHTS["edsr_baseline_x2"] = replace(OFFICIAL_WEIGHTS["edsr_baseline_x2"], file=sys.argv[2])
+print(official_file("edsr_baseline", 2, progress=False))
+"""
+
+
+def test_two_processes_fetching_at_once_download_once(server: Server, registry: tuple[str, Path]) -> None:
+    name, cache = registry
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, f"{server.url}/slow/", name], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [o.strip() for o, _ in outs] == [str(cache / name)] * 2
+    assert len(server.requests) == 1 and _cache_files(cache) == [name]
+    assert (cache / name).read_bytes() == server.body
 
 
 def test_cli_models_fetch_list_and_upscale_by_name(
