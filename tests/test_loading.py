@@ -128,7 +128,7 @@ def test_scale_and_architecture_mismatches_are_explained(tmp_path: Path) -> None
     torch.save(sd, tmp_path / "bad_shape.pt")
     with pytest.raises(CheckpointError, match=r"bad_shape.pt: weights do not fit the model: 1 shape mismatches"):
         load_model(tmp_path / "bad_shape.pt")
-    with pytest.raises(VSRError, match="preset without bundled weights"):
+    with pytest.raises(VSRError, match="edsr_baseline needs a scale of 2, 3 or 4"):
         load_model("edsr_baseline")
 
 

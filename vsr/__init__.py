@@ -16,6 +16,7 @@ from .errors import (
     CheckpointError as CheckpointError,
     ConfigError as ConfigError,
     DatasetError as DatasetError,
+    DownloadError as DownloadError,
     EncodeError as EncodeError,
     InputNotFoundError as InputNotFoundError,
     InvalidInputError as InvalidInputError,
@@ -23,6 +24,7 @@ from .errors import (
     UnsupportedError as UnsupportedError,
     VSRError as VSRError,
 )
+from ._target import Target as Target
 from .data import imresize as imresize
 from .inference import Upscaler as Upscaler
 from .io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
@@ -41,6 +43,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DatasetError",
+    "DownloadError",
     "EncodeError",
     "InputNotFoundError",
     "InvalidInputError",
@@ -48,6 +51,7 @@ __all__ = [
     "UnsupportedError",
     "FrameBatch",
     "SegmentedStats",
+    "Target",
     "UpscaleStats",
     "Upscaler",
     "VideoInfo",

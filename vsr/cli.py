@@ -63,17 +63,49 @@ def cli(debug: bool) -> None:
 
 
 @cli.command("models")
-def models_cmd() -> None:
-    """List architecture presets and bundled weights."""
-    from .models import MODELS, build_model, bundled_weights, count_parameters, get_model
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--fetch", is_flag=True,
+              help="Download the named official models (edsr_x2 ... mdsr, or a preset such as edsr for all its "
+                   "scales) into the cache now.")
+@click.option("--offline", is_flag=True, help="Never touch the network (also VSR_OFFLINE=1).")
+def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
+    """List architecture presets, bundled weights and the authors' official models (cached or not).
+
+    `vsr models --fetch edsr_x2 mdsr` prefetches official files, e.g. before
+    going offline. Scores marked "published" are the authors', not measured by vsr.
+    """
+    from .models import (
+        MODELS, OFFICIAL_WEIGHTS, build_model, bundled_weights, cache_dir, count_parameters, get_model, official_file,
+    )
+    from .models._hub import cached_path
+
+    if names and not fetch:
+        raise click.UsageError("NAME arguments go with --fetch, e.g. `vsr models --fetch edsr_x2`")
+    if fetch:
+        if not names:
+            raise click.UsageError(f"--fetch needs names: {', '.join(OFFICIAL_WEIGHTS)} (or a preset: {', '.join(MODELS)})")
+        wanted: list[str] = []
+        for n in names:
+            group = [w.name for w in OFFICIAL_WEIGHTS.values() if w.preset == n] if n in MODELS else [n]
+            wanted += [g for g in group if g not in wanted]
+        for n in wanted:
+            path = official_file(n, offline=offline or None)
+            click.echo(f"{n}: {path}")
+        return
+    params: dict[tuple[str, int], int] = {}
+
+    def n_params(preset: str, scale: int) -> int:
+        key = (preset, 0 if preset.startswith("mdsr") else scale)
+        if key not in params:
+            params[key] = count_parameters(get_model(preset, scale=None if key[1] == 0 else scale))
+        return params[key]
 
     click.echo("Architecture presets (untrained; pass a checkpoint with --model):")
     for name in MODELS:
         if name.startswith("mdsr"):
-            n = count_parameters(get_model(name))
-            click.echo(f"  {name:<15} x2/x3/x4   {n / 1e6:6.2f}M params")
+            click.echo(f"  {name:<15} x2/x3/x4   {n_params(name, 2) / 1e6:6.2f}M params")
         else:
-            counts = ", ".join(f"x{s} {count_parameters(get_model(name, scale=s)) / 1e6:.2f}M" for s in (2, 3, 4))
+            counts = ", ".join(f"x{s} {n_params(name, s) / 1e6:.2f}M" for s in (2, 3, 4))
             click.echo(f"  {name:<15} {counts} params")
     weights = bundled_weights()
     click.echo("Bundled weights:" if weights else "Bundled weights: none installed")
@@ -84,6 +116,13 @@ def models_cmd() -> None:
         psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
         n = count_parameters(build_model(w.config))
         click.echo(f"  {w.name:<28} {scales}  {n / 1e6:.2f}M params{psnr}{default}")
+    click.echo(f"Official models (the authors' files, --model PRESET --scale S; fetched on first use into {cache_dir()}):")
+    for w in OFFICIAL_WEIGHTS.values():
+        state = "cached" if cached_path(w.file).is_file() else "not cached"
+        scores = ", ".join(f"{ds} " + "/".join(f"x{s} {v:.2f}" for s, v in sorted(by.items())) for ds, by in w.published.items())
+        click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {n_params(w.preset, w.scales[0]) / 1e6:6.2f}M params"
+                   f"  {state:<10}  published: {scores} dB")
+    click.echo("  (published = the authors' figures: Set5/Set14 Y channel, DIV2K-val RGB; not measured by vsr)")
 
 
 _PATH_IN = click.Path(exists=True, path_type=Path)
@@ -112,6 +151,47 @@ class _Seconds(click.ParamType):
         return seconds
 
 
+class _Scale(click.ParamType):
+    """An upscaling factor: 2, 3, 4 or a fractional one such as 1.5."""
+
+    name = "FACTOR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            factor = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; use e.g. 2, 3, 4 or 1.5", param, ctx)
+        if not factor > 1 or factor != factor or factor == float("inf"):
+            self.fail(f"{value!r} must be greater than 1; vsr only enlarges", param, ctx)
+        return factor
+
+
+def _target_options(
+    scale: float | None, size: str | None, width: int | None, height: int | None, model_scale: int | None
+) -> tuple[int | None, Any]:
+    """(the model factor when it is known up front, the Target or None for a plain integer scale)."""
+    from ._target import Target
+
+    if size is not None and (width is not None or height is not None):
+        raise click.UsageError("give --size WxH, or --width and/or --height, not both")
+    if scale is not None and (size is not None or width is not None or height is not None):
+        raise click.UsageError("give --scale or a size (--size/--width/--height), not both")
+    if scale is None and size is None and width is None and height is None:
+        raise click.UsageError("give --scale (2, 3, 4, or e.g. 1.5), --size WxH, --width W or --height H")
+    from .errors import UnsupportedError
+
+    try:
+        if size is not None:
+            target = Target.parse_size(size, model_scale=model_scale)
+        else:
+            target = Target(scale=scale, width=width, height=height, model_scale=model_scale)
+    except UnsupportedError as e:
+        raise click.UsageError(str(e)) from None
+    if target.integer_scale is not None:
+        return target.integer_scale, None
+    return target.model_scale, target
+
+
 def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values:
@@ -125,9 +205,24 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @cli.command("upscale")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file, or folder (default: <stem>_x<scale><ext> beside each input).")
-@click.option("-s", "--scale", type=click.IntRange(2, 4), required=True, help="Upscaling factor: 2, 3 or 4.")
-@click.option("-m", "--model", "model_src", help="Bundled model name or checkpoint file (default: the bundled model for the scale).")
+              help="Output file, or folder (default: <stem>_x<scale><ext>, _<W>x<H>, _w<W> or _h<H> beside each input).")
+@click.option("-s", "--scale", type=_Scale(), default=None,
+              help="Upscaling factor: 2, 3 or 4 (the model's own), or fractional such as 1.5 (the model runs at the next "
+                   "integer factor, then the result is reduced with an area filter).")
+@click.option("--size", metavar="WxH", default=None, help="Exact output size, e.g. 1920x1080 (instead of --scale).")
+@click.option("--width", type=int, default=None, metavar="W",
+              help="Output width; the height follows the aspect ratio (rounded to even) unless --height is given.")
+@click.option("--height", type=int, default=None, metavar="H",
+              help="Output height; the width follows the aspect ratio (rounded to even) unless --width is given.")
+@click.option("--model-scale", type=click.IntRange(2, 4), default=None,
+              help="Factor the model runs at for --size/--width/--height/fractional --scale (default: the smallest "
+                   "that reaches the target); its output is reduced to the target with an area (box) filter, frame by "
+                   "frame, in the same pass.")
+@click.option("-m", "--model", "model_src",
+              help="Official model edsr, edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first "
+                   "use), a bundled model name, or a checkpoint file (default: the bundled model for the scale; offline).")
+@click.option("--offline", is_flag=True,
+              help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True, help="Inference precision.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Video frames per forward pass.")
@@ -145,6 +240,10 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--start", type=_Seconds(), default=None, help="Start this far into each video (seconds or [HH:]MM:SS).")
 @click.option("--duration", type=_Seconds(), default=None, help="Upscale only this much of each video.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--preview", is_flag=True,
+              help="Write no video: upscale one frame and save <output>_preview.png (bicubic | vsr side by side, a zoomed "
+                   "crop of the most detailed region), and print the speed on it and the projected time for the file.")
+@click.option("--at", type=_Seconds(), default=None, help="Time of the --preview frame (default: the middle of the video).")
 @click.option("--segment-frames", type=click.IntRange(min=1), default=None, metavar="N",
               help="Work in segments of about N frames (moved to nearby keyframes), joined by stream copy at the end, so "
                    "that --resume can continue after a crash. Default with --resume or under torchrun: a quarter of each "
@@ -157,8 +256,13 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 def upscale_cmd(
     input_path: Path,
     output: Path | None,
-    scale: int,
+    scale: float | None,
+    size: str | None,
+    width: int | None,
+    height: int | None,
+    model_scale: int | None,
     model_src: str | None,
+    offline: bool,
     device: str,
     precision: str,
     batch_size: int,
@@ -173,6 +277,8 @@ def upscale_cmd(
     start: float | None,
     duration: float | None,
     overwrite: bool,
+    preview: bool,
+    at: float | None,
     segment_frames: int | None,
     resume: bool,
     keep_segments: bool,
@@ -180,7 +286,9 @@ def upscale_cmd(
 ) -> None:
     """Upscale a video, an image, or every video and image in a folder.
 
-    Videos keep their timestamps, audio, subtitles, colour tags and rotation.
+    By a factor (--scale 2, --scale 1.5) or to a size (--size 1920x1080,
+    --width 3840, --height 1080). Videos keep their timestamps, audio,
+    subtitles, colour tags and rotation.
     In a folder, a failing file is reported and the others go on; the exit
     code is 1 if any failed.
 
@@ -193,25 +301,39 @@ def upscale_cmd(
     from .images import is_image_path, upscale_image
     from .inference import Upscaler
     from .io import is_video_path
-    from .models import default_model_name
+    from ._target import choose_model_scale
+    from .models import default_model_name, resolve_model_source
     from .pipeline import default_output_path, upscale_video
     from .segments import upscale_segmented, work_dir_for
 
     if not input_path.exists():
         raise InputNotFoundError(f"{input_path}: does not exist")
+    k_fixed, target = _target_options(scale, size, width, height, model_scale)
+    tag = target.tag if target is not None else f"x{k_fixed}"
+    if offline:
+        from .models._hub import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"  # also reaches official names resolved later, once the model factor is known
+    if model_src is not None and k_fixed is not None:
+        model_src = resolve_model_source(model_src, k_fixed, progress=not quiet)
     env = dist_env()
+    if at is not None and not preview:
+        raise click.UsageError("--at chooses the --preview frame; add --preview")
+    if preview and (env.distributed or resume or segment_frames is not None or keep_segments):
+        raise click.UsageError("--preview upscales one frame in one process; drop torchrun/--resume/--segment-frames/--keep-segments")
     single = input_path.is_file() and not is_image_path(input_path)
     if output is None:
-        single_dst = default_output_path(input_path, scale)
+        single_dst = default_output_path(input_path, tag)
     else:
-        single_dst = output / default_output_path(input_path, scale).name if output.is_dir() else output
+        single_dst = output / default_output_path(input_path, tag).name if output.is_dir() else output
     # A segment folder left by an interrupted run must not be silently ignored: the segmented path refuses without --resume.
-    if resume or segment_frames is not None or keep_segments or env.distributed or (single and work_dir_for(single_dst).is_dir()):
+    if resume or segment_frames is not None or keep_segments or env.distributed or (
+            single and not preview and work_dir_for(single_dst).is_dir()):
         why = "torchrun" if env.distributed else "--resume/--segment-frames/--keep-segments"
         if not single:
             raise UnsupportedError(f"{input_path}: {why} works on one video file; upscale folders and images without it")
         stats = upscale_segmented(
-            input_path, single_dst, scale=scale, model=model_src, device=device,
+            input_path, single_dst, scale=k_fixed, model=model_src, device=device, target=target,
             precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, codec=codec, crf=crf,
             preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
             start=start, duration=duration, overwrite=overwrite, progress=not quiet, segment_frames=segment_frames,
@@ -222,7 +344,7 @@ def upscale_cmd(
         return
     if input_path.is_dir():
         inputs = sorted(p for p in input_path.iterdir() if p.is_file() and (is_video_path(p) or is_image_path(p)))
-        earlier = {p for p in inputs if any(p.stem.endswith(f"_x{s}") for s in (2, 3, 4))}
+        earlier = {p for p in inputs if any(p.stem.endswith(f"_{t}") for t in ("x2", "x3", "x4", tag, "preview"))}
         inputs = [p for p in inputs if p not in earlier]
         if not inputs:
             raise InputNotFoundError(f"{input_path}: no videos or images in this folder")
@@ -230,32 +352,60 @@ def upscale_cmd(
             output.mkdir(parents=True, exist_ok=True)
     else:
         inputs, earlier = [input_path], set()
-    up = Upscaler(model_src or default_model_name(scale), scale=scale, device=device, precision=precision,
-                  batch_size=batch_size, tile=tile, self_ensemble=self_ensemble)
+    upscalers: dict[int, Upscaler] = {}
+
+    def upscaler_for(k: int) -> Upscaler:
+        if k not in upscalers:
+            src = resolve_model_source(model_src, k, progress=not quiet) if model_src else default_model_name(k)
+            upscalers[k] = Upscaler(src, scale=k, device=device, precision=precision, batch_size=batch_size, tile=tile,
+                                    self_ensemble=self_ensemble, target=target)
+        return upscalers[k]
+
+    if k_fixed is not None:
+        upscaler_for(k_fixed)  # load the model once, before the first file, so that a bad --model fails at once
 
     def destination(src: Path) -> Path:
         if output is None:
-            return default_output_path(src, scale)
+            return default_output_path(src, tag)
         if output.is_dir():
-            return output / default_output_path(src, scale).name
+            return output / default_output_path(src, tag).name
         return output
 
     def one(src: Path) -> str:
         dst = destination(src)
+        if preview:
+            from .preview import preview as make_preview, preview_path
+
+            def for_size(w: int, h: int) -> Upscaler:
+                return upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
+
+            label = Path(model_src).stem if model_src else "vsr"
+            return make_preview(src, preview_path(dst), for_size, at=at, decoder=decoder, label=label).summary()  # type: ignore[arg-type]
         if is_image_path(src):
+            if target is None:
+                up = upscaler_for(k_fixed)  # type: ignore[arg-type]
+            else:
+                from .images import read_image
+
+                h, w = read_image(src).shape[:2]
+                up = upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
             out = upscale_image(src, dst, up, overwrite=overwrite)
-            return f"{src} -> {out} (x{scale}, {up.device}, {up.precision})"
+            return f"{src} -> {out} ({tag} via x{up.scale}, {up.device}, {up.precision})" if target else \
+                f"{src} -> {out} ({tag}, {up.device}, {up.precision})"
+        # With a target the model factor depends on the video's size, which upscale_video reads first.
+        up = upscaler_for(k_fixed) if k_fixed is not None else None
         stats = upscale_video(
-            src, dst, scale=scale, model=up.model, device=up.device, precision=up.precision, batch_size=batch_size,
-            tile=up.tile, self_ensemble=self_ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-            encoder_options=encoder_opts, decoder=decoder, start=start, duration=duration,  # type: ignore[arg-type]
-            overwrite=overwrite, progress=not quiet,
+            src, dst, scale=k_fixed, model=up.model if up is not None else model_src, target=target,
+            device=up.device if up is not None else device, precision=up.precision if up is not None else precision,
+            batch_size=batch_size, tile=up.tile if up is not None else tile, self_ensemble=self_ensemble, codec=codec,
+            crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
+            start=start, duration=duration, overwrite=overwrite, progress=not quiet,
         )
         return f"{src}: {stats.summary()}"
 
     if not input_path.is_dir():
         line = one(input_path)
-        if not quiet:
+        if not quiet or preview:
             click.echo(line)
         return
     failed: list[Path] = []
@@ -267,10 +417,13 @@ def upscale_cmd(
             msg = str(e) if str(src) in str(e) else f"{src}: {e}"
             click.echo(f"Failed: {msg}", err=True)
             continue
-        if not quiet:
+        if not quiet or preview:
             click.echo(line)
-    skipped = f", {len(earlier)} earlier outputs (*_x2/_x3/_x4) skipped" if earlier else ""
-    click.echo(f"{len(inputs)} files: {len(inputs) - len(failed)} upscaled, {len(failed)} failed{skipped}", err=bool(failed))
+    extra = [t for t in (tag, "preview") if t not in ("x2", "x3", "x4") and any(p.stem.endswith(f"_{t}") for p in earlier)]
+    patterns = "*" + "/".join(f"_{t}" for t in ("x2", "x3", "x4", *extra))
+    skipped = f", {len(earlier)} earlier outputs ({patterns}) skipped" if earlier else ""
+    done = "previewed" if preview else "upscaled"
+    click.echo(f"{len(inputs)} files: {len(inputs) - len(failed)} {done}, {len(failed)} failed{skipped}", err=bool(failed))
     if failed:
         sys.exit(1)
 

@@ -19,6 +19,7 @@ __all__ = [
     "DatasetError",
     "OutputExistsError",
     "EncodeError",
+    "DownloadError",
 ]
 
 
@@ -56,3 +57,7 @@ class OutputExistsError(VSRError, builtins.FileExistsError):
 
 class EncodeError(VSRError, builtins.RuntimeError):
     """Encoding or muxing the output failed."""
+
+
+class DownloadError(VSRError, builtins.OSError):
+    """Published weights could not be fetched or verified (network, HTTP, hash, disk, offline mode)."""

@@ -110,13 +110,12 @@ def _create_temp(dst: Path) -> tuple[int, str]:
 
 def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
     """Upscale a uint8 grey/RGB/RGBA array; the layout of the result matches the input."""
-    s = upscaler.scale
     if img.ndim == 2:
         rgb = upscaler(np.repeat(img[:, :, None], 3, axis=2))
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if img.shape[2] == 4:
         rgb = upscaler(np.ascontiguousarray(img[:, :, :3]))
-        alpha = cv2.resize(img[:, :, 3], (img.shape[1] * s, img.shape[0] * s), interpolation=cv2.INTER_CUBIC)
+        alpha = cv2.resize(img[:, :, 3], upscaler.output_size(img.shape[1], img.shape[0]), interpolation=cv2.INTER_CUBIC)
         return np.concatenate([rgb, alpha[:, :, None]], axis=2)
     return upscaler(img)
 

@@ -7,6 +7,8 @@ the image and video front ends, the evaluator and the benchmarks all call.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -16,10 +18,11 @@ import torch
 from torch import nn
 
 from ._device import Precision, autocast_dtype, resolve_device, resolve_precision
+from ._target import Target
 from .errors import InvalidInputError, UnsupportedError, VSRError
 from .models import MDSR, load_model, model_scales
 
-__all__ = ["Upscaler", "receptive_margin", "quantize", "self_ensemble_transforms"]
+__all__ = ["Upscaler", "area_resize", "receptive_margin", "quantize", "self_ensemble_transforms"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -46,6 +49,47 @@ def receptive_margin(model: nn.Module, scale: int) -> int:
 def quantize(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [0, 255] and round, as the official code does before scoring; returns uint8."""
     return x.clamp(0, 255).round_().to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _area_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input indices and weights (each ``n_out x taps``) of an area reduction from ``n_in`` to ``n_out`` samples."""
+    r = n_in / n_out
+    lo = torch.arange(n_out, dtype=torch.float64) * r
+    hi = lo + r
+    first = lo.floor().long()
+    taps = int(math.ceil(r)) + 1
+    idx = first[:, None] + torch.arange(taps)[None, :]
+    # Each output sample averages the input samples its footprint [lo, hi) covers, weighted by the covered length.
+    overlap = (torch.minimum(hi[:, None], idx + 1.0) - torch.maximum(lo[:, None], idx.double())).clamp(min=0) / r
+    return idx.clamp(max=n_in - 1).to(device), overlap.float().to(device)
+
+
+def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Reduce float ``N x C x H x W`` to ``size = (height, width)`` with an area (box) filter.
+
+    Each output pixel is the mean of the input area it covers, fractional
+    pixels weighted by the covered fraction (OpenCV's INTER_AREA for
+    reductions). Works on any device; only reductions are allowed.
+    """
+    h_out, w_out = size
+    h_in, w_in = x.shape[-2:]
+    if h_out > h_in or w_out > w_in or h_out < 1 or w_out < 1:
+        raise UnsupportedError(f"area_resize only reduces: {w_in}x{h_in} -> {w_out}x{h_out}")
+    for dim, n_in, n_out in ((-1, w_in, w_out), (-2, h_in, h_out)):
+        if n_in == n_out:
+            continue
+        idx, weight = _area_taps(n_in, n_out, x.device)
+        shape = [1] * x.ndim
+        shape[dim] = n_out
+        acc: torch.Tensor | None = None
+        # One tap at a time keeps the extra memory at one output-sized plane.
+        for t in range(idx.shape[1]):
+            term = x.index_select(dim, idx[:, t]) * weight[:, t].view(shape)
+            acc = term if acc is None else acc.add_(term)
+        assert acc is not None
+        x = acc
+    return x
 
 
 def _transform(x: torch.Tensor, i: int) -> torch.Tensor:
@@ -99,6 +143,10 @@ class Upscaler:
         self_ensemble: average the 8 dihedral transforms (8x slower; only valid
             for symmetric degradations such as bicubic).
         channels_last: use the NHWC memory format (faster on CPU and tensor cores).
+        target: an output size other than ``scale`` times the input (a fractional
+            scale, a size, one side): the model output is reduced to it with
+            :func:`area_resize` before rounding. It must not exceed ``scale``
+            times the input.
     """
 
     def __init__(
@@ -113,6 +161,7 @@ class Upscaler:
         tile_overlap: int | None = None,
         self_ensemble: bool = False,
         channels_last: bool = True,
+        target: Target | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -126,6 +175,7 @@ class Upscaler:
         if tile is not None and tile < _MIN_TILE:
             raise UnsupportedError(f"tile must be >= {_MIN_TILE} LR pixels (or None for whole frames), got {tile}")
         self.scale = int(scale)
+        self.target = target
         self.batch_size = int(batch_size)
         self.tile = tile
         self.tile_overlap = receptive_margin(model, self.scale) if tile_overlap is None else int(tile_overlap)
@@ -137,6 +187,18 @@ class Upscaler:
         for p in model.parameters():
             p.requires_grad_(False)
         self.model = model
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """``(width, height)`` of the output for an input of that size."""
+        if self.target is None:
+            return width * self.scale, height * self.scale
+        w, h = self.target.size_for(width, height)
+        if w > width * self.scale or h > height * self.scale:
+            raise UnsupportedError(
+                f"target {w}x{h} is larger than the model's x{self.scale} output {width * self.scale}x{height * self.scale}; "
+                f"use a model scale of at least {math.ceil(max(w / width, h / height) - 1e-9)}"
+            )
+        return w, h
 
     def __repr__(self) -> str:
         return (
@@ -218,8 +280,8 @@ class Upscaler:
     def __call__(self, frames: ArrayT) -> ArrayT:
         """Upscale uint8 RGB frames ``H x W x 3`` or ``N x H x W x 3`` (numpy or torch).
 
-        Returns uint8 frames of the same kind and rank, ``scale`` times larger,
-        clamped and rounded like the official code.
+        Returns uint8 frames of the same kind and rank, ``scale`` times larger
+        (or of the ``target`` size), clamped and rounded like the official code.
         """
         is_numpy = isinstance(frames, np.ndarray)
         if not is_numpy and not isinstance(frames, torch.Tensor):
@@ -232,6 +294,8 @@ class Upscaler:
         t = torch.from_numpy(np.ascontiguousarray(frames)) if is_numpy else frames
         if single:
             t = t.unsqueeze(0)
+        out_w, out_h = self.output_size(t.shape[2], t.shape[1])
+        resize = (out_w, out_h) != (t.shape[2] * self.scale, t.shape[1] * self.scale)
         outs = []
         for i in range(0, t.shape[0], self.batch_size):
             chunk = t[i : i + self.batch_size]
@@ -240,7 +304,10 @@ class Upscaler:
             else:
                 chunk = chunk.to(self.device)
             x = chunk.permute(0, 3, 1, 2).float()
-            y = quantize(self.upscale_tensor(x)).permute(0, 2, 3, 1).contiguous().cpu()
+            y = self.upscale_tensor(x)
+            if resize:
+                y = area_resize(y, (out_h, out_w))
+            y = quantize(y).permute(0, 2, 3, 1).contiguous().cpu()
             outs.append(y)
         out = torch.cat(outs) if len(outs) > 1 else outs[0]
         if single:

@@ -28,9 +28,11 @@ from torch import nn
 
 from ._device import Precision
 from ._prefetch import Prefetcher, Sink
+from ._target import Target, choose_model_scale
 from .errors import InvalidInputError, OutputExistsError
 from .inference import Upscaler
 from .io import Backend, FrameBatch, VideoReader, VideoWriter
+from .models import model_scales
 
 __all__ = ["UpscaleStats", "upscale_video", "upscale_stream", "default_output_path"]
 
@@ -78,23 +80,25 @@ class UpscaleStats:
         )
 
 
-def default_output_path(src: str | os.PathLike[str], scale: int) -> Path:
-    """``<stem>_x<scale><ext>`` next to the input."""
+def default_output_path(src: str | os.PathLike[str], scale: int | str) -> Path:
+    """``<stem>_x<scale><ext>`` next to the input; a string ``scale`` is used as the suffix itself (``1920x1080``)."""
     p = Path(src)
-    return p.with_name(f"{p.stem}_x{scale}{p.suffix}")
+    tag = scale if isinstance(scale, str) else f"x{scale}"
+    return p.with_name(f"{p.stem}_{tag}{p.suffix}")
 
 
 def upscale_video(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    scale: int,
+    scale: int | None,
     model: nn.Module | str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
     precision: Precision | str = "auto",
     batch_size: int = 4,
     tile: int | None = None,
     self_ensemble: bool = False,
+    target: Target | None = None,
     codec: str | None = None,
     crf: int | None = None,
     preset: str | None = None,
@@ -111,10 +115,13 @@ def upscale_video(
     Args:
         src: input video file.
         dst: output file; its extension picks the container (.mp4, .mkv, .mov, .webm).
-        scale: 2, 3 or 4 (what the model supports).
-        model: a module, a bundled model name or a checkpoint path; ``None`` uses the
-            bundled default for ``scale``.
+        scale: 2, 3 or 4 (what the model supports): the factor the model runs at;
+            ``None`` with a ``target`` picks the smallest one that reaches it.
+        model: a module, a bundled or official model name or a checkpoint path;
+            ``None`` uses the bundled default for the scale.
         device, precision, batch_size, tile, self_ensemble: see :class:`vsr.Upscaler`.
+        target: an exact output size or fractional scale (:class:`vsr.Target`); the
+            model output is reduced to it with an area filter, frame by frame.
         codec, crf, preset, pix_fmt, encoder_options: see :class:`vsr.io.VideoWriter`
             (defaults: libx264, crf 18, preset medium, yuv420p).
         decoder: ``auto``, ``decord`` or ``pyav`` (see :class:`vsr.io.VideoReader`).
@@ -143,17 +150,20 @@ def upscale_video(
         if info.num_frames_exact and info.num_frames == 0:
             lasts = f"; the video lasts {info.duration:.2f} s" if info.duration else ""
             raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
+        scale = choose_model_scale(scale, target, info.width, info.height, model_scales(model) if isinstance(model, nn.Module) else (), what=str(src))
         if model is None:
             from .models import default_model_name
 
             model = default_model_name(scale)
         upscaler = Upscaler(
-            model, scale=scale, device=device, precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble
+            model, scale=scale, device=device, precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble,
+            target=target,
         )
+        out_w, out_h = upscaler.output_size(info.width, info.height)
         writer = VideoWriter(
             dst,
-            width=info.width * scale,
-            height=info.height * scale,
+            width=out_w,
+            height=out_h,
             source=info,
             codec=codec,
             crf=crf,

@@ -55,10 +55,12 @@ from torch import nn
 
 from ._device import Precision
 from ._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
+from ._target import Target, choose_model_scale
 from .errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from .inference import Upscaler
 from .io import Backend, FrameBatch, SegmentInfo, VideoInfo, VideoReader, VideoWriter, check_container, default_codec, encoder_settings
 from .io import join_segments, probe_segment
+from .models import model_scales
 from .pipeline import UpscaleStats, upscale_stream
 
 __all__ = [
@@ -310,6 +312,7 @@ def _settings(
         },
         "window": {"start": start, "duration": duration},
         "model": {"sha256": _model_sha256(upscaler.model), "scale": upscaler.scale},
+        "output_size": list(upscaler.output_size(info.width, info.height)),
         "inference": {"device_type": upscaler.device.type, "precision": upscaler.precision, "self_ensemble": upscaler.self_ensemble},
         "encoder": {"codec": codec, "options": dict(options), "pix_fmt": pix_fmt, "container": suffix},
     }
@@ -469,7 +472,8 @@ def _make_segment(ctx: _Context, seg: Segment) -> None:
             yield b
 
     writer = VideoWriter(
-        path, width=info.width * ctx.upscaler.scale, height=info.height * ctx.upscaler.scale, source=info, codec=ctx.codec,
+        path, width=ctx.upscaler.output_size(info.width, info.height)[0],
+        height=ctx.upscaler.output_size(info.width, info.height)[1], source=info, codec=ctx.codec,
         crf=ctx.crf, preset=ctx.preset, pix_fmt=ctx.pix_fmt, encoder_options=ctx.encoder_options, copy_streams=False,
         start=ctx.start, overwrite=True, container=_SEGMENT_CONTAINER,
     )
@@ -563,13 +567,14 @@ def upscale_segmented(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    scale: int,
+    scale: int | None,
     model: nn.Module | str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
     precision: Precision | str = "auto",
     batch_size: int = 4,
     tile: int | None = None,
     self_ensemble: bool = False,
+    target: Target | None = None,
     codec: str | None = None,
     crf: int | None = None,
     preset: str | None = None,
@@ -640,9 +645,10 @@ def upscale_segmented(
                 raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
             from .models import default_model_name
 
+            k = choose_model_scale(scale, target, reader.info.width, reader.info.height, model_scales(model) if isinstance(model, nn.Module) else (), what=str(src))
             up = Upscaler(
-                model if model is not None else default_model_name(scale), scale=scale, device=rank_device(device, env),
-                precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble,
+                model if model is not None else default_model_name(k), scale=k, device=rank_device(device, env),
+                precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, target=target,
             )
             return reader, up
 
@@ -689,7 +695,7 @@ def upscale_segmented(
         seconds=time.perf_counter() - t0,
         input_size=(info.width, info.height),
         output_size=out_size,
-        scale=scale,
+        scale=upscaler.scale,
         decoder=reader.backend,
         device=str(upscaler.device),
         precision=upscaler.precision,

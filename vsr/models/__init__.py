@@ -1,7 +1,8 @@
-"""EDSR/MDSR models: architecture presets, bundled weights, and safe loading.
+"""EDSR/MDSR models: architecture presets, bundled weights, the authors' published weights, and safe loading.
 
-The registry is a literal dict (``MODELS``); weights are data described by
-``vsr/weights/manifest.json`` (file, SHA-256, scale, measured PSNR, recipe).
+The registry is a literal dict (``MODELS``); bundled weights are data described by
+``vsr/weights/manifest.json`` (file, SHA-256, scale, measured PSNR, recipe); the
+authors' files (``OFFICIAL_WEIGHTS``) are fetched by name on first use and cached.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from ._checkpoint import (
     save_model,
     sha256_file,
 )
+from ._hub import cache_dir, is_offline
+from ._official import OFFICIAL_WEIGHTS, OfficialWeights, official_file, official_name, official_url
 from .edsr import EDSR, edsr, edsr_baseline
 from .mdsr import MDSR, MDSR_SCALES, mdsr, mdsr_baseline
 
@@ -36,20 +39,28 @@ __all__ = [
     "EDSR",
     "MDSR",
     "MODELS",
+    "OFFICIAL_WEIGHTS",
     "UPSAMPLER_PREFIXES",
     "BundledWeights",
+    "OfficialWeights",
     "bundled_weights",
     "build_model",
+    "cache_dir",
     "count_parameters",
     "default_model_name",
     "describe_config",
     "get_model",
     "infer_config",
+    "is_offline",
     "list_models",
     "load_model",
     "load_partial_state_dict",
     "model_scales",
+    "official_file",
+    "official_name",
+    "official_url",
     "read_state_dict",
+    "resolve_model_source",
     "save_model",
     "sha256_file",
 ]
@@ -179,6 +190,23 @@ def default_model_name(scale: int) -> str:
     )
 
 
+def _is_official_name(src: str) -> bool:
+    return src not in bundled_weights() and (src in MODELS or src in OFFICIAL_WEIGHTS) and not Path(src).expanduser().exists()
+
+
+def resolve_model_source(
+    source: str | os.PathLike[str], scale: int | None = None, *, offline: bool | None = None, progress: bool = True
+) -> str:
+    """``source`` itself, or for an official model name the path of its cached file (fetched first if needed).
+
+    A local file or bundled name always wins over an official name of the same spelling.
+    """
+    src = os.fspath(source)
+    if not _is_official_name(src):
+        return src
+    return os.fspath(official_file(src, scale, progress=progress, offline=offline))
+
+
 def load_model(
     source: str | os.PathLike[str],
     *,
@@ -186,16 +214,26 @@ def load_model(
     device: str | torch.device | None = "cpu",
     arch: str | None = None,
     res_scale: float | None = None,
+    offline: bool | None = None,
+    progress: bool = True,
 ) -> nn.Module:
-    """Load a model in eval mode from a bundled name, an official EDSR-PyTorch file, or a vsr checkpoint.
+    """Load a model in eval mode from a bundled name, an official model name, an official EDSR-PyTorch file, or a vsr checkpoint.
 
-    The architecture is inferred from the file (EDSR vs MDSR, blocks, features,
-    scales). ``scale`` checks the model can produce it; ``arch`` (a preset name)
-    checks the file holds that preset; ``res_scale`` overrides the inferred one
-    (0.1 for 256-feature EDSR, else 1.0) for official files. Errors name the file
-    and say what was expected and found.
+    Official names are the presets (``edsr``, ``edsr_baseline``, ``mdsr``,
+    ``mdsr_baseline``, with ``scale``) or the file names of
+    :data:`OFFICIAL_WEIGHTS` (``edsr_x2``): the authors' file is downloaded on
+    first use (``progress`` bar; never when ``offline``, which defaults to
+    ``VSR_OFFLINE``) and cached. The architecture is inferred from the file (EDSR
+    vs MDSR, blocks, features, scales). ``scale`` checks the model can produce
+    it; ``arch`` (a preset name) checks the file holds that preset;
+    ``res_scale`` overrides the inferred one (0.1 for 256-feature EDSR, else 1.0)
+    for official files. Errors name the file and say what was expected and found.
     """
     src = os.fspath(source)
+    if _is_official_name(src):
+        full = official_name(src, scale)
+        path = official_file(full, progress=progress, offline=offline)
+        return load_model(path, scale=scale, device=device, arch=arch or OFFICIAL_WEIGHTS[full].preset, res_scale=res_scale)
     bundled = bundled_weights().get(src)
     if bundled is not None:
         path = bundled.path
@@ -207,11 +245,6 @@ def load_model(
             )
     else:
         path = Path(src).expanduser()
-        if not path.exists() and src in MODELS:
-            raise CheckpointError(
-                f"'{src}' is an architecture preset without bundled weights; pass a checkpoint file "
-                f"(e.g. the official {src}_x2 .pt) or a bundled name: {', '.join(bundled_weights()) or 'none installed'}"
-            )
     sd, config, _meta = read_state_dict(path)
     inferred = infer_config(sd, path)
     if config is None:
