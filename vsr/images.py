@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ._atomic import write_bytes
 from .errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
 from .inference import Upscaler
 
@@ -73,7 +73,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: bool = False) -> Path:
-    """Write a uint8 grey/RGB/RGBA image atomically (temporary file in the same folder, then rename)."""
+    """Write a uint8 grey/RGB/RGBA image atomically (complete or absent; see :mod:`vsr._atomic`)."""
     p = Path(path)
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p}: output exists; pass --overwrite to replace it")
@@ -86,26 +86,8 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: boo
     if not ok:
         raise EncodeError(f"{p}: cannot encode an image with extension {ext!r}; use .png, .jpg or .bmp")
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(p)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
-
-
-def _create_temp(dst: Path) -> tuple[int, str]:
-    """Open a new hidden file beside ``dst`` with the umask's permissions (mkstemp would give 0600)."""
-    for _ in range(100):
-        tmp = dst.with_name(f".{dst.stem}.{secrets.token_hex(4)}.partial{dst.suffix}")
-        try:
-            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), str(tmp)
-        except FileExistsError:
-            continue
-    raise EncodeError(f"{dst}: cannot create a temporary file in {dst.parent}")
+    # Without overwrite, an image another run wrote meanwhile is kept and this write refused.
+    return write_bytes(p, buf.tobytes(), overwrite=overwrite)
 
 
 def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:

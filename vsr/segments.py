@@ -20,8 +20,8 @@ The work folder, ``.<output name>.vsr-segments/`` beside the output::
     seg_00000.json    segment 0's record, written once the segment file is complete: its SHA-256, size,
                       frame count, pts range, stream description, and the settings hash it was made with
 
-Every file is written under a temporary name and renamed, so a crash leaves a
-whole file or none. ``resume=True`` reuses each segment whose record matches its
+Every file is written atomically (:mod:`vsr._atomic`), so a crash leaves a whole
+file or none. ``resume=True`` reuses each segment whose record matches its
 file (size and SHA-256) and the manifest's settings; a run with other settings is
 refused with the list of what differs, so segments made differently are never mixed.
 
@@ -41,8 +41,6 @@ import json
 import logging
 import math
 import os
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -53,6 +51,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from ._atomic import remove_stale_partials, sha256_file, write_text
 from ._device import Precision
 from ._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
 from .errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
@@ -83,7 +82,6 @@ _SEGMENTS_PER_RANK = 4
 #: Segment files are NUT, whatever the output: it keeps timestamps exact in any time base (MP4 edit lists round
 #: a start offset to milliseconds, Matroska every timestamp), and holds every codec the outputs can.
 _SEGMENT_CONTAINER, _SEGMENT_SUFFIX = "nut", ".nut"
-_TEMP_FILE = re.compile(r"^\.(seg_\d{5}|manifest)\..*(partial|tmp).*$")
 
 
 @dataclass(frozen=True)
@@ -192,14 +190,6 @@ class SegmentedStats(UpscaleStats):
 
 
 # --------------------------------------------------------------------------- small helpers
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _model_sha256(model: nn.Module) -> str:
     """A hash of the weights (names, dtypes, shapes and values), independent of device and memory format."""
     h = hashlib.sha256()
@@ -215,14 +205,8 @@ def _json_sha256(obj: Any) -> str:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    """Write JSON under a temporary name and rename it, so readers see the old file or the new one, never a part."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise EncodeError(f"{path}: cannot write ({e.strerror})") from None
+    """Write JSON atomically, so readers see the old file or the new one, never a part."""
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -330,7 +314,7 @@ def _valid_record(work: Path, seg: Segment, settings_sha256: str) -> dict[str, A
             problem = f"covers frames {rec.get('frames')}, the plan says {[seg.first, seg.end]}"
         elif not path.exists() or path.stat().st_size != rec.get("bytes"):
             problem = f"{path.name} is missing or has changed size"
-        elif _sha256_file(path) != rec.get("sha256"):
+        elif sha256_file(path) != rec.get("sha256"):
             problem = f"{path.name} does not match its SHA-256"
         else:
             SegmentInfo.from_dict({**rec["segment"], "path": str(path)})
@@ -344,10 +328,9 @@ def _valid_record(work: Path, seg: Segment, settings_sha256: str) -> dict[str, A
 
 
 def _clean(work: Path, segments: Sequence[Segment], pending: Sequence[int]) -> None:
-    """Delete temporary files of interrupted writes and whatever is left of the segments still to make."""
-    for p in work.iterdir():
-        if _TEMP_FILE.match(p.name):
-            p.unlink(missing_ok=True)
+    """Delete partial files of killed writers and whatever is left of the segments still to make."""
+    for name in ("manifest.json", *(n for s in segments for n in (s.file_name, s.record_name))):
+        remove_stale_partials(work / name)
     for i in pending:
         (work / segments[i].record_name).unlink(missing_ok=True)
         (work / segments[i].file_name).unlink(missing_ok=True)
@@ -499,7 +482,7 @@ def _make_segment(ctx: _Context, seg: Segment) -> None:
         "first_pts_written": first_pts[0],
         "file": path.name,
         "bytes": path.stat().st_size,
-        "sha256": _sha256_file(path),
+        "sha256": sha256_file(path),
         "settings_sha256": ctx.plan.settings_sha256,
         "segment": {**probe.to_dict(), "path": path.name},
         "rank": ctx.rank,
