@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
+try:
+    import click
+except KeyboardInterrupt:  # Ctrl-C while the console script is still starting: the same one line as later
+    sys.stderr.write("Interrupted.\n")
+    sys.exit(130)
 
 from . import __version__
-from ._device import PRECISIONS
 from .errors import VSRError
 
 _DEBUG_ENV = "VSR_DEBUG"
@@ -89,7 +92,12 @@ def models_cmd() -> None:
 _PATH_IN = click.Path(exists=True, path_type=Path)
 
 
-_VIDEO_DECODERS = ("auto", "decord", "pyav")  # vsr.io.BACKENDS; repeated here so `vsr --help` does not import av
+# Choices repeated from the library so that `vsr --help` imports neither torch nor av; tests/test_cli_startup.py
+# checks that they match vsr.io.BACKENDS, vsr._device.PRECISIONS, vsr.metrics.PROTOCOLS and vsr.data.DEGRADATIONS.
+_VIDEO_DECODERS = ("auto", "decord", "pyav")
+_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_PROTOCOLS = ("edsr-benchmark", "div2k", "video", "vimeo90k-t")
+_DEGRADATIONS = ("bi", "bd")
 
 
 class _Seconds(click.ParamType):
@@ -129,7 +137,7 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("-s", "--scale", type=click.IntRange(2, 4), required=True, help="Upscaling factor: 2, 3 or 4.")
 @click.option("-m", "--model", "model_src", help="Bundled model name or checkpoint file (default: the bundled model for the scale).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True, help="Inference precision.")
+@click.option("--precision", type=click.Choice(_PRECISIONS), default="auto", show_default=True, help="Inference precision.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Video frames per forward pass.")
 @click.option("--tile", type=click.IntRange(min=16), default=None, help="LR tile side for large frames (default: whole frames).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/transposes (8x slower, slightly better).")
@@ -316,18 +324,6 @@ def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bo
     click.echo(f"{run_dir} ({which}) -> {out}")
 
 
-def _protocol_names() -> list[str]:
-    from .metrics import PROTOCOLS
-
-    return list(PROTOCOLS)
-
-
-def _degradation_names() -> list[str]:
-    from .data import DEGRADATIONS
-
-    return list(DEGRADATIONS)
-
-
 @cli.command("eval")
 @click.option("-m", "--model", "model_src", default=None,
               help="Bundled model name or checkpoint file (default: the bundled model for the scale); "
@@ -336,14 +332,14 @@ def _degradation_names() -> list[str]:
               help="EDSR-layout set (HR/ + LR_bicubic/X<s>/), folder of images, folder of frame folders (Vid4), "
                    "folder of septuplets (Vimeo90K) or a video file.")
 @click.option("-s", "--scale", type=click.IntRange(min=2), required=True, help="Upscaling factor.")
-@click.option("--protocol", type=click.Choice(_protocol_names()), default=None,
+@click.option("--protocol", type=click.Choice(_PROTOCOLS), default=None,
               help="Scoring protocol (default: edsr-benchmark for image sets, video for clips and video files, "
                    "vimeo90k-t for septuplets).")
-@click.option("--degradation", type=click.Choice(_degradation_names()), default="bi", show_default=True,
+@click.option("--degradation", type=click.Choice(_DEGRADATIONS), default="bi", show_default=True,
               help="How LR is made when it is not on disk: MATLAB bicubic or blur-downsample (x4 only).")
 @click.option("--self-ensemble", is_flag=True, help="Average the model over the 8 flips/transposes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(_PRECISIONS), default="fp32", show_default=True,
               help="Inference precision (fp32 so scores match published ones; bf16/fp16 are faster).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the CSV (one row per image/frame), JSON and PSNR plot.")
@@ -421,10 +417,10 @@ def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: 
               help="Report folder: report.md, report.html, CSV/JSON, plots/, crops/.")
 @click.option("--label", "labels", multiple=True, metavar="MODEL=NAME", callback=_key_values,
               help="Row name of a model (MODEL as given to --model, or its file stem); default: the file stem.")
-@click.option("--degradation", type=click.Choice(_degradation_names()), default="bi", show_default=True,
+@click.option("--degradation", type=click.Choice(_DEGRADATIONS), default="bi", show_default=True,
               help="How LR is made when it is not on disk.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(_PRECISIONS), default="fp32", show_default=True,
               help="Inference precision (fp32 so scores match published ones).")
 def compare_cmd(
     models: tuple[str, ...],
@@ -472,5 +468,16 @@ def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (``vsr``)."""
-    cli.main(args=argv, prog_name="vsr")
+    """Console-script entry point (``vsr``).
+
+    The commands import torch, PyAV, decord and OpenCV when they run, so Ctrl-C
+    during those imports reaches :class:`_VSRGroup` (one line, exit 130); this
+    catches it in the little that happens before (parsing, ``--help``).
+    """
+    try:
+        cli.main(args=argv, prog_name="vsr")
+    except KeyboardInterrupt:
+        if os.environ.get(_DEBUG_ENV, "") not in ("", "0") or "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
