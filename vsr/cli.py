@@ -159,7 +159,8 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
                    "process's share, at most 1000.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted segmented run: reuse its finished segments (in .<OUTPUT>.vsr-segments "
-                   "beside the output). The settings must be the same.")
+                   "beside the output). The settings must be the same. When that run had finished, report 'already "
+                   "complete' and exit 0; a --resume run keeps its small manifest there for this.")
 @click.option("--keep-segments", is_flag=True, help="Keep the segment folder (manifest, segment files) after joining.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(

@@ -20,6 +20,10 @@ The work folder, ``.<output name>.vsr-segments/`` beside the output::
     seg_00000.json    segment 0's record, written once the segment file is complete: its SHA-256, size,
                       frame count, pts range, stream description, and the settings hash it was made with
 
+A ``resume`` run keeps ``manifest.json`` after joining, with a record of the output (size, SHA-256, frames),
+so that the same command run again reports "already complete" instead of refusing the existing output; the
+same holds when a run was killed between giving the output its name and deleting the folder.
+
 Every file is written atomically (:mod:`vsr._atomic`), so a crash leaves a whole
 file or none. ``resume=True`` reuses each segment whose record matches its
 file (size and SHA-256) and the manifest's settings; a run with other settings is
@@ -171,6 +175,7 @@ class SegmentedStats(UpscaleStats):
     frames_reused: int = 0
     world_size: int = 1
     work_dir: Path = field(default_factory=Path)
+    already_complete: bool = False
 
     @property
     def fps(self) -> float:
@@ -181,6 +186,8 @@ class SegmentedStats(UpscaleStats):
     def summary(self) -> str:
         """One line: frames, speed, processes, reused segments, output path and size."""
         w, h = self.output_size
+        if self.already_complete:
+            return f"already complete: {self.dst} ({self.frames} frames, {self.bytes_written / 1e6:.1f} MB; made earlier with the same settings)"
         procs = f", {self.world_size} processes" if self.world_size > 1 else ""
         reused = f", {self.segments_reused} of {self.segments} segments reused" if self.segments_reused else ""
         return (
@@ -276,6 +283,8 @@ class _Plan:
     segments: tuple[Segment, ...]
     pending: tuple[int, ...]
     frames_reused: int
+    #: Set when ``dst`` is the finished output of an earlier run with these settings: nothing to do.
+    complete: Mapping[str, Any] | None = None
 
 
 def _settings(
@@ -336,11 +345,81 @@ def _clean(work: Path, segments: Sequence[Segment], pending: Sequence[int]) -> N
         (work / segments[i].file_name).unlink(missing_ok=True)
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest as a dict; ``{}`` when it is missing or unreadable (the callers that need it say so)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("format") == _FORMAT else {}
+
+
+def _output_record(dst: Path, frames: int, probe: SegmentInfo) -> dict[str, Any]:
+    """What identifies a finished output (its size and SHA-256), and what a rerun reports of it."""
+    return {"bytes": dst.stat().st_size, "sha256": sha256_file(dst), "frames": frames, "size": [probe.width, probe.height],
+            "pix_fmt": probe.pix_fmt}
+
+
+def _finished_run(
+    dst: Path, work: Path, settings: dict[str, Any], segment_frames: int | None
+) -> tuple[str, tuple[Segment, ...], dict[str, Any]] | None:
+    """For ``resume``: the settings hash, segments and output record when ``dst`` is the finished output of a run
+    with these settings, else ``None``.
+
+    Either the manifest records the output (its SHA-256 must match), or the run was stopped between giving the
+    output its name and recording it: then every segment is recorded as done and ``dst`` holds their frames.
+    """
+    old = _read_manifest(work / "manifest.json")
+    try:
+        old_settings = dict(old["settings"])
+        segments = tuple(Segment.from_dict(d) for d in old["segments"])
+        records = [d.get("done") for d in old["segments"]]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    mine = {**settings, "segment_frames": segment_frames if segment_frames is not None else old_settings.get("segment_frames")}
+    if _differences(old_settings, mine):
+        return None
+    settings_sha256 = _json_sha256(mine)
+    complete = old.get("complete")
+    try:
+        if isinstance(complete, dict):
+            if dst.stat().st_size != complete.get("bytes") or sha256_file(dst) != complete.get("sha256"):
+                return None
+        else:
+            if not all(isinstance(r, dict) and r.get("settings_sha256") == settings_sha256 for r in records):
+                return None
+            frames = sum(int(r["frames_written"]) for r in records)  # type: ignore[index]
+            probe = probe_segment(dst)
+            if probe.packets != frames:
+                return None
+            complete = _output_record(dst, frames, probe)
+            _write_json(work / "manifest.json", {**old, "complete": complete})
+            _remove_segment_files(work, segments)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    settings.update(mine)
+    return settings_sha256, segments, complete
+
+
+def _remove_segment_files(work: Path, segments: Sequence[Segment]) -> None:
+    for seg in segments:
+        (work / seg.record_name).unlink(missing_ok=True)
+        (work / seg.file_name).unlink(missing_ok=True)
+
+
 def _plan(
     src: Path, dst: Path, reader: VideoReader, settings: dict[str, Any], *, segment_frames: int | None, resume: bool,
     overwrite: bool, world_size: int,
 ) -> _Plan:
     """Rank 0: check the destination, reuse or start the work folder, and decide the segments."""
+    work = work_dir_for(dst)
+    manifest_path = work / "manifest.json"
+    if dst.is_file() and not overwrite:
+        finished = _finished_run(dst, work, settings, segment_frames) if resume else None
+        if finished is None:
+            raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
+        settings_sha256, segments, complete = finished
+        return _Plan(work, settings_sha256, segments, (), sum(s.frames for s in segments), complete)
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
     if dst.is_dir():
@@ -349,10 +428,11 @@ def _plan(
         raise InvalidInputError(f"{dst}: the folder {dst.parent} does not exist")
     if dst.exists() and src.resolve() == dst.resolve():
         raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
-    work = work_dir_for(dst)
-    manifest_path = work / "manifest.json"
     pts = reader.frame_pts
     old: dict[str, Any] | None = None
+    if _read_manifest(manifest_path).get("complete") is not None:
+        # What a finished --resume run keeps; the output it describes is being replaced or is gone.
+        manifest_path.unlink()
     if manifest_path.exists():
         if not resume:
             raise OutputExistsError(
@@ -503,9 +583,12 @@ def _make_segments(ctx: _Context, group: Group) -> None:
 
 def _join(
     src: Path, dst: Path, info: VideoInfo, plan: _Plan, settings: Mapping[str, Any], *, start: float | None,
-    duration: float | None, overwrite: bool, keep: bool,
+    duration: float | None, overwrite: bool, keep: bool, keep_manifest: bool,
 ) -> tuple[int, int, tuple[int, int], str]:
     """Rank 0: record every segment in the manifest, join them into ``dst``, and delete the folder unless ``keep``.
+
+    ``keep_manifest`` (a ``resume`` run) keeps the manifest with a record of the output, so that the same
+    command run again finds the job complete.
 
     Returns frames written, bytes written, output size and the segments' pixel format.
     """
@@ -529,16 +612,34 @@ def _join(
     frames = join_segments(
         probes, dst, source=info, first_pts=first_pts, start=start, duration=duration, overwrite=overwrite
     )
+    # A kill from here on leaves a complete dst beside a complete plan: _finished_run recognises both.
+    if keep or keep_manifest:
+        _write_json(work / "manifest.json", {**_manifest(src, dst, settings, plan.settings_sha256, plan.segments, records),
+                                             "complete": _output_record(dst, frames, probes[0])})
     if not keep:
-        for seg in plan.segments:
-            (work / seg.record_name).unlink(missing_ok=True)
-            (work / seg.file_name).unlink(missing_ok=True)
+        _remove_segment_files(work, plan.segments)
+    if not keep and not keep_manifest:
         (work / "manifest.json").unlink(missing_ok=True)
         try:
             work.rmdir()
         except OSError:
             log.warning("%s: left in place: it holds files vsr did not make", work)
     return frames, dst.stat().st_size, (probes[0].width, probes[0].height), probes[0].pix_fmt
+
+
+def _already_complete(
+    src: Path, dst: Path, plan: _Plan, info: VideoInfo, upscaler: Upscaler, decoder: str, codec: str, world_size: int, t0: float
+) -> SegmentedStats:
+    done = plan.complete or {}
+    w, h = done.get("size") or (info.width * upscaler.scale, info.height * upscaler.scale)
+    return SegmentedStats(
+        src=src, dst=dst, frames=int(done.get("frames", 0)), frames_expected=plan.frames_reused, frames_expected_exact=True,
+        seconds=time.perf_counter() - t0, input_size=(info.width, info.height), output_size=(int(w), int(h)),
+        scale=upscaler.scale, decoder=decoder, device=str(upscaler.device), precision=upscaler.precision, codec=codec,
+        pix_fmt=str(done.get("pix_fmt", "")), bytes_written=int(done.get("bytes", 0)), segments=len(plan.segments),
+        segments_reused=len(plan.segments), frames_reused=plan.frames_reused, world_size=world_size,
+        work_dir=plan.work_dir, already_complete=True,
+    )
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -641,6 +742,8 @@ def upscale_segmented(
 
         the_plan = _on_main(group, plan)
         total = sum(s.frames for s in the_plan.segments)
+        if the_plan.complete is not None:
+            return _already_complete(src, dst, the_plan, info, upscaler, reader.backend, codec, env.world_size, t0)
         show = progress if callable(progress) else (bool(progress) and env.is_main)
         bar = Progress(group, total=total, done=the_plan.frames_reused, desc=src.name, show=show)
         ctx = _Context(src, reader, reader.frame_pts, upscaler, the_plan, codec, crf, preset, pix_fmt, encoder_options, start, env.rank, bar)
@@ -659,7 +762,7 @@ def upscale_segmented(
         frames, size, out_size, out_pix_fmt = _on_main(
             group,
             lambda: _join(src, dst, info, the_plan, settings, start=start, duration=duration, overwrite=overwrite,
-                          keep=keep_segments),
+                          keep=keep_segments, keep_manifest=resume),
         )
     if frames != total:
         log.warning("%s: wrote %d frames but the file indexes %d; some frames could not be decoded", src, frames, total)
