@@ -19,6 +19,7 @@ except KeyboardInterrupt:  # Ctrl-C while the console script is still starting: 
     sys.exit(130)
 
 from . import __version__
+from ._imsize import DEFAULT_MAX_PIXELS
 from .errors import VSRError
 
 _DEBUG_ENV = "VSR_DEBUG"
@@ -162,6 +163,8 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
                    "beside the output). The settings must be the same. When that run had finished, report 'already "
                    "complete' and exit 0; a --resume run keeps its small manifest there for this.")
 @click.option("--keep-segments", is_flag=True, help="Keep the segment folder (manifest, segment files) after joining.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, metavar="N",
+              help="Refuse images and video frames larger than N pixels (width x height) before decoding them.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(
     input_path: Path,
@@ -185,6 +188,7 @@ def upscale_cmd(
     segment_frames: int | None,
     resume: bool,
     keep_segments: bool,
+    max_pixels: int,
     quiet: bool,
 ) -> None:
     """Upscale a video, an image, or every video and image in a folder.
@@ -224,7 +228,7 @@ def upscale_cmd(
             precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, codec=codec, crf=crf,
             preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
             start=start, duration=duration, overwrite=overwrite, progress=not quiet, segment_frames=segment_frames,
-            resume=resume, keep_segments=keep_segments,
+            resume=resume, keep_segments=keep_segments, max_pixels=max_pixels,
         )
         if env.is_main and not quiet:
             click.echo(f"{input_path}: {stats.summary()}")
@@ -252,13 +256,13 @@ def upscale_cmd(
     def one(src: Path) -> str:
         dst = destination(src)
         if is_image_path(src):
-            out = upscale_image(src, dst, up, overwrite=overwrite)
+            out = upscale_image(src, dst, up, overwrite=overwrite, max_pixels=max_pixels)
             return f"{src} -> {out} (x{scale}, {up.device}, {up.precision})"
         stats = upscale_video(
             src, dst, scale=scale, model=up.model, device=up.device, precision=up.precision, batch_size=batch_size,
             tile=up.tile, self_ensemble=self_ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
             encoder_options=encoder_opts, decoder=decoder, start=start, duration=duration,  # type: ignore[arg-type]
-            overwrite=overwrite, progress=not quiet,
+            overwrite=overwrite, progress=not quiet, max_pixels=max_pixels,
         )
         return f"{src}: {stats.summary()}"
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ._device import Precision
+from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
 from ._prefetch import Prefetcher, Sink
 from .errors import InvalidInputError, OutputExistsError
 from .inference import Upscaler
@@ -105,6 +106,7 @@ def upscale_video(
     duration: float | None = None,
     overwrite: bool = False,
     progress: bool | Callable[[int], None] = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> UpscaleStats:
     """Upscale the video ``src`` by ``scale`` into ``dst``, keeping timestamps, audio, subtitles and colour.
 
@@ -122,6 +124,7 @@ def upscale_video(
         overwrite: replace ``dst`` if it exists.
         progress: show a progress bar, or a callable receiving the number of
             frames each time a batch has been encoded.
+        max_pixels: refuse frames larger than this (width x height) before decoding any.
 
     Returns:
         :class:`UpscaleStats`.
@@ -140,6 +143,7 @@ def upscale_video(
         raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
     with VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
         info = reader.info
+        check_pixels(src, info.width, info.height, max_pixels)
         if info.num_frames_exact and info.num_frames == 0:
             lasts = f"; the video lasts {info.duration:.2f} s" if info.duration else ""
             raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")

@@ -57,6 +57,7 @@ from torch import nn
 
 from ._atomic import remove_stale_partials, sha256_file, write_text
 from ._device import Precision
+from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
 from ._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
 from .errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from .inference import Upscaler
@@ -667,6 +668,7 @@ def upscale_segmented(
     segment_frames: int | None = None,
     resume: bool = False,
     keep_segments: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> SegmentedStats:
     """Upscale ``src`` into ``dst`` segment by segment: resumable, and spread over all ranks under torchrun.
 
@@ -712,6 +714,7 @@ def upscale_segmented(
 
         def setup() -> tuple[VideoReader, Upscaler]:
             reader = stack.enter_context(VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration))
+            check_pixels(src, reader.info.width, reader.info.height, max_pixels)
             try:
                 pts = reader.frame_pts
             except UnsupportedError:
