@@ -32,9 +32,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .errors import EncodeError, OutputExistsError
+from .errors import EncodeError, InvalidInputError, OutputExistsError
 
-__all__ = ["AtomicFile", "atomic_open", "write_bytes", "write_text", "remove_stale_partials", "partial_name", "sha256_file"]
+__all__ = [
+    "AtomicFile",
+    "atomic_open",
+    "destination_lock",
+    "write_bytes",
+    "write_text",
+    "remove_stale_partials",
+    "partial_name",
+    "sha256_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +304,55 @@ def write_bytes(dst: str | os.PathLike[str], data: bytes, *, overwrite: bool = T
 def write_text(dst: str | os.PathLike[str], text: str, *, overwrite: bool = True, durable: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``dst`` atomically; returns ``dst``."""
     return write_bytes(dst, text.encode("utf-8"), overwrite=overwrite, durable=durable)
+
+
+@contextlib.contextmanager
+def destination_lock(dst: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold ``.<name>.lock`` beside ``dst`` for a whole run, so that a second run for the same output refuses at once.
+
+    The lock is an exclusive ``flock``, released by the kernel when its holder dies;
+    the file carries the holder's pid for the message and is deleted on exit. A
+    file left by a killed run is unlocked, so the next run takes it over.
+
+    Raises:
+        OutputExistsError: another live process holds the lock.
+    """
+    d = Path(dst)
+    if not d.parent.is_dir():
+        raise InvalidInputError(f"{d}: the folder {d.parent} does not exist")
+    lock = d.with_name(f".{d.name}.lock")
+    for _ in range(100):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise EncodeError(f"{d}: cannot create {lock.name} in {d.parent} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise OutputExistsError(
+                f"{d}: another vsr run{who} is writing this output right now; wait for it, or choose another output"
+            ) from None
+        # The holder before us may have deleted the file between our open and our lock: lock the current one.
+        try:
+            same = os.stat(lock, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    else:
+        raise EncodeError(f"{d}: cannot lock {lock}")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield lock
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # still locked: nobody else can have taken it over
+        os.close(fd)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._atomic import destination_lock
 from ._device import Precision
 from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
 from ._prefetch import Prefetcher, Sink
@@ -141,7 +142,8 @@ def upscale_video(
         raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
     if src.exists() and dst.exists() and src.resolve() == dst.resolve():
         raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
-    with VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
+    # One run per destination at a time: a second one refuses at once instead of racing the first to the end.
+    with destination_lock(dst), VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
         info = reader.info
         check_pixels(src, info.width, info.height, max_pixels)
         if info.num_frames_exact and info.num_frames == 0:

@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ._atomic import remove_stale_partials, sha256_file, write_text
+from ._atomic import destination_lock, remove_stale_partials, sha256_file, write_text
 from ._device import Precision
 from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
 from ._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
@@ -713,6 +713,8 @@ def upscale_segmented(
         group = stack.enter_context(Group(env))
 
         def setup() -> tuple[VideoReader, Upscaler]:
+            if env.is_main:  # one run per destination at a time (every rank of a torchrun job is one run)
+                stack.enter_context(destination_lock(dst))
             reader = stack.enter_context(VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration))
             check_pixels(src, reader.info.width, reader.info.height, max_pixels)
             try:
