@@ -64,6 +64,13 @@ class _VSRGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:
     """vsr: video super-resolution with EDSR/MDSR."""
+    if debug or os.environ.get(_DEBUG_ENV, "") not in ("", "0"):
+        import logging
+
+        from .io import set_ffmpeg_logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        set_ffmpeg_logging(True)
 
 
 @cli.command("models")

@@ -15,6 +15,7 @@ from ._reader import VideoInfo as VideoInfo
 from ._reader import VideoReader as VideoReader
 from ._reader import decord_available as decord_available
 from ._reader import is_video_path as is_video_path
+from ._reader import set_ffmpeg_logging as set_ffmpeg_logging
 from ._writer import CODECS as CODECS
 from ._writer import CONTAINERS as CONTAINERS
 from ._writer import VideoWriter as VideoWriter
@@ -38,6 +39,7 @@ __all__ = [
     "default_codec",
     "encoder_settings",
     "is_video_path",
+    "set_ffmpeg_logging",
     "join_segments",
     "probe_segment",
 ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -37,7 +38,17 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from ..errors import InputNotFoundError, InvalidInputError, UnsupportedError
 
-__all__ = ["Backend", "BACKENDS", "FrameBatch", "VIDEO_EXTENSIONS", "VideoInfo", "VideoReader", "decord_available", "is_video_path"]
+__all__ = [
+    "Backend",
+    "BACKENDS",
+    "FrameBatch",
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "VideoReader",
+    "decord_available",
+    "is_video_path",
+    "set_ffmpeg_logging",
+]
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +207,34 @@ class _Packet:
     keyframe: bool = False
 
 
+#: Whether FFmpeg's own messages are shown (see :func:`set_ffmpeg_logging`).
+_FFMPEG_VERBOSE = False
+
+
+def set_ffmpeg_logging(verbose: bool) -> None:
+    """Show FFmpeg's own messages (``[h264 @ 0x...] error while decoding MB ...``) or hide them (the default).
+
+    vsr reports what matters of them itself (a file that cannot be read, frames
+    that could not be decoded); the raw lines are for ``vsr --debug``. PyAV's
+    FFmpeg then logs through Python logging (loggers ``libav.*``); decord's bundled
+    copy of FFmpeg cannot be routed and prints to stderr itself.
+    """
+    global _FFMPEG_VERBOSE
+    _FFMPEG_VERBOSE = verbose
+    # PyAV's Python log callback can deadlock on corrupt input under threads (reference/video_io.md): only on request.
+    av.logging.set_level(av.logging.WARNING if verbose else None)
+    if "decord" in sys.modules:
+        _import_decord()
+
+
 def _import_decord() -> Any:
     # decord's wheel bundles zlib 1.2.3. Loaded before OpenCV, it shadows the zlib OpenCV's libpng was
     # built against, and every PNG read afterwards fails ("libpng error: bad parameters to zlib").
     import cv2  # noqa: F401
     import decord
 
+    # decord's FFmpeg prints every decode error of a damaged file to stderr, --quiet or not.
+    decord.logging.set_level(decord.logging.WARNING if _FFMPEG_VERBOSE else decord.logging.QUIET)
     return decord
 
 
