@@ -69,7 +69,7 @@ def cli(debug: bool) -> None:
 
         from .io import set_ffmpeg_logging
 
-        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         set_ffmpeg_logging(True)
 
 

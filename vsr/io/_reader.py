@@ -570,10 +570,12 @@ class VideoReader:
             try:
                 arr = _as_numpy(vr.get_batch(list(range(i, j))))
             except Exception as e:  # noqa: BLE001 - any decord failure: hand over to PyAV
-                log.warning("%s: decord failed at frame %d (%s); continuing with PyAV", self.path, i, str(e).splitlines()[0][:120])
+                # INFO, not WARNING: PyAV decodes the same frames from here, and if it fails too its error is the
+                # one line the user needs (a second line here broke the one-line contract of failures).
+                log.info("%s: decord failed at frame %d (%s); continuing with PyAV", self.path, i, str(e).splitlines()[0][:120])
                 break
             if arr.shape[0] != j - i:
-                log.warning("%s: decord returned %d of %d frames at frame %d; continuing with PyAV", self.path, arr.shape[0], j - i, i)
+                log.info("%s: decord returned %d of %d frames at frame %d; continuing with PyAV", self.path, arr.shape[0], j - i, i)
                 break
             pk = self._packets[i:j]
             yield FrameBatch(arr, tuple(p.pts for p in pk), tuple(p.duration for p in pk), i - self._first_index)
