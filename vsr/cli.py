@@ -172,6 +172,8 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--keep-segments", is_flag=True, help="Keep the segment folder (manifest, segment files) after joining.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, metavar="N",
               help="Refuse images and video frames larger than N pixels (width x height) before decoding them.")
+@click.option("--strict", is_flag=True,
+              help="Fail, writing nothing, when frames of a video cannot be decoded (default: upscale those that can and say so).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(
     input_path: Path,
@@ -196,6 +198,7 @@ def upscale_cmd(
     resume: bool,
     keep_segments: bool,
     max_pixels: int,
+    strict: bool,
     quiet: bool,
 ) -> None:
     """Upscale a video, an image, or every video and image in a folder.
@@ -235,7 +238,7 @@ def upscale_cmd(
             precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, codec=codec, crf=crf,
             preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
             start=start, duration=duration, overwrite=overwrite, progress=not quiet, segment_frames=segment_frames,
-            resume=resume, keep_segments=keep_segments, max_pixels=max_pixels,
+            resume=resume, keep_segments=keep_segments, max_pixels=max_pixels, strict=strict,
         )
         if env.is_main and not quiet:
             click.echo(f"{input_path}: {stats.summary()}")
@@ -269,7 +272,7 @@ def upscale_cmd(
             src, dst, scale=scale, model=up.model, device=up.device, precision=up.precision, batch_size=batch_size,
             tile=up.tile, self_ensemble=self_ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
             encoder_options=encoder_opts, decoder=decoder, start=start, duration=duration,  # type: ignore[arg-type]
-            overwrite=overwrite, progress=not quiet, max_pixels=max_pixels,
+            overwrite=overwrite, progress=not quiet, max_pixels=max_pixels, strict=strict,
         )
         return f"{src}: {stats.summary()}"
 

@@ -71,12 +71,25 @@ class UpscaleStats:
         """Frames per second over the whole call, model loading included."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def frames_missing(self) -> int:
+        """Frames the input indexes but that could not be decoded (0 when the count is not known exactly)."""
+        if not self.frames_expected_exact or self.frames_expected is None:
+            return 0
+        return max(0, self.frames_expected - self.frames)
+
+    def damage_note(self) -> str:
+        """``"; 3 of 150 frames could not be decoded ..."`` when frames are missing, else ``""``."""
+        if not self.frames_missing:
+            return ""
+        return f"; {self.frames_missing} of {self.frames_expected} frames could not be decoded (damaged input; --strict refuses it)"
+
     def summary(self) -> str:
-        """One line: frames, speed, output path and size."""
+        """One line: frames, speed, output path and size, and frames lost to damage if any."""
         w, h = self.output_size
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps) -> {self.dst} "
-            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB)"
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
         )
 
 
@@ -108,6 +121,7 @@ def upscale_video(
     overwrite: bool = False,
     progress: bool | Callable[[int], None] = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    strict: bool = False,
 ) -> UpscaleStats:
     """Upscale the video ``src`` by ``scale`` into ``dst``, keeping timestamps, audio, subtitles and colour.
 
@@ -126,6 +140,8 @@ def upscale_video(
         progress: show a progress bar, or a callable receiving the number of
             frames each time a batch has been encoded.
         max_pixels: refuse frames larger than this (width x height) before decoding any.
+        strict: fail (with nothing written) when frames the input indexes could not be
+            decoded, instead of writing the frames that could.
 
     Returns:
         :class:`UpscaleStats`.
@@ -173,6 +189,11 @@ def upscale_video(
         bar, report = _progress(progress, info.num_frames, info.num_frames_exact, src.name)
         try:
             frames = upscale_stream(lambda: reader, upscaler, writer, report)
+            if strict and info.num_frames_exact and frames != info.num_frames:
+                raise InvalidInputError(
+                    f"{src}: {info.num_frames - frames} of {info.num_frames} frames could not be decoded (damaged input); "
+                    "rerun without --strict to upscale the frames that decode"
+                )
             writer.close()
         except BaseException:
             writer.abort()

@@ -193,7 +193,7 @@ class SegmentedStats(UpscaleStats):
         reused = f", {self.segments_reused} of {self.segments} segments reused" if self.segments_reused else ""
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps{procs}{reused}) -> {self.dst} "
-            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB)"
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
         )
 
 
@@ -584,7 +584,7 @@ def _make_segments(ctx: _Context, group: Group) -> None:
 
 def _join(
     src: Path, dst: Path, info: VideoInfo, plan: _Plan, settings: Mapping[str, Any], *, start: float | None,
-    duration: float | None, overwrite: bool, keep: bool, keep_manifest: bool,
+    duration: float | None, overwrite: bool, keep: bool, keep_manifest: bool, strict: bool = False,
 ) -> tuple[int, int, tuple[int, int], str]:
     """Rank 0: record every segment in the manifest, join them into ``dst``, and delete the folder unless ``keep``.
 
@@ -610,6 +610,12 @@ def _join(
         records[seg.index] = rec
         probes.append(probe)
     _write_json(work / "manifest.json", _manifest(src, dst, settings, plan.settings_sha256, plan.segments, records))
+    written, indexed = sum(int(r["frames_written"]) for r in records.values()), sum(s.frames for s in plan.segments)
+    if strict and written != indexed:
+        raise InvalidInputError(
+            f"{src}: {indexed - written} of {indexed} frames could not be decoded (damaged input); "
+            "rerun without --strict to upscale the frames that decode"
+        )
     frames = join_segments(
         probes, dst, source=info, first_pts=first_pts, start=start, duration=duration, overwrite=overwrite
     )
@@ -669,6 +675,7 @@ def upscale_segmented(
     resume: bool = False,
     keep_segments: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    strict: bool = False,
 ) -> SegmentedStats:
     """Upscale ``src`` into ``dst`` segment by segment: resumable, and spread over all ranks under torchrun.
 
@@ -767,7 +774,7 @@ def upscale_segmented(
         frames, size, out_size, out_pix_fmt = _on_main(
             group,
             lambda: _join(src, dst, info, the_plan, settings, start=start, duration=duration, overwrite=overwrite,
-                          keep=keep_segments, keep_manifest=resume),
+                          keep=keep_segments, keep_manifest=resume, strict=strict),
         )
     if frames != total:
         log.warning("%s: wrote %d frames but the file indexes %d; some frames could not be decoded", src, frames, total)
