@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -70,3 +71,27 @@ def test_intact_input_has_no_damage_note(make_video: Callable[..., Path], tmp_pa
     src = make_video("in.mp4", frames=4)
     stats = upscale_video(src, tmp_path / "o.mp4", scale=2, model=str(ckpt), device="cpu", progress=False, strict=True)
     assert stats.frames_missing == 0 and "could not be decoded" not in stats.summary()
+
+
+@pytest.fixture
+def damaged(make_video: Callable[..., Path], tmp_path: Path) -> Path:
+    """An H.264 clip with 40 bytes flipped in its middle third: every frame decodes, some with concealed errors."""
+    clean = make_video("clean.mp4", frames=30, size=(64, 48), content="noise")
+    data = bytearray(clean.read_bytes())
+    for i in np.random.default_rng(1).integers(len(data) // 3, len(data) * 2 // 3, 40):
+        data[i] ^= 0xFF
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(bytes(data))
+    clean.unlink()
+    return path
+
+
+def test_frames_decoded_with_errors_are_counted_by_pyav(damaged: Path, tmp_path: Path, ckpt: Path) -> None:
+    kw = dict(scale=2, model=str(ckpt), device="cpu", progress=False, decoder="pyav")
+    stats = upscale_video(damaged, tmp_path / "o.mp4", **kw)  # type: ignore[arg-type]
+    assert stats.frames == 30 and stats.frames_missing == 0
+    assert stats.frames_damaged is not None and 0 < stats.frames_damaged < 30
+    assert f"{stats.frames_damaged} frames decoded with errors" in stats.summary()
+    with pytest.raises(InvalidInputError, match="frames decoded with errors"):
+        upscale_video(damaged, tmp_path / "strict.mp4", strict=True, **kw)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mp4", "o.mp4"]

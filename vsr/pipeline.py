@@ -48,6 +48,8 @@ class UpscaleStats:
 
     ``frames_expected`` is the frame count known before decoding (exact when
     ``frames_expected_exact``); ``seconds`` is the wall time of the whole call.
+    ``frames_damaged`` counts frames decoded with errors (PyAV's decoder; ``None``
+    when decord decoded, which does not tell).
     """
 
     src: Path
@@ -65,6 +67,7 @@ class UpscaleStats:
     codec: str
     pix_fmt: str
     bytes_written: int
+    frames_damaged: int | None = None
 
     @property
     def fps(self) -> float:
@@ -79,10 +82,13 @@ class UpscaleStats:
         return max(0, self.frames_expected - self.frames)
 
     def damage_note(self) -> str:
-        """``"; 3 of 150 frames could not be decoded ..."`` when frames are missing, else ``""``."""
-        if not self.frames_missing:
-            return ""
-        return f"; {self.frames_missing} of {self.frames_expected} frames could not be decoded (damaged input; --strict refuses it)"
+        """``"; 3 of 150 frames could not be decoded ..."`` for a damaged input, else ``""``."""
+        notes = []
+        if self.frames_missing:
+            notes.append(f"{self.frames_missing} of {self.frames_expected} frames could not be decoded")
+        if self.frames_damaged:
+            notes.append(f"{self.frames_damaged} frames decoded with errors (may show glitches)")
+        return f"; damaged input: {', '.join(notes)}; --strict refuses it" if notes else ""
 
     def summary(self) -> str:
         """One line: frames, speed, output path and size, and frames lost to damage if any."""
@@ -194,6 +200,11 @@ def upscale_video(
                     f"{src}: {info.num_frames - frames} of {info.num_frames} frames could not be decoded (damaged input); "
                     "rerun without --strict to upscale the frames that decode"
                 )
+            if strict and reader.frames_damaged:
+                raise InvalidInputError(
+                    f"{src}: {reader.frames_damaged} frames decoded with errors (damaged input); "
+                    "rerun without --strict to upscale them as they decode"
+                )
             writer.close()
         except BaseException:
             writer.abort()
@@ -221,6 +232,7 @@ def upscale_video(
         codec=writer.codec,
         pix_fmt=writer.pix_fmt,
         bytes_written=dst.stat().st_size,
+        frames_damaged=reader.frames_damaged if reader.backend == "pyav" else None,
     )
 
 

@@ -419,6 +419,10 @@ class VideoReader:
         duration: seconds to read from ``start`` (``None`` = to the end).
         threads: decoder threads (0 = automatic).
 
+    ``frames_damaged`` counts the frames PyAV delivered with FFmpeg's "corrupt"
+    flag (decoded with errors, concealed; they may show glitches). decord reports
+    no such thing, so it stays 0 for frames decord delivers.
+
     Iterating decodes the file from ``start`` each time. Every decodable frame is
     delivered exactly once with its source timestamp; ``info.num_frames`` is the
     number of frames in the window when ``info.num_frames_exact`` is true (counted by
@@ -467,6 +471,7 @@ class VideoReader:
             span = (duration if duration is not None else max(0.0, (info.duration or 0.0) - (start or 0.0)))
             info = replace(info, num_frames=int(round(span * info.fps)) or None)
         self.info = info
+        self.frames_damaged = 0
         self._decord: Any = None
         self.backend, self.backend_note = self._choose(backend)
 
@@ -613,6 +618,7 @@ class VideoReader:
                     if last_pts is not None and p <= last_pts:
                         log.warning("%s: frame %d has timestamp %d after %d; kept in decode order", self.path, index, p, last_pts)
                     last_pts = p
+                    self.frames_damaged += bool(frame.is_corrupt)
                     frames.append(self._convert(frame))
                     pts.append(int(p))
                     durs.append(int(frame.duration or 0))
