@@ -77,7 +77,7 @@ def remove_stale_partials(dst: str | os.PathLike[str]) -> list[Path]:
     d = Path(dst)
     pattern = _partial_pattern(d)
     try:
-        names = [n for n in os.listdir(d.parent if str(d.parent) else ".") if pattern.match(n)]
+        names = [n for n in os.listdir(d.parent) if pattern.match(n)]
     except OSError:
         return []
     removed = []
