@@ -49,7 +49,9 @@ def test_damaged_video_upscales_without_ffmpeg_lines(damaged: Path, ckpt: Path, 
     err = capfd.readouterr().err + r.stderr
     assert " @ 0x" not in err, err
 
-    r = CliRunner().invoke(cli, ["--debug", *args, "--overwrite"])
-    assert r.exit_code == 0
-    if decoder == "decord":  # decord's FFmpeg prints straight to the terminal; PyAV's goes to the libav.* loggers
-        assert "error while decoding" in capfd.readouterr().err
+    for flag in ("--debug", "-v"):
+        r = CliRunner().invoke(cli, [flag, *args, "--overwrite"])
+        assert r.exit_code == 0
+        if decoder == "decord":  # decord's FFmpeg prints straight to the terminal; PyAV's goes to the libav.* loggers
+            assert "error while decoding" in capfd.readouterr().err
+        set_ffmpeg_logging(False)

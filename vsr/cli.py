@@ -61,10 +61,11 @@ class _VSRGroup(click.Group):
 
 @click.group(cls=_VSRGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="vsr")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-def cli(debug: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors (implies --verbose).")
+@click.option("-v", "--verbose", is_flag=True, help="Show informational messages and FFmpeg's own log lines.")
+def cli(debug: bool, verbose: bool) -> None:
     """vsr: video super-resolution with EDSR/MDSR."""
-    if debug or os.environ.get(_DEBUG_ENV, "") not in ("", "0"):
+    if verbose or debug or os.environ.get(_DEBUG_ENV, "") not in ("", "0"):
         import logging
 
         from .io import set_ffmpeg_logging
