@@ -174,7 +174,8 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, metavar="N",
               help="Refuse images and video frames larger than N pixels (width x height) before decoding them.")
 @click.option("--strict", is_flag=True,
-              help="Fail, writing nothing, when frames of a video cannot be decoded (default: upscale those that can and say so).")
+              help="Fail, writing nothing, when a video is damaged: frames it indexes cannot be decoded, or (PyAV "
+                   "decoder) decode with errors. Default: upscale what decodes and say so in the summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(
     input_path: Path,
