@@ -20,6 +20,12 @@ FORBIDDEN = {
     "inference.py": ("vsr.io", "vsr.pipeline", "vsr.train", "vsr.cli"),
     "errors.py": ("vsr.",),
 }
+# The bottom layer (atomic writes, locks, header sizes): nothing from vsr but vsr.errors.
+_ALL_BUT_ERRORS = tuple(f"vsr.{p.stem if p.is_file() else p.name}" for p in PKG.iterdir()
+                        if p.name not in ("errors.py", "__init__.py", "__main__.py", "py.typed", "__pycache__", "weights")
+                        and (p.suffix == ".py" or p.is_dir()))
+FORBIDDEN["_atomic.py"] = _ALL_BUT_ERRORS
+FORBIDDEN["_imsize.py"] = _ALL_BUT_ERRORS
 
 
 def _imports(path: Path) -> set[str]:

@@ -10,6 +10,9 @@ Public API (everything else is internal)::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from .errors import (
@@ -24,19 +27,51 @@ from .errors import (
     UnsupportedError as UnsupportedError,
     VSRError as VSRError,
 )
-from ._target import Target as Target
-from .data import imresize as imresize
-from .inference import Upscaler as Upscaler
-from .io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
-from .metrics import psnr as psnr, ssim as ssim
-from .pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
-from .segments import SegmentedStats as SegmentedStats, upscale_segmented as upscale_segmented
-from .models import (
-    get_model as get_model,
-    list_models as list_models,
-    load_model as load_model,
-    save_model as save_model,
-)
+# The rest of the public API is imported on first use (PEP 562), so that `import vsr` and the CLI's
+# `vsr --help` do not pay for torch, PyAV, decord and OpenCV.
+_LAZY: dict[str, str] = {
+    "Target": "vsr._target",
+    "imresize": "vsr.data",
+    "Upscaler": "vsr.inference",
+    "FrameBatch": "vsr.io",
+    "VideoInfo": "vsr.io",
+    "VideoReader": "vsr.io",
+    "VideoWriter": "vsr.io",
+    "psnr": "vsr.metrics",
+    "ssim": "vsr.metrics",
+    "UpscaleStats": "vsr.pipeline",
+    "upscale_video": "vsr.pipeline",
+    "SegmentedStats": "vsr.segments",
+    "upscale_segmented": "vsr.segments",
+    "get_model": "vsr.models",
+    "list_models": "vsr.models",
+    "load_model": "vsr.models",
+    "save_model": "vsr.models",
+}
+
+if TYPE_CHECKING:
+    from ._target import Target as Target
+    from .data import imresize as imresize
+    from .inference import Upscaler as Upscaler
+    from .io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
+    from .metrics import psnr as psnr, ssim as ssim
+    from .models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
+    from .pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
+    from .segments import SegmentedStats as SegmentedStats, upscale_segmented as upscale_segmented
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vsr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

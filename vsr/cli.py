@@ -12,10 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
+try:
+    import click
+except KeyboardInterrupt:  # Ctrl-C while the console script is still starting: the same one line as later
+    sys.stderr.write("Interrupted.\n")
+    sys.exit(130)
 
 from . import __version__
-from ._device import PRECISIONS
+from ._imsize import DEFAULT_MAX_PIXELS
 from .errors import VSRError
 
 _DEBUG_ENV = "VSR_DEBUG"
@@ -57,9 +61,17 @@ class _VSRGroup(click.Group):
 
 @click.group(cls=_VSRGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="vsr")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-def cli(debug: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors (implies --verbose).")
+@click.option("-v", "--verbose", is_flag=True, help="Show informational messages and FFmpeg's own log lines.")
+def cli(debug: bool, verbose: bool) -> None:
     """vsr: video super-resolution with EDSR/MDSR."""
+    if verbose or debug or os.environ.get(_DEBUG_ENV, "") not in ("", "0"):
+        import logging
+
+        from .io import set_ffmpeg_logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        set_ffmpeg_logging(True)
 
 
 @cli.command("models")
@@ -128,7 +140,11 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
 _PATH_IN = click.Path(exists=True, path_type=Path)
 
 
-_VIDEO_DECODERS = ("auto", "decord", "pyav")  # vsr.io.BACKENDS; repeated here so `vsr --help` does not import av
+# Choices repeated from the library so that `vsr --help` imports neither torch nor av; tests/test_cli_startup.py
+# checks that they match vsr.io.BACKENDS, vsr._device.PRECISIONS, vsr.metrics.PROTOCOLS and vsr.data.DEGRADATIONS.
+_VIDEO_DECODERS = ("auto", "decord", "pyav")
+_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_PROTOCOLS = ("edsr-benchmark", "div2k", "video", "vimeo90k-t")
 
 
 class _Seconds(click.ParamType):
@@ -224,7 +240,7 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--offline", is_flag=True,
               help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True, help="Inference precision.")
+@click.option("--precision", type=click.Choice(_PRECISIONS), default="auto", show_default=True, help="Inference precision.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Video frames per forward pass.")
 @click.option("--tile", type=click.IntRange(min=16), default=None, help="LR tile side for large frames (default: whole frames).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/transposes (8x slower, slightly better).")
@@ -250,8 +266,14 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
                    "process's share, at most 1000.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted segmented run: reuse its finished segments (in .<OUTPUT>.vsr-segments "
-                   "beside the output). The settings must be the same.")
+                   "beside the output). The settings must be the same. When that run had finished, report 'already "
+                   "complete' and exit 0; a --resume run keeps its small manifest there for this.")
 @click.option("--keep-segments", is_flag=True, help="Keep the segment folder (manifest, segment files) after joining.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, metavar="N",
+              help="Refuse images and video frames larger than N pixels (width x height) before decoding them.")
+@click.option("--strict", is_flag=True,
+              help="Fail, writing nothing, when a video is damaged: frames it indexes cannot be decoded, or (PyAV "
+                   "decoder) decode with errors. Default: upscale what decodes and say so in the summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def upscale_cmd(
     input_path: Path,
@@ -282,6 +304,8 @@ def upscale_cmd(
     segment_frames: int | None,
     resume: bool,
     keep_segments: bool,
+    max_pixels: int,
+    strict: bool,
     quiet: bool,
 ) -> None:
     """Upscale a video, an image, or every video and image in a folder.
@@ -337,7 +361,7 @@ def upscale_cmd(
             precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, codec=codec, crf=crf,
             preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
             start=start, duration=duration, overwrite=overwrite, progress=not quiet, segment_frames=segment_frames,
-            resume=resume, keep_segments=keep_segments,
+            resume=resume, keep_segments=keep_segments, max_pixels=max_pixels, strict=strict,
         )
         if env.is_main and not quiet:
             click.echo(f"{input_path}: {stats.summary()}")
@@ -389,7 +413,7 @@ def upscale_cmd(
 
                 h, w = read_image(src).shape[:2]
                 up = upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
-            out = upscale_image(src, dst, up, overwrite=overwrite)
+            out = upscale_image(src, dst, up, overwrite=overwrite, max_pixels=max_pixels)
             return f"{src} -> {out} ({tag} via x{up.scale}, {up.device}, {up.precision})" if target else \
                 f"{src} -> {out} ({tag}, {up.device}, {up.precision})"
         # With a target the model factor depends on the video's size, which upscale_video reads first.
@@ -399,7 +423,8 @@ def upscale_cmd(
             device=up.device if up is not None else device, precision=up.precision if up is not None else precision,
             batch_size=batch_size, tile=up.tile if up is not None else tile, self_ensemble=self_ensemble, codec=codec,
             crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_opts, decoder=decoder,  # type: ignore[arg-type]
-            start=start, duration=duration, overwrite=overwrite, progress=not quiet,
+            start=start, duration=duration, overwrite=overwrite, progress=not quiet, max_pixels=max_pixels,
+            strict=strict,
         )
         return f"{src}: {stats.summary()}"
 
@@ -469,12 +494,6 @@ def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bo
     click.echo(f"{run_dir} ({which}) -> {out}")
 
 
-def _protocol_names() -> list[str]:
-    from .metrics import PROTOCOLS
-
-    return list(PROTOCOLS)
-
-
 _DEGRADATION_HELP = ("bi (MATLAB bicubic), bd (blur-downsample, x4 only), optionally + a codec round trip of the LR, "
                      "e.g. bi+x264:crf=28 (yuv420p; a clip is compressed as one stream)")
 
@@ -504,14 +523,14 @@ def _degradation_spec(ctx: click.Context, param: click.Parameter, value: str | N
               help="EDSR-layout set (HR/ + LR_bicubic/X<s>/), folder of images, folder of frame folders (Vid4), "
                    "folder of septuplets (Vimeo90K) or a video file.")
 @click.option("-s", "--scale", type=click.IntRange(min=2), required=True, help="Upscaling factor.")
-@click.option("--protocol", type=click.Choice(_protocol_names()), default=None,
+@click.option("--protocol", type=click.Choice(_PROTOCOLS), default=None,
               help="Scoring protocol (default: edsr-benchmark for image sets, video for clips and video files, "
                    "vimeo90k-t for septuplets).")
 @click.option("--degradation", default="bi", show_default=True, callback=_degradation_spec, metavar="SPEC",
               help="How LR is made when it is not on disk: " + _DEGRADATION_HELP + ".")
 @click.option("--self-ensemble", is_flag=True, help="Average the model over the 8 flips/transposes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(_PRECISIONS), default="fp32", show_default=True,
               help="Inference precision (fp32 so scores match published ones; bf16/fp16 are faster).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the CSV (one row per image/frame), JSON and PSNR plot.")
@@ -595,7 +614,7 @@ def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: 
               help="Score every video set again under this further condition, as its own column (repeatable), "
                    "e.g. --video-degradation bi+x264:crf=23 --video-degradation bi+x264:crf=28.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(_PRECISIONS), default="fp32", show_default=True,
               help="Inference precision (fp32 so scores match published ones).")
 def compare_cmd(
     models: tuple[str, ...],
@@ -647,5 +666,16 @@ def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (``vsr``)."""
-    cli.main(args=argv, prog_name="vsr")
+    """Console-script entry point (``vsr``).
+
+    The commands import torch, PyAV, decord and OpenCV when they run, so Ctrl-C
+    during those imports reaches :class:`_VSRGroup` (one line, exit 130); this
+    catches it in the little that happens before (parsing, ``--help``).
+    """
+    try:
+        cli.main(args=argv, prog_name="vsr")
+    except KeyboardInterrupt:
+        if os.environ.get(_DEBUG_ENV, "") not in ("", "0") or "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -41,7 +41,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import typing
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from vsr._atomic import write_text
 from vsr.data import parse_degradation
 from vsr.errors import ConfigError, UnsupportedError
 from vsr.metrics import PROTOCOLS
@@ -413,10 +413,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _write_manifest(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _now() -> str:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ._atomic import write_bytes
+from ._imsize import DEFAULT_MAX_PIXELS, check_pixels, declared_size
 from .errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
 from .inference import Upscaler
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "list_images", "natural_key", "read_image", "write_image", "upscale_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "check_pixels", "is_image_path", "list_images", "natural_key", "read_image", "write_image", "upscale_image"]
 
 #: File extensions treated as still images.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -43,18 +44,26 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image as uint8 ``H x W`` (grey), ``H x W x 3`` (RGB) or ``H x W x 4`` (RGBA).
 
-    16-bit images are reduced to 8 bits.
+    16-bit images are reduced to 8 bits. The size the header declares is checked
+    against ``max_pixels`` before anything is decoded or allocated.
     """
     p = Path(path)
     if not p.exists():
         raise InputNotFoundError(f"{p}: no such file")
     if p.stat().st_size == 0:
         raise InvalidInputError(f"{p}: file is empty (0 bytes)")
-    # imdecode (not imread) so paths with non-ASCII characters work everywhere.
-    img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    size = declared_size(p)
+    if size is not None:
+        check_pixels(p, *size, max_pixels)
+    try:
+        # imdecode (not imread) so paths with non-ASCII characters work everywhere.
+        img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:  # e.g. OpenCV's own pixel limit on a format whose header we do not read
+        reason = str(e).strip().splitlines()[-1][:160]
+        raise InvalidInputError(f"{p}: cannot decode image ({reason})") from None
     if img is None:
         raise InvalidInputError(f"{p}: cannot decode image; expected a PNG, JPEG, BMP, TIFF or WebP file")
     if img.dtype == np.uint16:
@@ -69,11 +78,12 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     elif img.ndim != 2:
         raise InvalidInputError(f"{p}: unsupported image layout {img.shape}")
+    check_pixels(p, img.shape[1], img.shape[0], max_pixels)  # formats whose header we could not read
     return img
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: bool = False) -> Path:
-    """Write a uint8 grey/RGB/RGBA image atomically (temporary file in the same folder, then rename)."""
+    """Write a uint8 grey/RGB/RGBA image atomically (complete or absent; see :mod:`vsr._atomic`)."""
     p = Path(path)
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p}: output exists; pass --overwrite to replace it")
@@ -86,26 +96,8 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: boo
     if not ok:
         raise EncodeError(f"{p}: cannot encode an image with extension {ext!r}; use .png, .jpg or .bmp")
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(p)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
-
-
-def _create_temp(dst: Path) -> tuple[int, str]:
-    """Open a new hidden file beside ``dst`` with the umask's permissions (mkstemp would give 0600)."""
-    for _ in range(100):
-        tmp = dst.with_name(f".{dst.stem}.{secrets.token_hex(4)}.partial{dst.suffix}")
-        try:
-            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), str(tmp)
-        except FileExistsError:
-            continue
-    raise EncodeError(f"{dst}: cannot create a temporary file in {dst.parent}")
+    # Without overwrite, an image another run wrote meanwhile is kept and this write refused.
+    return write_bytes(p, buf.tobytes(), overwrite=overwrite)
 
 
 def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
@@ -126,9 +118,13 @@ def upscale_image(
     upscaler: Upscaler,
     *,
     overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Path:
-    """Read ``src``, upscale it, write ``dst`` (never a half-written file); returns ``dst``."""
+    """Read ``src``, upscale it, write ``dst`` (never a half-written file); returns ``dst``.
+
+    Inputs above ``max_pixels`` (width x height) are refused before decoding.
+    """
     d = Path(dst)
     if d.exists() and not overwrite:
         raise OutputExistsError(f"{d}: output exists; pass --overwrite to replace it")
-    return write_image(d, upscale_array(read_image(src), upscaler), overwrite=overwrite)
+    return write_image(d, upscale_array(read_image(src, max_pixels=max_pixels), upscaler), overwrite=overwrite)

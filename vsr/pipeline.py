@@ -26,7 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._atomic import destination_lock
 from ._device import Precision
+from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
 from ._prefetch import Prefetcher, Sink
 from ._target import Target, choose_model_scale
 from .errors import InvalidInputError, OutputExistsError
@@ -48,6 +50,8 @@ class UpscaleStats:
 
     ``frames_expected`` is the frame count known before decoding (exact when
     ``frames_expected_exact``); ``seconds`` is the wall time of the whole call.
+    ``frames_damaged`` counts frames decoded with errors (PyAV's decoder; ``None``
+    when decord decoded, which does not tell).
     """
 
     src: Path
@@ -65,18 +69,35 @@ class UpscaleStats:
     codec: str
     pix_fmt: str
     bytes_written: int
+    frames_damaged: int | None = None
 
     @property
     def fps(self) -> float:
         """Frames per second over the whole call, model loading included."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def frames_missing(self) -> int:
+        """Frames the input indexes but that could not be decoded (0 when the count is not known exactly)."""
+        if not self.frames_expected_exact or self.frames_expected is None:
+            return 0
+        return max(0, self.frames_expected - self.frames)
+
+    def damage_note(self) -> str:
+        """``"; 3 of 150 frames could not be decoded ..."`` for a damaged input, else ``""``."""
+        notes = []
+        if self.frames_missing:
+            notes.append(f"{self.frames_missing} of {self.frames_expected} frames could not be decoded")
+        if self.frames_damaged:
+            notes.append(f"{self.frames_damaged} frames decoded with errors (may show glitches)")
+        return f"; damaged input: {', '.join(notes)}; --strict refuses it" if notes else ""
+
     def summary(self) -> str:
-        """One line: frames, speed, output path and size."""
+        """One line: frames, speed, output path and size, and frames lost to damage if any."""
         w, h = self.output_size
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps) -> {self.dst} "
-            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB)"
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
         )
 
 
@@ -109,6 +130,8 @@ def upscale_video(
     duration: float | None = None,
     overwrite: bool = False,
     progress: bool | Callable[[int], None] = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    strict: bool = False,
 ) -> UpscaleStats:
     """Upscale the video ``src`` by ``scale`` into ``dst``, keeping timestamps, audio, subtitles and colour.
 
@@ -129,6 +152,9 @@ def upscale_video(
         overwrite: replace ``dst`` if it exists.
         progress: show a progress bar, or a callable receiving the number of
             frames each time a batch has been encoded.
+        max_pixels: refuse frames larger than this (width x height) before decoding any.
+        strict: fail (with nothing written) when frames the input indexes could not be
+            decoded, instead of writing the frames that could.
 
     Returns:
         :class:`UpscaleStats`.
@@ -145,8 +171,10 @@ def upscale_video(
         raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
     if src.exists() and dst.exists() and src.resolve() == dst.resolve():
         raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
-    with VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
+    # One run per destination at a time: a second one refuses at once instead of racing the first to the end.
+    with destination_lock(dst), VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
         info = reader.info
+        check_pixels(src, info.width, info.height, max_pixels)
         if info.num_frames_exact and info.num_frames == 0:
             lasts = f"; the video lasts {info.duration:.2f} s" if info.duration else ""
             raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
@@ -177,6 +205,16 @@ def upscale_video(
         bar, report = _progress(progress, info.num_frames, info.num_frames_exact, src.name)
         try:
             frames = upscale_stream(lambda: reader, upscaler, writer, report)
+            if strict and info.num_frames_exact and frames != info.num_frames:
+                raise InvalidInputError(
+                    f"{src}: {info.num_frames - frames} of {info.num_frames} frames could not be decoded (damaged input); "
+                    "rerun without --strict to upscale the frames that decode"
+                )
+            if strict and reader.frames_damaged:
+                raise InvalidInputError(
+                    f"{src}: {reader.frames_damaged} frames decoded with errors (damaged input); "
+                    "rerun without --strict to upscale them as they decode"
+                )
             writer.close()
         except BaseException:
             writer.abort()
@@ -204,6 +242,7 @@ def upscale_video(
         codec=writer.codec,
         pix_fmt=writer.pix_fmt,
         bytes_written=dst.stat().st_size,
+        frames_damaged=reader.frames_damaged if reader.backend == "pyav" else None,
     )
 
 

@@ -20,8 +20,12 @@ The work folder, ``.<output name>.vsr-segments/`` beside the output::
     seg_00000.json    segment 0's record, written once the segment file is complete: its SHA-256, size,
                       frame count, pts range, stream description, and the settings hash it was made with
 
-Every file is written under a temporary name and renamed, so a crash leaves a
-whole file or none. ``resume=True`` reuses each segment whose record matches its
+A ``resume`` run keeps ``manifest.json`` after joining, with a record of the output (size, SHA-256, frames),
+so that the same command run again reports "already complete" instead of refusing the existing output; the
+same holds when a run was killed between giving the output its name and deleting the folder.
+
+Every file is written atomically (:mod:`vsr._atomic`), so a crash leaves a whole
+file or none. ``resume=True`` reuses each segment whose record matches its
 file (size and SHA-256) and the manifest's settings; a run with other settings is
 refused with the list of what differs, so segments made differently are never mixed.
 
@@ -41,8 +45,6 @@ import json
 import logging
 import math
 import os
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -53,7 +55,9 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from ._atomic import destination_lock, remove_stale_partials, sha256_file, write_text
 from ._device import Precision
+from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
 from ._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
 from ._target import Target, choose_model_scale
 from .errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
@@ -85,7 +89,6 @@ _SEGMENTS_PER_RANK = 4
 #: Segment files are NUT, whatever the output: it keeps timestamps exact in any time base (MP4 edit lists round
 #: a start offset to milliseconds, Matroska every timestamp), and holds every codec the outputs can.
 _SEGMENT_CONTAINER, _SEGMENT_SUFFIX = "nut", ".nut"
-_TEMP_FILE = re.compile(r"^\.(seg_\d{5}|manifest)\..*(partial|tmp).*$")
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ class SegmentedStats(UpscaleStats):
     frames_reused: int = 0
     world_size: int = 1
     work_dir: Path = field(default_factory=Path)
+    already_complete: bool = False
 
     @property
     def fps(self) -> float:
@@ -185,23 +189,17 @@ class SegmentedStats(UpscaleStats):
     def summary(self) -> str:
         """One line: frames, speed, processes, reused segments, output path and size."""
         w, h = self.output_size
+        if self.already_complete:
+            return f"already complete: {self.dst} ({self.frames} frames, {self.bytes_written / 1e6:.1f} MB; made earlier with the same settings)"
         procs = f", {self.world_size} processes" if self.world_size > 1 else ""
         reused = f", {self.segments_reused} of {self.segments} segments reused" if self.segments_reused else ""
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps{procs}{reused}) -> {self.dst} "
-            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB)"
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
         )
 
 
 # --------------------------------------------------------------------------- small helpers
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _model_sha256(model: nn.Module) -> str:
     """A hash of the weights (names, dtypes, shapes and values), independent of device and memory format."""
     h = hashlib.sha256()
@@ -217,14 +215,8 @@ def _json_sha256(obj: Any) -> str:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    """Write JSON under a temporary name and rename it, so readers see the old file or the new one, never a part."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise EncodeError(f"{path}: cannot write ({e.strerror})") from None
+    """Write JSON atomically, so readers see the old file or the new one, never a part."""
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -294,6 +286,8 @@ class _Plan:
     segments: tuple[Segment, ...]
     pending: tuple[int, ...]
     frames_reused: int
+    #: Set when ``dst`` is the finished output of an earlier run with these settings: nothing to do.
+    complete: Mapping[str, Any] | None = None
 
 
 def _settings(
@@ -333,7 +327,7 @@ def _valid_record(work: Path, seg: Segment, settings_sha256: str) -> dict[str, A
             problem = f"covers frames {rec.get('frames')}, the plan says {[seg.first, seg.end]}"
         elif not path.exists() or path.stat().st_size != rec.get("bytes"):
             problem = f"{path.name} is missing or has changed size"
-        elif _sha256_file(path) != rec.get("sha256"):
+        elif sha256_file(path) != rec.get("sha256"):
             problem = f"{path.name} does not match its SHA-256"
         else:
             SegmentInfo.from_dict({**rec["segment"], "path": str(path)})
@@ -347,13 +341,74 @@ def _valid_record(work: Path, seg: Segment, settings_sha256: str) -> dict[str, A
 
 
 def _clean(work: Path, segments: Sequence[Segment], pending: Sequence[int]) -> None:
-    """Delete temporary files of interrupted writes and whatever is left of the segments still to make."""
-    for p in work.iterdir():
-        if _TEMP_FILE.match(p.name):
-            p.unlink(missing_ok=True)
+    """Delete partial files of killed writers and whatever is left of the segments still to make."""
+    for name in ("manifest.json", *(n for s in segments for n in (s.file_name, s.record_name))):
+        remove_stale_partials(work / name)
     for i in pending:
         (work / segments[i].record_name).unlink(missing_ok=True)
         (work / segments[i].file_name).unlink(missing_ok=True)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest as a dict; ``{}`` when it is missing or unreadable (the callers that need it say so)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("format") == _FORMAT else {}
+
+
+def _output_record(dst: Path, frames: int, probe: SegmentInfo) -> dict[str, Any]:
+    """What identifies a finished output (its size and SHA-256), and what a rerun reports of it."""
+    return {"bytes": dst.stat().st_size, "sha256": sha256_file(dst), "frames": frames, "size": [probe.width, probe.height],
+            "pix_fmt": probe.pix_fmt}
+
+
+def _finished_run(
+    dst: Path, work: Path, settings: dict[str, Any], segment_frames: int | None
+) -> tuple[str, tuple[Segment, ...], dict[str, Any]] | None:
+    """For ``resume``: the settings hash, segments and output record when ``dst`` is the finished output of a run
+    with these settings, else ``None``.
+
+    Either the manifest records the output (its SHA-256 must match), or the run was stopped between giving the
+    output its name and recording it: then every segment is recorded as done and ``dst`` holds their frames.
+    """
+    old = _read_manifest(work / "manifest.json")
+    try:
+        old_settings = dict(old["settings"])
+        segments = tuple(Segment.from_dict(d) for d in old["segments"])
+        records = [d.get("done") for d in old["segments"]]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    mine = {**settings, "segment_frames": segment_frames if segment_frames is not None else old_settings.get("segment_frames")}
+    if _differences(old_settings, mine):
+        return None
+    settings_sha256 = _json_sha256(mine)
+    complete = old.get("complete")
+    try:
+        if isinstance(complete, dict):
+            if dst.stat().st_size != complete.get("bytes") or sha256_file(dst) != complete.get("sha256"):
+                return None
+        else:
+            if not all(isinstance(r, dict) and r.get("settings_sha256") == settings_sha256 for r in records):
+                return None
+            frames = sum(int(r["frames_written"]) for r in records)  # type: ignore[index]
+            probe = probe_segment(dst)
+            if probe.packets != frames:
+                return None
+            complete = _output_record(dst, frames, probe)
+            _write_json(work / "manifest.json", {**old, "complete": complete})
+            _remove_segment_files(work, segments)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    settings.update(mine)
+    return settings_sha256, segments, complete
+
+
+def _remove_segment_files(work: Path, segments: Sequence[Segment]) -> None:
+    for seg in segments:
+        (work / seg.record_name).unlink(missing_ok=True)
+        (work / seg.file_name).unlink(missing_ok=True)
 
 
 def _plan(
@@ -361,6 +416,14 @@ def _plan(
     overwrite: bool, world_size: int,
 ) -> _Plan:
     """Rank 0: check the destination, reuse or start the work folder, and decide the segments."""
+    work = work_dir_for(dst)
+    manifest_path = work / "manifest.json"
+    if dst.is_file() and not overwrite:
+        finished = _finished_run(dst, work, settings, segment_frames) if resume else None
+        if finished is None:
+            raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
+        settings_sha256, segments, complete = finished
+        return _Plan(work, settings_sha256, segments, (), sum(s.frames for s in segments), complete)
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
     if dst.is_dir():
@@ -369,10 +432,11 @@ def _plan(
         raise InvalidInputError(f"{dst}: the folder {dst.parent} does not exist")
     if dst.exists() and src.resolve() == dst.resolve():
         raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
-    work = work_dir_for(dst)
-    manifest_path = work / "manifest.json"
     pts = reader.frame_pts
     old: dict[str, Any] | None = None
+    if _read_manifest(manifest_path).get("complete") is not None:
+        # What a finished --resume run keeps; the output it describes is being replaced or is gone.
+        manifest_path.unlink()
     if manifest_path.exists():
         if not resume:
             raise OutputExistsError(
@@ -503,7 +567,7 @@ def _make_segment(ctx: _Context, seg: Segment) -> None:
         "first_pts_written": first_pts[0],
         "file": path.name,
         "bytes": path.stat().st_size,
-        "sha256": _sha256_file(path),
+        "sha256": sha256_file(path),
         "settings_sha256": ctx.plan.settings_sha256,
         "segment": {**probe.to_dict(), "path": path.name},
         "rank": ctx.rank,
@@ -524,9 +588,12 @@ def _make_segments(ctx: _Context, group: Group) -> None:
 
 def _join(
     src: Path, dst: Path, info: VideoInfo, plan: _Plan, settings: Mapping[str, Any], *, start: float | None,
-    duration: float | None, overwrite: bool, keep: bool,
+    duration: float | None, overwrite: bool, keep: bool, keep_manifest: bool, strict: bool = False,
 ) -> tuple[int, int, tuple[int, int], str]:
     """Rank 0: record every segment in the manifest, join them into ``dst``, and delete the folder unless ``keep``.
+
+    ``keep_manifest`` (a ``resume`` run) keeps the manifest with a record of the output, so that the same
+    command run again finds the job complete.
 
     Returns frames written, bytes written, output size and the segments' pixel format.
     """
@@ -547,19 +614,43 @@ def _join(
         records[seg.index] = rec
         probes.append(probe)
     _write_json(work / "manifest.json", _manifest(src, dst, settings, plan.settings_sha256, plan.segments, records))
+    written, indexed = sum(int(r["frames_written"]) for r in records.values()), sum(s.frames for s in plan.segments)
+    if strict and written != indexed:
+        raise InvalidInputError(
+            f"{src}: {indexed - written} of {indexed} frames could not be decoded (damaged input); "
+            "rerun without --strict to upscale the frames that decode"
+        )
     frames = join_segments(
         probes, dst, source=info, first_pts=first_pts, start=start, duration=duration, overwrite=overwrite
     )
+    # A kill from here on leaves a complete dst beside a complete plan: _finished_run recognises both.
+    if keep or keep_manifest:
+        _write_json(work / "manifest.json", {**_manifest(src, dst, settings, plan.settings_sha256, plan.segments, records),
+                                             "complete": _output_record(dst, frames, probes[0])})
     if not keep:
-        for seg in plan.segments:
-            (work / seg.record_name).unlink(missing_ok=True)
-            (work / seg.file_name).unlink(missing_ok=True)
+        _remove_segment_files(work, plan.segments)
+    if not keep and not keep_manifest:
         (work / "manifest.json").unlink(missing_ok=True)
         try:
             work.rmdir()
         except OSError:
             log.warning("%s: left in place: it holds files vsr did not make", work)
     return frames, dst.stat().st_size, (probes[0].width, probes[0].height), probes[0].pix_fmt
+
+
+def _already_complete(
+    src: Path, dst: Path, plan: _Plan, info: VideoInfo, upscaler: Upscaler, decoder: str, codec: str, world_size: int, t0: float
+) -> SegmentedStats:
+    done = plan.complete or {}
+    w, h = done.get("size") or (info.width * upscaler.scale, info.height * upscaler.scale)
+    return SegmentedStats(
+        src=src, dst=dst, frames=int(done.get("frames", 0)), frames_expected=plan.frames_reused, frames_expected_exact=True,
+        seconds=time.perf_counter() - t0, input_size=(info.width, info.height), output_size=(int(w), int(h)),
+        scale=upscaler.scale, decoder=decoder, device=str(upscaler.device), precision=upscaler.precision, codec=codec,
+        pix_fmt=str(done.get("pix_fmt", "")), bytes_written=int(done.get("bytes", 0)), segments=len(plan.segments),
+        segments_reused=len(plan.segments), frames_reused=plan.frames_reused, world_size=world_size,
+        work_dir=plan.work_dir, already_complete=True,
+    )
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -588,6 +679,8 @@ def upscale_segmented(
     segment_frames: int | None = None,
     resume: bool = False,
     keep_segments: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    strict: bool = False,
 ) -> SegmentedStats:
     """Upscale ``src`` into ``dst`` segment by segment: resumable, and spread over all ranks under torchrun.
 
@@ -632,7 +725,10 @@ def upscale_segmented(
         group = stack.enter_context(Group(env))
 
         def setup() -> tuple[VideoReader, Upscaler]:
+            if env.is_main:  # one run per destination at a time (every rank of a torchrun job is one run)
+                stack.enter_context(destination_lock(dst))
             reader = stack.enter_context(VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration))
+            check_pixels(src, reader.info.width, reader.info.height, max_pixels)
             try:
                 pts = reader.frame_pts
             except UnsupportedError:
@@ -664,6 +760,8 @@ def upscale_segmented(
 
         the_plan = _on_main(group, plan)
         total = sum(s.frames for s in the_plan.segments)
+        if the_plan.complete is not None:
+            return _already_complete(src, dst, the_plan, info, upscaler, reader.backend, codec, env.world_size, t0)
         show = progress if callable(progress) else (bool(progress) and env.is_main)
         bar = Progress(group, total=total, done=the_plan.frames_reused, desc=src.name, show=show)
         ctx = _Context(src, reader, reader.frame_pts, upscaler, the_plan, codec, crf, preset, pix_fmt, encoder_options, start, env.rank, bar)
@@ -682,7 +780,7 @@ def upscale_segmented(
         frames, size, out_size, out_pix_fmt = _on_main(
             group,
             lambda: _join(src, dst, info, the_plan, settings, start=start, duration=duration, overwrite=overwrite,
-                          keep=keep_segments),
+                          keep=keep_segments, keep_manifest=resume, strict=strict),
         )
     if frames != total:
         log.warning("%s: wrote %d frames but the file indexes %d; some frames could not be decoded", src, frames, total)

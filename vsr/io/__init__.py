@@ -18,6 +18,7 @@ from ._reader import decord_available as decord_available
 from ._reader import is_video_path as is_video_path
 from ._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
 from ._roundtrip import codec_roundtrip as codec_roundtrip
+from ._reader import set_ffmpeg_logging as set_ffmpeg_logging
 from ._writer import CODECS as CODECS
 from ._writer import CONTAINERS as CONTAINERS
 from ._writer import VideoWriter as VideoWriter
@@ -43,6 +44,7 @@ __all__ = [
     "default_codec",
     "encoder_settings",
     "is_video_path",
+    "set_ffmpeg_logging",
     "join_segments",
     "probe_segment",
 ]

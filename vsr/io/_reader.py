@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -37,7 +38,17 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from ..errors import InputNotFoundError, InvalidInputError, UnsupportedError
 
-__all__ = ["Backend", "BACKENDS", "FrameBatch", "VIDEO_EXTENSIONS", "VideoInfo", "VideoReader", "decord_available", "is_video_path"]
+__all__ = [
+    "Backend",
+    "BACKENDS",
+    "FrameBatch",
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "VideoReader",
+    "decord_available",
+    "is_video_path",
+    "set_ffmpeg_logging",
+]
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +207,34 @@ class _Packet:
     keyframe: bool = False
 
 
+#: Whether FFmpeg's own messages are shown (see :func:`set_ffmpeg_logging`).
+_FFMPEG_VERBOSE = False
+
+
+def set_ffmpeg_logging(verbose: bool) -> None:
+    """Show FFmpeg's own messages (``[h264 @ 0x...] error while decoding MB ...``) or hide them (the default).
+
+    vsr reports what matters of them itself (a file that cannot be read, frames
+    that could not be decoded); the raw lines are for ``vsr --debug``. PyAV's
+    FFmpeg then logs through Python logging (loggers ``libav.*``); decord's bundled
+    copy of FFmpeg cannot be routed and prints to stderr itself.
+    """
+    global _FFMPEG_VERBOSE
+    _FFMPEG_VERBOSE = verbose
+    # PyAV's Python log callback can deadlock on corrupt input under threads (reference/video_io.md): only on request.
+    av.logging.set_level(av.logging.WARNING if verbose else None)
+    if "decord" in sys.modules:
+        _import_decord()
+
+
 def _import_decord() -> Any:
     # decord's wheel bundles zlib 1.2.3. Loaded before OpenCV, it shadows the zlib OpenCV's libpng was
     # built against, and every PNG read afterwards fails ("libpng error: bad parameters to zlib").
     import cv2  # noqa: F401
     import decord
 
+    # decord's FFmpeg prints every decode error of a damaged file to stderr, --quiet or not.
+    decord.logging.set_level(decord.logging.WARNING if _FFMPEG_VERBOSE else decord.logging.QUIET)
     return decord
 
 
@@ -386,6 +419,10 @@ class VideoReader:
         duration: seconds to read from ``start`` (``None`` = to the end).
         threads: decoder threads (0 = automatic).
 
+    ``frames_damaged`` counts the frames PyAV delivered with FFmpeg's "corrupt"
+    flag (decoded with errors, concealed; they may show glitches). decord reports
+    no such thing, so it stays 0 for frames decord delivers.
+
     Iterating decodes the file from ``start`` each time. Every decodable frame is
     delivered exactly once with its source timestamp; ``info.num_frames`` is the
     number of frames in the window when ``info.num_frames_exact`` is true (counted by
@@ -434,6 +471,7 @@ class VideoReader:
             span = (duration if duration is not None else max(0.0, (info.duration or 0.0) - (start or 0.0)))
             info = replace(info, num_frames=int(round(span * info.fps)) or None)
         self.info = info
+        self.frames_damaged = 0
         self._decord: Any = None
         self.backend, self.backend_note = self._choose(backend)
 
@@ -537,10 +575,12 @@ class VideoReader:
             try:
                 arr = _as_numpy(vr.get_batch(list(range(i, j))))
             except Exception as e:  # noqa: BLE001 - any decord failure: hand over to PyAV
-                log.warning("%s: decord failed at frame %d (%s); continuing with PyAV", self.path, i, str(e).splitlines()[0][:120])
+                # INFO, not WARNING: PyAV decodes the same frames from here, and if it fails too its error is the
+                # one line the user needs (a second line here broke the one-line contract of failures).
+                log.info("%s: decord failed at frame %d (%s); continuing with PyAV", self.path, i, str(e).splitlines()[0][:120])
                 break
             if arr.shape[0] != j - i:
-                log.warning("%s: decord returned %d of %d frames at frame %d; continuing with PyAV", self.path, arr.shape[0], j - i, i)
+                log.info("%s: decord returned %d of %d frames at frame %d; continuing with PyAV", self.path, arr.shape[0], j - i, i)
                 break
             pk = self._packets[i:j]
             yield FrameBatch(arr, tuple(p.pts for p in pk), tuple(p.duration for p in pk), i - self._first_index)
@@ -578,6 +618,7 @@ class VideoReader:
                     if last_pts is not None and p <= last_pts:
                         log.warning("%s: frame %d has timestamp %d after %d; kept in decode order", self.path, index, p, last_pts)
                     last_pts = p
+                    self.frames_damaged += bool(frame.is_corrupt)
                     frames.append(self._convert(frame))
                     pts.append(int(p))
                     durs.append(int(frame.duration or 0))

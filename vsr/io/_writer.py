@@ -18,18 +18,17 @@ Odd sizes: 4:2:0 and 4:2:2 pixel formats need even dimensions, so the last colum
 and/or row of an odd-sized frame is **cropped** (at most 1 output pixel; never
 padded, so no invented pixels appear at the edge).
 
-The file is written under a hidden temporary name in the destination folder and
-renamed over the destination only by :meth:`VideoWriter.close` after the encoder
-is flushed; :meth:`VideoWriter.abort` (or leaving the ``with`` block on an
-exception) deletes it.
+The file is written as an unnamed file in the destination folder (a locked hidden
+``.partial`` file where the file system cannot; see :mod:`vsr._atomic`) and
+given its name only by :meth:`VideoWriter.close` after the encoder is flushed;
+:meth:`VideoWriter.abort` (or leaving the ``with`` block on an exception) throws
+it away, and so does a kill.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +40,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 
+from .._atomic import AtomicFile
 from ..errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from ._reader import VideoInfo, guess_matrix, matrix_value, primaries_value, range_value, sws_matrix, trc_value
 
@@ -243,19 +243,24 @@ class VideoWriter:
         self._last_pts: int | None = None
         self._closed = False
         self._finished = False
-        self.tmp_path = _create_temp(self.path)
+        self._file = AtomicFile(self.path, overwrite=overwrite)
         self._side: av.container.InputContainer | None = None
         self._copies: dict[int, _StreamCopy] = {}
         self._pending: av.Packet | None = None
         self._side_packets: Iterator[av.Packet] | None = None
         try:
-            self._out = av.open(os.fspath(self.tmp_path), "w", format=self._format)
+            self._out = av.open(self._file.path, "w", format=self._format)
             self._setup_video()
             if source is not None and copy_streams:
                 self._setup_copies(source)
         except BaseException:
             self.abort()
             raise
+
+    @property
+    def tmp_path(self) -> Path:
+        """Where the data are being written: ``/proc/self/fd/N`` for an unnamed file, else the hidden partial file."""
+        return Path(self._file.path)
 
     # ------------------------------------------------------------------ setup
     def _check_codec(self) -> tuple[int, int]:
@@ -531,21 +536,16 @@ class VideoWriter:
         self._finished = True
 
     def close(self) -> None:
-        """:meth:`finish` the file and rename it over the destination."""
+        """:meth:`finish` the file and give it its name (the destination)."""
         if self._closed:
             return
         self.finish()
-        try:
-            if self.path.exists():
-                shutil.copymode(self.path, self.tmp_path)
-            os.replace(self.tmp_path, self.path)
-        except OSError as e:
-            self.abort()
-            raise EncodeError(f"{self.path}: cannot move the finished file into place ({e.strerror})") from None
         self._closed = True
+        # Without overwrite, a run that finished the same destination meanwhile wins: OutputExistsError here.
+        self._file.commit()
 
     def abort(self) -> None:
-        """Stop writing and delete the temporary file; the destination is left untouched."""
+        """Stop writing and throw the file away; the destination is left untouched."""
         if self._closed:
             return
         self._closed = True
@@ -553,7 +553,9 @@ class VideoWriter:
             self._close_containers()
         except Exception:  # noqa: BLE001 - the file is being thrown away
             pass
-        self.tmp_path.unlink(missing_ok=True)
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.abort()
 
     def _close_containers(self) -> None:
         out, side = getattr(self, "_out", None), self._side
@@ -629,20 +631,6 @@ class _AudioReencoder:
             out.extend(self._encode(self.resampler.resample(None)))
         out.extend(self.out.encode(None))
         return out
-
-
-def _create_temp(dst: Path) -> Path:
-    """A new hidden file beside ``dst``, created with the permissions the umask gives (mkstemp's are 0600)."""
-    for _ in range(100):
-        tmp = dst.with_name(f".{dst.stem}.{secrets.token_hex(4)}.partial{dst.suffix}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise EncodeError(f"{dst}: cannot create a file in {dst.parent} ({e.strerror})") from None
-        return tmp
-    raise EncodeError(f"{dst}: cannot create a temporary file in {dst.parent}")
 
 
 def _has_encoder(name: str) -> bool:

@@ -6,10 +6,8 @@ carries code is refused before anything in it runs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._atomic import atomic_open, sha256_file
 from ..errors import CheckpointError, InputNotFoundError, UnsupportedError
 
 __all__ = [
@@ -37,15 +36,6 @@ __all__ = [
 VSR_FORMAT = "vsr-model"
 
 _WRAPPER_KEYS = ("state_dict", "model", "params_ema", "params", "net", "generator")
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _torch_load(path: Path) -> Any:
@@ -214,32 +204,12 @@ def load_partial_state_dict(
     return kept
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it; restore it at once.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
-
-    A crash at any point leaves the previous file intact; the result gets the
-    umask's permissions (mkstemp alone would leave it private).
-    """
+    """``torch.save`` to ``path`` atomically and durably (:mod:`vsr._atomic`): a crash leaves the previous file."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(p, "wb") as f:
+        torch.save(obj, f)
     return p
 
 

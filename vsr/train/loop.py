@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .._atomic import write_bytes, write_text
 from .._device import autocast_dtype, resolve_device, resolve_precision
 from ..data._datasets import (
     DIV2K,
@@ -237,7 +238,7 @@ class _RunLog:
         if self.jsonl.exists():
             rows = [ln for ln in self.jsonl.read_text(encoding="utf-8").splitlines() if ln.strip()]
             keep = [ln for ln in rows if json.loads(ln).get("iteration", 0) <= iteration]
-            self.jsonl.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+            write_text(self.jsonl, "".join(ln + "\n" for ln in keep))
         if self.csv.exists():
             with open(self.csv, encoding="utf-8", newline="") as f:
                 rows = list(csv.DictReader(f))
@@ -457,9 +458,7 @@ def _train(
     log: _RunLog | None = None
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(
-            json.dumps({"recipe": config.source, **config_to_dict(config)}, indent=2) + "\n", encoding="utf-8"
-        )
+        write_text(run_dir / "config.json", json.dumps({"recipe": config.source, **config_to_dict(config)}, indent=2) + "\n")
         log = _RunLog(run_dir, keep_until=start if ckpt is not None else None)
         log.write(
             "resume" if ckpt is not None else "start",
@@ -636,10 +635,8 @@ def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise CheckpointError(f"{dest}: could not encode the plot")
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, dest)
-    return dest
+    # Atomic with a name of its own per writer: two runs plotting into one folder never share a temporary file.
+    return write_bytes(dest, buf.tobytes())
 
 
 SNAPSHOTS = "snapshots"

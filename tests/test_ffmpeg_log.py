@@ -1,0 +1,57 @@
+"""FFmpeg's own decode-error lines stay off stderr unless --debug asks for them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vsr.cli import cli
+from vsr.io import decord_available, set_ffmpeg_logging
+from vsr.models import get_model, save_model
+
+
+@pytest.fixture
+def damaged(make_video: Callable[..., Path], tmp_path: Path) -> Path:
+    """An H.264 clip with 40 bytes flipped in its middle third: it decodes, with FFmpeg complaining."""
+    clean = make_video("clean.mp4", frames=30, size=(64, 48), content="noise")
+    data = bytearray(clean.read_bytes())
+    for i in np.random.default_rng(1).integers(len(data) // 3, len(data) * 2 // 3, 40):
+        data[i] ^= 0xFF
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
+
+
+@pytest.fixture(autouse=True)
+def quiet_afterwards() -> Iterator[None]:
+    yield
+    set_ffmpeg_logging(False)
+
+
+@pytest.mark.parametrize("decoder", [pytest.param("decord", marks=pytest.mark.skipif(not decord_available(), reason="decord not installed")), "pyav"])
+def test_damaged_video_upscales_without_ffmpeg_lines(damaged: Path, ckpt: Path, tmp_path: Path, decoder: str,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    args = ["upscale", str(damaged), "-o", str(tmp_path / "o.mp4"), "-s", "2", "-m", str(ckpt), "--device", "cpu",
+            "--decoder", decoder, "-q"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.stderr
+    err = capfd.readouterr().err + r.stderr
+    assert " @ 0x" not in err, err
+
+    for flag in ("--debug", "-v"):
+        r = CliRunner().invoke(cli, [flag, *args, "--overwrite"])
+        assert r.exit_code == 0
+        if decoder == "decord":  # decord's FFmpeg prints straight to the terminal; PyAV's goes to the libav.* loggers
+            assert "error while decoding" in capfd.readouterr().err
+        set_ffmpeg_logging(False)

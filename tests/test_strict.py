@@ -1,0 +1,97 @@
+"""Frames that cannot be decoded: counted in the stats and the summary, or, with --strict, a failure with nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vsr.cli import cli
+from vsr.errors import InvalidInputError
+from vsr.io import FrameBatch, VideoReader
+from vsr.models import get_model, save_model
+from vsr.pipeline import upscale_video
+from vsr.segments import upscale_segmented
+
+
+@pytest.fixture
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
+
+
+@pytest.fixture
+def lose_frame_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding loses frame 3, as a decoder does with a damaged packet (the index still lists it)."""
+
+    def drop(batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
+        for b in batches:
+            keep = [k for k, i in enumerate(range(b.index, b.index + len(b))) if i != 3]
+            if keep:
+                yield FrameBatch(b.frames[keep], tuple(b.pts[k] for k in keep), tuple(b.durations[k] for k in keep), b.index)
+
+    iter_all, iter_range = VideoReader.__iter__, VideoReader.iter_frames
+    monkeypatch.setattr(VideoReader, "__iter__", lambda self: drop(iter_all(self)))
+    monkeypatch.setattr(VideoReader, "iter_frames", lambda self, a, b: drop(iter_range(self, a, b)))
+
+
+def _frames(path: Path) -> int:
+    with av.open(str(path)) as c:  # not VideoReader: the fixture makes it lose a frame
+        return sum(1 for _ in c.decode(video=0))
+
+
+def test_missing_frames_are_counted_and_reported(make_video: Callable[..., Path], tmp_path: Path, ckpt: Path, lose_frame_3: None) -> None:
+    src = make_video("in.mp4", frames=8)
+    stats = upscale_video(src, tmp_path / "o.mp4", scale=2, model=str(ckpt), device="cpu", batch_size=2, progress=False)
+    assert (stats.frames, stats.frames_missing) == (7, 1)
+    assert "1 of 8 frames could not be decoded" in stats.summary()
+    assert _frames(tmp_path / "o.mp4") == 7
+
+
+def test_strict_fails_with_nothing_written(make_video: Callable[..., Path], tmp_path: Path, ckpt: Path, lose_frame_3: None) -> None:
+    src = make_video("in.mp4", frames=8)
+    with pytest.raises(InvalidInputError, match="1 of 8 frames could not be decoded"):
+        upscale_video(src, tmp_path / "o.mp4", scale=2, model=str(ckpt), device="cpu", batch_size=2, progress=False, strict=True)
+    with pytest.raises(InvalidInputError, match="1 of 8 frames could not be decoded"):
+        upscale_segmented(src, tmp_path / "s.mp4", scale=2, model=str(ckpt), device="cpu", batch_size=2, progress=False,
+                          segment_frames=2, strict=True)
+    r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(tmp_path / "c.mp4"), "-s", "2", "-m", str(ckpt), "--device", "cpu",
+                                 "--strict", "-q"])
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "--strict" in r.stderr
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["in.mp4", ".s.mp4.vsr-segments"] or left == [".s.mp4.vsr-segments", "in.mp4"]  # segments kept for a rerun
+
+
+def test_intact_input_has_no_damage_note(make_video: Callable[..., Path], tmp_path: Path, ckpt: Path) -> None:
+    src = make_video("in.mp4", frames=4)
+    stats = upscale_video(src, tmp_path / "o.mp4", scale=2, model=str(ckpt), device="cpu", progress=False, strict=True)
+    assert stats.frames_missing == 0 and "could not be decoded" not in stats.summary()
+
+
+@pytest.fixture
+def damaged(make_video: Callable[..., Path], tmp_path: Path) -> Path:
+    """An H.264 clip with 40 bytes flipped in its middle third: every frame decodes, some with concealed errors."""
+    clean = make_video("clean.mp4", frames=30, size=(64, 48), content="noise")
+    data = bytearray(clean.read_bytes())
+    for i in np.random.default_rng(1).integers(len(data) // 3, len(data) * 2 // 3, 40):
+        data[i] ^= 0xFF
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(bytes(data))
+    clean.unlink()
+    return path
+
+
+def test_frames_decoded_with_errors_are_counted_by_pyav(damaged: Path, tmp_path: Path, ckpt: Path) -> None:
+    kw = dict(scale=2, model=str(ckpt), device="cpu", progress=False, decoder="pyav")
+    stats = upscale_video(damaged, tmp_path / "o.mp4", **kw)  # type: ignore[arg-type]
+    assert stats.frames == 30 and stats.frames_missing == 0
+    assert stats.frames_damaged is not None and 0 < stats.frames_damaged < 30
+    assert f"{stats.frames_damaged} frames decoded with errors" in stats.summary()
+    with pytest.raises(InvalidInputError, match="frames decoded with errors"):
+        upscale_video(damaged, tmp_path / "strict.mp4", strict=True, **kw)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mp4", "o.mp4"]
