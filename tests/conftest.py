@@ -281,3 +281,16 @@ def shared_videos() -> Path:
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent (research data is only present in CI and on the dev machines)")
     return folder
+
+
+@pytest.fixture
+def damaged(make_video: Callable[..., Path], tmp_path: Path) -> Path:
+    """An H.264 clip with 40 bytes flipped in its middle third: every frame decodes, some with concealed errors."""
+    clean = make_video("clean.mp4", frames=30, size=(64, 48), content="noise")
+    data = bytearray(clean.read_bytes())
+    for i in np.random.default_rng(1).integers(len(data) // 3, len(data) * 2 // 3, 40):
+        data[i] ^= 0xFF
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(bytes(data))
+    clean.unlink()
+    return path

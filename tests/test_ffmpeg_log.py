@@ -15,17 +15,6 @@ from vsr.io import decord_available, set_ffmpeg_logging
 from vsr.models import get_model, save_model
 
 
-@pytest.fixture
-def damaged(make_video: Callable[..., Path], tmp_path: Path) -> Path:
-    """An H.264 clip with 40 bytes flipped in its middle third: it decodes, with FFmpeg complaining."""
-    clean = make_video("clean.mp4", frames=30, size=(64, 48), content="noise")
-    data = bytearray(clean.read_bytes())
-    for i in np.random.default_rng(1).integers(len(data) // 3, len(data) * 2 // 3, 40):
-        data[i] ^= 0xFF
-    path = tmp_path / "damaged.mp4"
-    path.write_bytes(bytes(data))
-    return path
-
 
 @pytest.fixture
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -73,18 +73,6 @@ def test_intact_input_has_no_damage_note(make_video: Callable[..., Path], tmp_pa
     assert stats.frames_missing == 0 and "could not be decoded" not in stats.summary()
 
 
-@pytest.fixture
-def damaged(make_video: Callable[..., Path], tmp_path: Path) -> Path:
-    """An H.264 clip with 40 bytes flipped in its middle third: every frame decodes, some with concealed errors."""
-    clean = make_video("clean.mp4", frames=30, size=(64, 48), content="noise")
-    data = bytearray(clean.read_bytes())
-    for i in np.random.default_rng(1).integers(len(data) // 3, len(data) * 2 // 3, 40):
-        data[i] ^= 0xFF
-    path = tmp_path / "damaged.mp4"
-    path.write_bytes(bytes(data))
-    clean.unlink()
-    return path
-
 
 def test_frames_decoded_with_errors_are_counted_by_pyav(damaged: Path, tmp_path: Path, ckpt: Path) -> None:
     kw = dict(scale=2, model=str(ckpt), device="cpu", progress=False, decoder="pyav")

@@ -41,6 +41,7 @@ import numpy as np
 from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.evaluate import (
+    CodecCache,
     EvalResult,
     ItemScore,
     Layout,
@@ -361,28 +362,36 @@ def _clip_ground_truth(ts: TestSet, item: ItemScore, scale: int) -> Iterator[np.
         yield _modcrop(_as_rgb(read_image(path)), scale)
 
 
-def _item_pair(ts: TestSet, item: ItemScore, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ground truth, LR) of one evaluated item, made exactly as :func:`evaluate` made them."""
+def _item_pair(ts: TestSet, item: ItemScore, scale: int, cache: CodecCache) -> tuple[np.ndarray, np.ndarray]:
+    """(ground truth, LR) of one evaluated item, made exactly as :func:`evaluate` made them.
+
+    Compressed LR is replayed from ``cache``, the bitstreams the evaluation recorded.
+    """
     deg = parse_degradation(ts.degradation)
     root = Path(ts.path)
     if deg.codec is not None and ts.kind == "video":
         # The LR of a compressed clip depends on the frames before it: run the clip's stream up to the item.
         seen = 0
-        for gt_batch, lr_batch in degraded_clip(_clip_ground_truth(ts, item, scale), scale, deg):
+        clip_key = f"{root}|{root.stem if ts.layout == 'video' else item.clip}"
+        for gt_batch, lr_batch in degraded_clip(_clip_ground_truth(ts, item, scale), scale, deg, cache=cache,
+                                                key=clip_key):
             if item.index < seen + len(gt_batch):
                 k = item.index - seen
                 return np.ascontiguousarray(gt_batch[k]), np.ascontiguousarray(lr_batch[k])
             seen += len(gt_batch)
         raise DatasetError(f"{root}: clip {item.clip!r} has {seen} frames, frame {item.index} was evaluated; was it changed?")
-    gt, lr = _plain_item_pair(ts, item, scale, deg)
-    return gt, compress_image(lr, deg)
+    gt, lr, path = _plain_item_pair(ts, item, scale, deg)
+    return gt, compress_image(lr, deg, cache=cache, key=os.fspath(path))
 
 
-def _plain_item_pair(ts: TestSet, item: ItemScore, scale: int, deg: Degradation) -> tuple[np.ndarray, np.ndarray]:
+def _plain_item_pair(
+    ts: TestSet, item: ItemScore, scale: int, deg: Degradation
+) -> tuple[np.ndarray, np.ndarray, Path]:
+    """(ground truth, LR before any codec, the file the item came from)."""
     root = Path(ts.path)
     if ts.layout == "video":
         gt = _modcrop(_video_frame(root, item.index), scale)
-        return gt, degrade(gt, scale, deg.kind)
+        return gt, degrade(gt, scale, deg.kind), root
     if ts.layout == "edsr":
         hr_path = _pick(list_images(root / "HR"), item, root / "HR")
         hr = _as_rgb(read_image(hr_path))
@@ -393,16 +402,16 @@ def _plain_item_pair(ts: TestSet, item: ItemScore, scale: int, deg: Degradation)
         )
         if deg.kind == "bi" and lr_path is not None:
             lr = _as_rgb(read_image(lr_path))
-            return np.ascontiguousarray(hr[: lr.shape[0] * scale, : lr.shape[1] * scale]), lr
+            return np.ascontiguousarray(hr[: lr.shape[0] * scale, : lr.shape[1] * scale]), lr, hr_path
         gt = _modcrop(hr, scale)
-        return gt, degrade(gt, scale, deg.kind)
+        return gt, degrade(gt, scale, deg.kind), hr_path
     if root.is_file():
         frame_path = root
     else:
         folder = root / item.clip if ts.layout in ("clips", "septuplets") else root
         frame_path = _pick(list_images(folder), item, folder)
     gt = _modcrop(_as_rgb(read_image(frame_path)), scale)
-    return gt, degrade(gt, scale, deg.kind)
+    return gt, degrade(gt, scale, deg.kind), frame_path
 
 
 def _window(outputs: Sequence[np.ndarray], side: int) -> tuple[int, int, int]:
@@ -438,6 +447,7 @@ def _examples(
     scale: int,
     groups: Mapping[str, list[str]],
     notes: list[str],
+    cache: CodecCache,
 ) -> list[DiffExample]:
     """One example per image set, or per clip of a video set: the item where the models differ most."""
     ts = scores.test_set
@@ -453,7 +463,7 @@ def _examples(
     for indices in by_clip.values():
         k = max(indices, key=lambda j: spread[j])
         item = items[k]
-        gt, lr = _item_pair(ts, item, scale)
+        gt, lr = _item_pair(ts, item, scale, cache)
         images = {"ground truth": gt, BICUBIC: imresize(lr, scale)}
         for lab, up in upscalers.items():
             images[lab] = np.asarray(up(lr[None]))[0]
@@ -554,6 +564,8 @@ def compare_models(
         if info.group:
             group_members.setdefault(info.group, []).append(info.label)
     first = next(iter(upscalers.values()))
+    # One recording of every compressed clip, replayed for every model and for the crops: all see the same LR.
+    codec_cache: CodecCache = {}
     notes: list[str] = []
     all_scores: list[SetScores] = []
     examples: list[DiffExample] = []
@@ -565,13 +577,13 @@ def compare_models(
                 _say(f"vsr compare: {label} on {ts.name} ({ts.kind} set, protocol {protocol})")
             results[label] = evaluate(
                 ts.path, int(scale), up, model_name=label, protocol=protocol, degradation=ts.degradation,
-                progress=progress
+                codec_cache=codec_cache, progress=progress
             )
         for r in results.values():
             notes.extend(f"{ts.name}: {n}" for n in r.notes if f"{ts.name}: {n}" not in notes)
         scores = SetScores(ts, results)
         all_scores.append(scores)
-        examples.extend(_examples(scores, upscalers, int(scale), group_members, notes))
+        examples.extend(_examples(scores, upscalers, int(scale), group_members, notes, codec_cache))
     return Comparison(
         scale=int(scale),
         models=infos,

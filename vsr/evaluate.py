@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -35,7 +35,7 @@ import numpy as np
 from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.images import IMAGE_EXTENSIONS, list_images, natural_key, read_image
-from vsr.io import VideoReader, codec_roundtrip
+from vsr.io import EncodedClip, VideoReader, codec_roundtrip
 from vsr.metrics import Protocol, finite_mean, get_protocol, psnr, ssim, temporal_error, video_means
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "ItemScore",
     "Layout",
     "Summary",
+    "CodecCache",
     "compare_frames",
     "compress_image",
     "degraded_clip",
@@ -410,43 +411,83 @@ def _codec_words(degradation: Degradation) -> str:
             "and decoded again")
 
 
-def compress_image(lr: np.ndarray, degradation: str | Degradation) -> np.ndarray:
-    """One LR image through the degradation's codec as a one-frame (intra) video; unchanged without a codec."""
+#: Recorded bitstreams of compressed LR, by clip and condition: see :func:`degraded_clip`.
+CodecCache = MutableMapping[str, EncodedClip]
+
+
+def compress_image(
+    lr: np.ndarray, degradation: str | Degradation, *, cache: CodecCache | None = None, key: str = ""
+) -> np.ndarray:
+    """One LR image through the degradation's codec as a one-frame (intra) video; unchanged without a codec.
+
+    With ``cache``, the bitstream is recorded under ``key`` on first use and replayed after.
+    """
     degradation = parse_degradation(degradation)
     if degradation.codec is None:
         return lr
-    return next(iter(codec_roundtrip([lr], codec=degradation.codec, crf=degradation.crf, preset=degradation.preset)))
+    return next(iter(degraded_clip([lr], 1, degradation, cache=cache, key=key, made=True)))[1][0]
 
 
 def degraded_clip(
-    gts: Iterable[np.ndarray], scale: int, degradation: str | Degradation, *, batch: int = 8
+    gts: Iterable[np.ndarray],
+    scale: int,
+    degradation: str | Degradation,
+    *,
+    batch: int = 8,
+    cache: CodecCache | None = None,
+    key: str = "",
+    made: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ground-truth batch, LR batch) of one clip's frames under ``degradation``, in order, ``batch`` frames at a time.
 
     Ground truth must already be cropped to a multiple of ``scale``. With a codec
     in the spec the clip's LR frames are encoded as one stream and decoded again
     (so prediction across frames acts as in a real video); memory holds only the
-    codec's delay, not the clip.
+    codec's delay, not the clip. The encoder is not bit-exact from run to run, so
+    where several models must see the same input pass one ``cache`` and a ``key``
+    naming the clip: the first call records the bitstream, later ones replay it.
+    ``made=True`` means ``gts`` are already the LR frames (resampling skipped).
     """
     deg = parse_degradation(degradation)
     chunks = _stacked(gts, batch)
+
+    def resample(gt: np.ndarray) -> np.ndarray:
+        return gt if made else degrade(gt, scale, deg.kind)
+
     if deg.codec is None:
         for gt in chunks:
-            yield gt, degrade(gt, scale, deg.kind)
+            yield gt, resample(gt)
         return
     pending: deque[np.ndarray] = deque()
 
     def lr_frames() -> Iterator[np.ndarray]:
         for gt in chunks:
             pending.append(gt)
-            yield from degrade(gt, scale, deg.kind)
+            yield from resample(gt)
 
+    full_key = f"{key}|{deg.name}|x{scale}"
+    if cache is not None and full_key in cache:
+        decoded: Iterator[np.ndarray] = _replay(cache[full_key], lr_frames())
+    else:
+        record = None if cache is None else (lambda clip: cache.__setitem__(full_key, clip))
+        decoded = codec_roundtrip(lr_frames(), codec=deg.codec, crf=deg.crf, preset=deg.preset, record=record)
     out: list[np.ndarray] = []
-    for frame in codec_roundtrip(lr_frames(), codec=deg.codec, crf=deg.crf, preset=deg.preset):
+    for frame in decoded:
         out.append(frame)
         if len(out) == len(pending[0]):
             yield pending.popleft(), np.stack(out)
             out = []
+
+
+def _replay(clip: EncodedClip, lr_frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The recorded frames, pulling the (unused) fresh LR frames alongside so the ground truth advances in step."""
+    for frame in clip.frames():
+        fresh = next(lr_frames, None)
+        if fresh is None or fresh.shape != frame.shape:
+            raise DatasetError("the clip changed since its compressed LR was recorded (frame count or size differs)")
+        yield frame
+    if next(lr_frames, None) is not None:
+        raise DatasetError("the clip changed since its compressed LR was recorded (it has more frames now)")
 
 
 def _stacked(frames: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
@@ -462,7 +503,7 @@ def _stacked(frames: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
 
 def _evaluate_images(
     root: Path, layout: Layout, scale: int, model: UpscaleFn | None, proto: Protocol, degradation: Degradation,
-    notes: set[str], progress: bool,
+    notes: set[str], progress: bool, cache: CodecCache | None = None,
 ) -> tuple[list[ItemScore], _Extremes]:
     crop = proto.crop_border(scale)
     items: list[ItemScore] = []
@@ -482,7 +523,7 @@ def _evaluate_images(
                     f"but {hr_path} is {hr.shape[1]}x{hr.shape[0]}"
                 )
             gt = hr[:h, :w]
-        lr = compress_image(lr, degradation)
+        lr = compress_image(lr, degradation, cache=cache, key=f"{hr_path}")
         bic = imresize(lr, scale)
         sr = None if model is None else _upscale(model, lr[None], scale)[0]
         p, s, bp, bs = _score(gt, bic, sr, crop, proto.y_channel)
@@ -527,7 +568,7 @@ def _clip_frames(source: Sequence[Path] | Path, center_only: bool, notes: set[st
 
 def _evaluate_video(
     root: Path, layout: Layout, scale: int, model: UpscaleFn | None, proto: Protocol, degradation: Degradation,
-    notes: set[str], progress: bool, frame_stride: int = 1,
+    notes: set[str], progress: bool, frame_stride: int = 1, cache: CodecCache | None = None,
 ) -> tuple[list[ItemScore], list[ClipSummary], _Extremes]:
     crop = proto.crop_border(scale)
     y = proto.y_channel
@@ -563,7 +604,8 @@ def _evaluate_video(
                 names.append((index, name))
                 yield g
 
-        for gt_all, lr_all in degraded_clip(ground_truth(), scale, degradation, batch=_CHUNK):
+        clip_key = f"{root}|{clip}"
+        for gt_all, lr_all in degraded_clip(ground_truth(), scale, degradation, batch=_CHUNK, cache=cache, key=clip_key):
             chunk = [names.popleft() for _ in range(len(gt_all))]
             # The codec saw every frame; only the kept ones are upscaled and scored.
             keep = [k for k, (index, _) in enumerate(chunk) if index % frame_stride == 0]
@@ -656,6 +698,7 @@ def evaluate(
     protocol: str | Protocol | None = None,
     degradation: str | Degradation = "bi",
     frame_stride: int = 1,
+    codec_cache: CodecCache | None = None,
     progress: bool = False,
 ) -> EvalResult:
     """Score ``model`` and MATLAB bicubic on ``dataset`` under a named protocol.
@@ -679,6 +722,9 @@ def evaluate(
             the EDSR layout use their ``LR_bicubic/X<s>`` files with ``bi``.
         frame_stride: score every ``frame_stride``-th frame of each clip (video
             data only; 1 = every frame; above 1 there is no temporal figure).
+        codec_cache: with a codec degradation, a dict shared by the evaluations
+            that must see identical compressed LR (e.g. several models): the
+            first records each clip's bitstream, the others replay it.
         progress: show a tqdm progress bar on stderr.
 
     Returns:
@@ -700,13 +746,13 @@ def evaluate(
     notes: set[str] = set()
     clips: list[ClipSummary] = []
     if proto.aggregation == "image-mean":
-        items, extremes = _evaluate_images(root, layout, int(scale), model, proto, deg, notes, progress)
+        items, extremes = _evaluate_images(root, layout, int(scale), model, proto, deg, notes, progress, codec_cache)
         if not items:
             raise DatasetError(f"{root}: no images to evaluate")
         mean, frame_weighted = _summary(items), None
     else:
         items, clips, extremes = _evaluate_video(
-            root, layout, int(scale), model, proto, deg, notes, progress, int(frame_stride)
+            root, layout, int(scale), model, proto, deg, notes, progress, int(frame_stride), codec_cache
         )
         mean, frame_weighted = _video_summaries(items, clips)
     _inf_note(items, notes)

@@ -17,6 +17,7 @@ from ._reader import VideoReader as VideoReader
 from ._reader import decord_available as decord_available
 from ._reader import is_video_path as is_video_path
 from ._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
+from ._roundtrip import EncodedClip as EncodedClip
 from ._roundtrip import codec_roundtrip as codec_roundtrip
 from ._reader import set_ffmpeg_logging as set_ffmpeg_logging
 from ._writer import CODECS as CODECS
@@ -37,6 +38,7 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "ROUNDTRIP_CODECS",
+    "EncodedClip",
     "VideoWriter",
     "check_container",
     "codec_roundtrip",

@@ -3,12 +3,20 @@
 :func:`codec_roundtrip` streams: it takes RGB frames one at a time and yields
 the decoded frames in the same order and number, holding only the encoder's
 and decoder's own delay in memory, so a long clip never sits in memory whole.
+
+libx264 does not always produce the same bits for the same frames (measured
+here: with macroblock-tree rate control on, about one run in four differs,
+even with one thread). So a comparison that must show every model the same
+compressed input records the bitstream once (``record``) as an
+:class:`EncodedClip` and decodes that for each model (:meth:`EncodedClip.frames`):
+decoding is deterministic, and the bitstream is small.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -16,10 +24,44 @@ import numpy as np
 
 from vsr.errors import InvalidInputError, UnsupportedError
 
-__all__ = ["ROUNDTRIP_CODECS", "codec_roundtrip"]
+__all__ = ["ROUNDTRIP_CODECS", "EncodedClip", "codec_roundtrip"]
 
 #: Codec names accepted by :func:`codec_roundtrip`, mapped to the libav (encoder, decoder).
 ROUNDTRIP_CODECS: dict[str, tuple[str, str]] = {"x264": ("libx264", "h264")}
+
+
+@dataclass(frozen=True)
+class EncodedClip:
+    """The bitstream of one :func:`codec_roundtrip`: replaying it gives exactly the frames that run yielded."""
+
+    decoder: str
+    extradata: bytes
+    packets: tuple[bytes, ...]
+    size: tuple[int, int]
+    count: int
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The decoded RGB frames, in order (``count`` of them, ``size`` = (height, width))."""
+        decoder = _decoder(self.decoder, self.extradata)
+        n = 0
+        for data in (*self.packets, None):
+            for out in decoder.decode(None if data is None else av.Packet(data)):
+                n += 1
+                yield _rgb(out, self.size)
+        if n != self.count:
+            raise InvalidInputError(f"replaying a recorded clip gave {n} frames for {self.count}")
+
+
+def _decoder(name: str, extradata: bytes | None) -> av.CodecContext:
+    decoder = av.CodecContext.create(name, "r")
+    decoder.extradata = extradata
+    decoder.thread_count = 1
+    decoder.thread_type = "NONE"
+    return decoder
+
+
+def _rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    return np.array(frame.to_ndarray(format="rgb24")[: size[0], : size[1]])
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -37,6 +79,7 @@ def codec_roundtrip(
     crf: int = 23,
     preset: str = "medium",
     fps: int = 25,
+    record: Callable[[EncodedClip], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield each RGB frame of ``frames`` after encoding with ``codec`` (yuv420p, constant quality ``crf``) and decoding.
 
@@ -44,8 +87,9 @@ def codec_roundtrip(
     across them, as in a real video); they must all have the same size. The
     conversion to and from yuv420p uses libswscale's defaults (BT.601, limited
     range) both ways. Odd sizes are padded by edge replication for the encoder
-    and cropped back. The output is deterministic for the same input and
-    settings (one encoder thread).
+    and cropped back. The output is the same, bit for bit, for the same input and
+    settings as far as the encoder allows (see the module docstring; pass
+    ``record`` and replay the clip where identical frames matter).
 
     Args:
         frames: uint8 ``H×W×3`` RGB frames.
@@ -53,6 +97,7 @@ def codec_roundtrip(
         crf: x264's constant rate factor, 0-51 (higher: smaller and worse).
         preset: x264 speed preset.
         fps: nominal frame rate written to the stream (affects rate control only).
+        record: called once, after the last frame, with the clip's bitstream.
 
     Raises:
         UnsupportedError: unknown codec, crf out of range.
@@ -62,11 +107,12 @@ def codec_roundtrip(
         raise UnsupportedError(f"unknown codec {codec!r} for a compression round trip; allowed: {', '.join(ROUNDTRIP_CODECS)}")
     if not 0 <= int(crf) <= 51:
         raise UnsupportedError(f"crf = {crf} is out of range; x264 takes 0 (best) to 51 (worst)")
-    return _roundtrip(frames, *ROUNDTRIP_CODECS[codec], int(crf), preset, int(fps))
+    return _roundtrip(frames, *ROUNDTRIP_CODECS[codec], int(crf), preset, int(fps), record)
 
 
 def _roundtrip(
-    frames: Iterable[np.ndarray], encoder_name: str, decoder_name: str, crf: int, preset: str, fps: int
+    frames: Iterable[np.ndarray], encoder_name: str, decoder_name: str, crf: int, preset: str, fps: int,
+    record: Callable[[EncodedClip], None] | None,
 ) -> Iterator[np.ndarray]:
     # A throw-away in-memory container gives the encoder a time base and lets the stream's extradata
     # (SPS/PPS) reach the decoder; the packets are decoded as they come out, never muxed to a file.
@@ -76,14 +122,17 @@ def _roundtrip(
     stream = None
     n_in = 0
     n_out = 0
+    kept: list[bytes] = []
     try:
         def decode(packets: Iterable[av.Packet | None]) -> Iterator[np.ndarray]:
             nonlocal n_out
             assert decoder is not None and size is not None
             for packet in packets:
+                if packet is not None and record is not None:
+                    kept.append(bytes(packet))
                 for out in decoder.decode(packet):
                     n_out += 1
-                    yield out.to_ndarray(format="rgb24")[: size[0], : size[1]]
+                    yield _rgb(out, size)
 
         for frame in frames:
             arr = np.asarray(frame)
@@ -98,10 +147,9 @@ def _roundtrip(
                 stream.time_base = Fraction(1, fps)
                 stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
                 stream.codec_context.thread_count = 1
+                stream.codec_context.thread_type = "NONE"
                 stream.codec_context.open()
-                decoder = av.CodecContext.create(decoder_name, "r")
-                decoder.extradata = stream.codec_context.extradata
-                decoder.thread_count = 1
+                decoder = _decoder(decoder_name, stream.codec_context.extradata)
             elif (arr.shape[0], arr.shape[1]) != size:
                 raise InvalidInputError(
                     f"codec round trip: frame {n_in + 1} is {arr.shape[1]}x{arr.shape[0]}, the stream is {size[1]}x{size[0]}"
@@ -118,6 +166,9 @@ def _roundtrip(
         yield from decode([None])  # then the decoder's
         if n_out != n_in:
             raise InvalidInputError(f"codec round trip returned {n_out} frames for {n_in}; the encoder dropped frames")
+        if record is not None:
+            assert size is not None
+            record(EncodedClip(decoder_name, bytes(stream.codec_context.extradata or b""), tuple(kept), size, n_out))
     finally:
         _discard(container)
 
