@@ -106,7 +106,7 @@ def test_degraded_clip_compresses_the_clip_as_one_stream_in_batches() -> None:
     # a fresh round trip of the bicubic LR gives (up to x264's run-to-run wobble) the same frames.
     assert np.array_equal(np.stack(list(cache["clip|bi+x264:crf=30|x2"].frames())), lr_x264)
     fresh = np.stack(list(codec_roundtrip(iter(lr_bi), crf=30)))
-    assert psnr(fresh, lr_x264) > 40 > psnr(lr_bi, lr_x264)
+    assert min(psnr(a, b) for a, b in zip(fresh, lr_x264)) > 40 > max(psnr(a, b) for a, b in zip(lr_bi, lr_x264))
     replayed = list(degraded_clip(iter(gts), 2, "bi+x264:crf=30", batch=4, cache=cache, key="clip"))
     assert np.array_equal(np.concatenate([lr for _, lr in replayed]), lr_x264)
 
