@@ -98,6 +98,7 @@ def test_cli_compare_writes_the_report(image_set: Path, clip_set: Path, two_mode
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots == ["gain_over_bicubic.png", "psnr_TinySet.png", "psnr_TinyVid_calendar.png", "psnr_TinyVid_city.png"]
     assert len(list((out / "crops").iterdir())) == 3
+    assert not [p.name for p in out.rglob(".*")]  # every file written atomically: no partials or temporaries left
     for p in re.findall(r"\]\(((?:plots|crops)/[^)]+)\)", md):
         assert (out / p).is_file(), p
     html = (out / "report.html").read_text(encoding="utf-8")

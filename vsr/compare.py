@@ -38,6 +38,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from vsr._atomic import atomic_open, write_bytes, write_text
 from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.evaluate import (
@@ -968,11 +969,11 @@ def write_comparison_report(
 
     data = comparison_to_dict(comparison)
     written.append(out / "comparison.json")
-    written[-1].write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    write_text(written[-1], json.dumps(data, indent=1, allow_nan=False) + "\n", durable=False)
 
     def csv_file(name: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         path = out / name
-        with path.open("w", newline="", encoding="utf-8") as f:
+        with atomic_open(path, "w", durable=False, encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows([["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in r] for r in rows])
@@ -997,14 +998,14 @@ def write_comparison_report(
     plots = list(_plots(comparison))
     for stem, _, png in plots:
         written.append(out / "plots" / f"{stem}.png")
-        written[-1].write_bytes(png)
+        write_bytes(written[-1], png, durable=False)
     crops: list[tuple[str, DiffExample, bytes]] = []
     for e in comparison.examples:
         stem = _slug(f"{e.set_name}_{e.clip}_{e.item}" if e.clip else f"{e.set_name}_{e.item}")
         png = _example_png(e, labels)
         crops.append((stem, e, png))
         written.append(out / "crops" / f"{stem}.png")
-        written[-1].write_bytes(png)
+        write_bytes(written[-1], png, durable=False)
 
     header, rows, best = _summary_table(comparison)
     grp = _group_table(comparison)
@@ -1012,7 +1013,7 @@ def write_comparison_report(
     for _, _, figures in sections:
         for stem, _, png in figures:
             written.append(out / "plots" / f"{stem}.png")
-            written[-1].write_bytes(png)
+            write_bytes(written[-1], png, durable=False)
     video_sets = [s for s in comparison.sets if s.test_set.kind == "video"]
     models_lines = [f"- **{m.label}**: `{_shown(m.source)}` ({m.description}, {_params(m.params)})"
                     + (f", group {m.group}" if m.group else "") for m in comparison.models]
@@ -1050,7 +1051,7 @@ def write_comparison_report(
         md += ["## Notes", "", *(f"- {n}" for n in comparison.notes), ""]
     md += ["Numbers: `summary.csv`, `clips.csv`, `items.csv` (one row per image/frame and model), `comparison.json`.", ""]
     written.append(out / "report.md")
-    written[-1].write_text("\n".join(md), encoding="utf-8")
+    write_text(written[-1], "\n".join(md), durable=False)
 
     body = []
     if intro:
@@ -1081,5 +1082,5 @@ def write_comparison_report(
     if comparison.notes:
         body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes) + "</ul>")
     written.append(out / "report.html")
-    written[-1].write_text(html_document(title, "\n".join(body)), encoding="utf-8")
+    write_text(written[-1], html_document(title, "\n".join(body)), durable=False)
     return written

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vsr._atomic import write_text
 from vsr.errors import InvalidInputError
 from vsr.evaluate import detect_layout, evaluate
 from vsr.inference import Upscaler
@@ -58,9 +59,7 @@ def _write_cache(path: Path | None, cache: Mapping[str, float]) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dict(sorted(cache.items())), indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(dict(sorted(cache.items())), indent=1) + "\n", durable=False)
 
 
 def score_snapshots(

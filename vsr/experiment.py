@@ -48,7 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vsr._atomic import write_text
+from vsr._atomic import atomic_open, write_text
 from vsr.data import parse_degradation
 from vsr.errors import ConfigError, UnsupportedError
 from vsr.metrics import PROTOCOLS
@@ -612,7 +612,7 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", durable=False, encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows([[f"{v:.6f}" if isinstance(v, float) else v for v in r] for r in rows])

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vsr._atomic import atomic_open, write_bytes, write_text
 from vsr.errors import InvalidInputError
 from vsr.evaluate import CompareResult, EvalResult, Example, Summary
 
@@ -456,7 +457,7 @@ def _slug(text: str) -> str:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", durable=False, encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
@@ -480,9 +481,9 @@ def write_eval_report(
     ]
     paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
     _write_csv(paths[0], header, rows)
-    paths[1].write_text(json.dumps(eval_to_dict(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text(paths[1], json.dumps(eval_to_dict(result), indent=2, allow_nan=False) + "\n", durable=False)
     plot = _eval_plot(result)
-    paths[2].write_bytes(plot)
+    write_bytes(paths[2], plot, durable=False)
     if html_page:
         h, r = _eval_rows(result)
         scored = "model" if result.has_model else "bicubic"
@@ -494,7 +495,7 @@ def write_eval_report(
             examples=_examples_html(result.examples, scored, "ground truth", {"model": result.model}),
         )
         paths.append(out / f"{stem}.html")
-        paths[-1].write_text(page, encoding="utf-8")
+        write_text(paths[-1], page, durable=False)
     return paths
 
 
@@ -512,9 +513,9 @@ def write_compare_report(
     rows = [[str(f.index), _num(f.psnr_y, 6), _num(f.psnr_rgb, 6), _num(f.ssim_y, 6)] for f in result.frames]
     paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
     _write_csv(paths[0], header, rows)
-    paths[1].write_text(json.dumps(compare_to_dict(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text(paths[1], json.dumps(compare_to_dict(result), indent=2, allow_nan=False) + "\n", durable=False)
     plot = _compare_plot(result)
-    paths[2].write_bytes(plot)
+    write_bytes(paths[2], plot, durable=False)
     if html_page:
         page = render_html(
             title=f"{Path(result.distorted).name} vs {Path(result.reference).name}",
@@ -525,7 +526,7 @@ def write_compare_report(
             examples=_examples_html(result.examples, "distorted", "reference"),
         )
         paths.append(out / f"{stem}.html")
-        paths[-1].write_text(page, encoding="utf-8")
+        write_text(paths[-1], page, durable=False)
     return paths
 
 
