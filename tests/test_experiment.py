@@ -163,6 +163,8 @@ def test_tiny_experiment_runs_end_to_end_then_skips_finished_stages(tiny_experim
     again = run_experiment(tiny_experiment, progress=False)
     assert [s.status for s in again.stages] == ["skipped", "skipped", "skipped"]
     assert again.comparison is None and report.stat().st_mtime_ns == stamp
+    redone = run_experiment(tiny_experiment, progress=False, recompare=True)
+    assert [s.status for s in redone.stages] == ["skipped", "skipped", "ran"] and redone.comparison is not None
 
     # Through the CLI, with --force: everything is redone.
     r = CliRunner().invoke(cli, ["experiment", str(tiny_experiment), "--force", "--no-progress"])

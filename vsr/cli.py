@@ -645,10 +645,12 @@ def compare_cmd(
               help="Experiment folder (default: the recipe's experiment.out_dir).")
 @click.option("--force", is_flag=True, help="Redo every stage from scratch (deletes the experiment's runs and report).")
 @click.option("--train-only", is_flag=True, help="Stop after training; a later plain run does the comparison.")
+@click.option("--recompare", is_flag=True, help="Redo the comparison even if it finished (training stages are kept).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training stages run at once, each a process with its share of the CPU threads.")
 @click.option("--no-progress", is_flag=True, help="No stage messages or progress bars.")
-def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: bool, jobs: int, no_progress: bool) -> None:
+def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: bool, recompare: bool, jobs: int,
+                   no_progress: bool) -> None:
     """Train the models of an experiment recipe under one budget, then compare them (re-run to continue).
 
     E.g. `vsr experiment pipelines/compare_image_vs_video.toml`. Finished stages are skipped.
@@ -656,7 +658,7 @@ def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: 
     from .experiment import run_experiment
 
     result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress, train_only=train_only,
-                            jobs=jobs)
+                            jobs=jobs, recompare=recompare)
     for s in result.stages:
         click.echo(f"{s.name}: {s.status}{f' ({s.detail})' if s.detail else ''}")
     if train_only:

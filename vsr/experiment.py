@@ -654,6 +654,7 @@ def run_experiment(
     progress: bool = True,
     train_only: bool = False,
     jobs: int = 1,
+    recompare: bool = False,
 ) -> ExperimentResult:
     """Run (or continue) the experiment of ``recipe_path``: train every model and seed, then compare.
 
@@ -664,6 +665,8 @@ def run_experiment(
         out_dir: overrides ``experiment.out_dir``.
         progress: stage messages and training/evaluation progress on stderr.
         train_only: stop after the training stages (compare later with a plain re-run).
+        recompare: redo the comparison even when it finished with the same models
+            and settings (e.g. after the evaluation code changed); training stays.
         jobs: training stages run at once, each in its own process with
             ``cpu_count // jobs`` threads. On a CPU shared with other work, two
             one-thread processes keep both cores busy where one two-thread process
@@ -728,7 +731,8 @@ def run_experiment(
     from vsr.compare import compare_models, format_comparison, write_comparison_report
 
     comparison: Comparison | None = None
-    if _done(records.get("compare"), fingerprint, "compare", manifest_path) and (report_dir / "report.md").exists():
+    if not recompare and _done(records.get("compare"), fingerprint, "compare", manifest_path) and \
+            (report_dir / "report.md").exists():
         outcomes.append(StageOutcome("compare", "skipped", f"finished earlier -> {report_dir}"))
         if progress:
             _say("vsr experiment: stage compare finished earlier; skipped")
