@@ -47,6 +47,7 @@ from vsr.evaluate import (
     ItemScore,
     Layout,
     Summary,
+    clip_ground_truth,
     compress_image,
     degraded_clip,
     detect_layout,
@@ -349,20 +350,6 @@ def _video_frame(path: Path, index: int) -> np.ndarray:
     raise DatasetError(f"{path}: has {seen} frames, frame {index} was evaluated; was the file changed?")
 
 
-def _clip_ground_truth(ts: TestSet, item: ItemScore, scale: int) -> Iterator[np.ndarray]:
-    """Every ground-truth frame of ``item``'s clip in order, cropped as :func:`evaluate` crops them."""
-    root = Path(ts.path)
-    if ts.layout == "video":
-        with VideoReader(root) as reader:
-            for batch in reader:
-                for frame in batch.frames:
-                    yield _modcrop(np.ascontiguousarray(frame), scale)
-        return
-    folder = root / item.clip if ts.layout in ("clips", "septuplets") else root
-    for path in ([root] if root.is_file() else list_images(folder)):
-        yield _modcrop(_as_rgb(read_image(path)), scale)
-
-
 def _item_pair(ts: TestSet, item: ItemScore, scale: int, cache: CodecCache) -> tuple[np.ndarray, np.ndarray]:
     """(ground truth, LR) of one evaluated item, made exactly as :func:`evaluate` made them.
 
@@ -373,9 +360,8 @@ def _item_pair(ts: TestSet, item: ItemScore, scale: int, cache: CodecCache) -> t
     if deg.codec is not None and ts.kind == "video":
         # The LR of a compressed clip depends on the frames before it: run the clip's stream up to the item.
         seen = 0
-        clip_key = f"{root}|{root.stem if ts.layout == 'video' else item.clip}"
-        for gt_batch, lr_batch in degraded_clip(_clip_ground_truth(ts, item, scale), scale, deg, cache=cache,
-                                                key=clip_key):
+        gts = clip_ground_truth(root, item.clip, scale)
+        for gt_batch, lr_batch in degraded_clip(gts, scale, deg, cache=cache, key=f"{root}|{item.clip}"):
             if item.index < seen + len(gt_batch):
                 k = item.index - seen
                 return np.ascontiguousarray(gt_batch[k]), np.ascontiguousarray(lr_batch[k])

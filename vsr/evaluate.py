@@ -48,6 +48,7 @@ __all__ = [
     "Layout",
     "Summary",
     "CodecCache",
+    "clip_ground_truth",
     "compare_frames",
     "compress_image",
     "degraded_clip",
@@ -425,7 +426,17 @@ def compress_image(
     degradation = parse_degradation(degradation)
     if degradation.codec is None:
         return lr
-    return next(iter(degraded_clip([lr], 1, degradation, cache=cache, key=key, made=True)))[1][0]
+    return next(_compressed(iter([lr]), degradation, cache, f"{key}|{degradation.name}"))
+
+
+def _compressed(
+    lr_frames: Iterator[np.ndarray], deg: Degradation, cache: CodecCache | None, key: str
+) -> Iterator[np.ndarray]:
+    """``lr_frames`` through the codec as one stream; recorded in ``cache[key]`` on first use, replayed after."""
+    if cache is not None and key in cache:
+        return _replay(cache[key], lr_frames)
+    record = None if cache is None else (lambda clip: cache.__setitem__(key, clip))
+    return codec_roundtrip(lr_frames, codec=deg.codec or "", crf=deg.crf, preset=deg.preset, record=record)
 
 
 def degraded_clip(
@@ -436,7 +447,6 @@ def degraded_clip(
     batch: int = 8,
     cache: CodecCache | None = None,
     key: str = "",
-    made: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ground-truth batch, LR batch) of one clip's frames under ``degradation``, in order, ``batch`` frames at a time.
 
@@ -446,33 +456,22 @@ def degraded_clip(
     codec's delay, not the clip. The encoder is not bit-exact from run to run, so
     where several models must see the same input pass one ``cache`` and a ``key``
     naming the clip: the first call records the bitstream, later ones replay it.
-    ``made=True`` means ``gts`` are already the LR frames (resampling skipped).
     """
     deg = parse_degradation(degradation)
     chunks = _stacked(gts, batch)
-
-    def resample(gt: np.ndarray) -> np.ndarray:
-        return gt if made else degrade(gt, scale, deg.kind)
-
     if deg.codec is None:
         for gt in chunks:
-            yield gt, resample(gt)
+            yield gt, degrade(gt, scale, deg.kind)
         return
     pending: deque[np.ndarray] = deque()
 
     def lr_frames() -> Iterator[np.ndarray]:
         for gt in chunks:
             pending.append(gt)
-            yield from resample(gt)
+            yield from degrade(gt, scale, deg.kind)
 
-    full_key = f"{key}|{deg.name}|x{scale}"
-    if cache is not None and full_key in cache:
-        decoded: Iterator[np.ndarray] = _replay(cache[full_key], lr_frames())
-    else:
-        record = None if cache is None else (lambda clip: cache.__setitem__(full_key, clip))
-        decoded = codec_roundtrip(lr_frames(), codec=deg.codec, crf=deg.crf, preset=deg.preset, record=record)
     out: list[np.ndarray] = []
-    for frame in decoded:
+    for frame in _compressed(lr_frames(), deg, cache, f"{key}|{deg.name}|x{scale}"):
         out.append(frame)
         if len(out) == len(pending[0]):
             yield pending.popleft(), np.stack(out)
@@ -564,6 +563,16 @@ def _clip_frames(source: Sequence[Path] | Path, center_only: bool, notes: set[st
     indices = [len(source) // 2] if center_only else range(len(source))
     for i in indices:
         yield i, source[i].stem, _as_rgb(read_image(source[i]), source[i], notes)
+
+
+def clip_ground_truth(dataset: str | os.PathLike[str], clip: str, scale: int) -> Iterator[np.ndarray]:
+    """Every scored ground-truth frame of one clip of a video set, read and cropped as :func:`evaluate` does."""
+    root = Path(dataset)
+    source = dict(_video_clips(root, detect_layout(root))).get(clip)
+    if source is None:
+        raise DatasetError(f"{root}: no clip {clip!r}; was the folder changed?")
+    for _, _, frame in _clip_frames(source, False, set()):
+        yield _modcrop(frame, scale)
 
 
 def _evaluate_video(
