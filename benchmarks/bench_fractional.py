@@ -28,8 +28,8 @@ from _common import machine  # noqa: E402
 
 from vsr import Upscaler, imresize, psnr  # noqa: E402
 from vsr._target import Target  # noqa: E402
-from vsr.images import list_images, read_image  # noqa: E402
-from vsr.inference import area_resize, quantize  # noqa: E402
+from vsr.io import list_images, read_image  # noqa: E402
+from vsr._upscaler import area_resize, quantize  # noqa: E402
 
 SCALE = 1.5
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py [--batch 16] [--lr-patch 48] [--iters 4] [--rounds 3]
 
-EDSR-baseline x2, Adam, L1: the exact step ``vsr train`` runs (:func:`vsr.train.loop.train_step`), on
+EDSR-baseline x2, Adam, L1: the exact step ``vsr train`` runs (:func:`vsr.train._loop.train_step`), on
 real T91 patches when ../shared/data is present (random patches otherwise; speed does not depend on
 content). The variants alternate in rounds so that load from other processes hits both alike; the
 median iterations/s of each and the ratio b/a are printed. Target: >= 2x on a CPU with native bf16.
@@ -24,7 +24,7 @@ from _common import machine  # noqa: E402
 from vsr._device import autocast_dtype, resolve_device, resolve_precision  # noqa: E402
 from vsr.data._datasets import ImageFolder, PatchBatch, PatchSampler  # noqa: E402
 from vsr.models import get_model  # noqa: E402
-from vsr.train.loop import train_step  # noqa: E402
+from vsr.train._loop import train_step  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -20,27 +20,24 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vsr.data import imresize
-
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm")
+from vsr.errors import VSRError
+from vsr.io import IMAGE_EXTENSIONS, list_images, read_image, write_image
 
 
 def make_lr(hr_dir: Path, out_dir: Path, *, scales: list[int], naming: str, recursive: bool, overwrite: bool) -> int:
     """Write the LR images; return how many files were written."""
-    pattern = "**/*" if recursive else "*"
-    files = sorted(p for p in hr_dir.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = list_images(hr_dir, recursive=recursive)
     if not files:
         raise SystemExit(f"{hr_dir}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
     written = 0
     for i, path in enumerate(files, 1):
-        img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise SystemExit(f"{path}: cannot decode image")
-        if img.dtype != np.uint8:
-            raise SystemExit(f"{path}: {img.dtype} pixels; only 8-bit images are supported")
+        try:
+            img = read_image(path)  # 16-bit files are rounded to 8 bits, as the benchmarks are
+        except VSRError as e:
+            raise SystemExit(str(e)) from None
         for s in scales:
             rel = path.relative_to(hr_dir)
             name = rel.with_name(f"{rel.stem}x{s}.png") if naming == "edsr" else rel.with_suffix(".png")
@@ -50,12 +47,8 @@ def make_lr(hr_dir: Path, out_dir: Path, *, scales: list[int], naming: str, recu
             h, w = (img.shape[0] // s) * s, (img.shape[1] // s) * s
             if h == 0 or w == 0:
                 raise SystemExit(f"{path}: {img.shape[1]}x{img.shape[0]} is smaller than the scale {s}")
-            lr = imresize(np.ascontiguousarray(img[:h, :w]), 1.0 / s)  # BGR in, BGR out: channels are independent
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp.png")
-            if not cv2.imwrite(str(tmp), lr):
-                raise SystemExit(f"{dest}: could not write")
-            tmp.replace(dest)
+            lr = imresize(np.ascontiguousarray(img[:h, :w]), 1.0 / s)
+            write_image(dest, lr, overwrite=True)  # atomic: a killed run leaves no half-written PNG
             written += 1
         print(f"\r{i}/{len(files)} {path.name}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)

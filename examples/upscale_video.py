@@ -6,10 +6,10 @@
 import argparse
 from pathlib import Path
 
-from vsr.inference import Upscaler
+from vsr._upscaler import Upscaler
 from vsr.io import VideoReader, VideoWriter
 from vsr.models import default_model_name
-from vsr.pipeline import upscale_video
+from vsr._pipeline import upscale_video
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("src", type=Path)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vsr.evaluate import evaluate
-from vsr.inference import Upscaler
+from vsr._evaluate import evaluate
+from vsr._upscaler import Upscaler
 from vsr.models import bundled_weights, default_model_name, load_model, sha256_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

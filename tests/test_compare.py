@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
-from vsr.compare import BICUBIC, compare_models, format_comparison, group_stats, write_comparison_report
+from vsr._compare import BICUBIC, compare_models, format_comparison, group_stats, write_comparison_report
 from vsr.data import imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.metrics import psnr

@@ -15,19 +15,19 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vsr._atomic import destination_lock
+from vsr._files import destination_lock
 from vsr.cli import cli
 from vsr.errors import InvalidInputError, OutputExistsError
 from vsr.io import VideoReader, VideoWriter
 from vsr.models import get_model, save_model
-from vsr.pipeline import upscale_video
-from vsr.segments import upscale_segmented
+from vsr._pipeline import upscale_video
+from vsr._segments import upscale_segmented
 
 ROOT = Path(__file__).resolve().parents[1]
 
 _HOLD = """
     import os, signal, sys
-    from vsr._atomic import destination_lock
+    from vsr._files import destination_lock
     with destination_lock(sys.argv[1]):
         print(os.getpid(), flush=True)
         if sys.argv[2] == "kill":

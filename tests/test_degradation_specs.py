@@ -11,10 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
-from vsr.compare import compare_models
+from vsr._compare import compare_models
 from vsr.data import Degradation, degrade, parse_degradation
 from vsr.errors import DatasetError, InvalidInputError, UnsupportedError
-from vsr.evaluate import degraded_clip, evaluate
+from vsr._evaluate import degraded_clip, evaluate
 from vsr.io import codec_roundtrip
 from vsr.metrics import psnr
 from vsr.models import get_model, save_model

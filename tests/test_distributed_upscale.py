@@ -27,7 +27,7 @@ from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import VideoReader
 from vsr.models import get_model, save_model
-from vsr.segments import work_dir_for
+from vsr._segments import work_dir_for
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 240
@@ -38,7 +38,7 @@ _DYING_RANK = textwrap.dedent(
     import os, signal, sys, time
     from pathlib import Path
 
-    import vsr.inference
+    import vsr._upscaler
     from vsr.cli import main
 
     if os.environ.get("RANK") == "1":
@@ -50,7 +50,7 @@ _DYING_RANK = textwrap.dedent(
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGKILL)
 
-        vsr.inference.Upscaler.__call__ = die_once_a_segment_is_done
+        vsr._upscaler.Upscaler.__call__ = die_once_a_segment_is_done
     main(sys.argv[2:])
     """
 )

@@ -1,4 +1,4 @@
-"""vsr.evaluate: image sets, video layouts, bicubic baselines and frame-level comparisons."""
+"""vsr._evaluate: image sets, video layouts, bicubic baselines and frame-level comparisons."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from vsr.data import degrade_bd, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr.evaluate import compare_frames, detect_layout, evaluate
+from vsr._evaluate import compare_frames, detect_layout, evaluate
 
 from _images import write_rgb
 
@@ -159,7 +159,7 @@ def test_model_with_wrong_output_is_reported(edsr_set: Path) -> None:
 
 
 def test_real_upscaler_with_a_tiny_random_model(edsr_set: Path) -> None:
-    from vsr.inference import Upscaler
+    from vsr._upscaler import Upscaler
     from vsr.models import get_model
 
     torch_model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)

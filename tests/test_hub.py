@@ -31,7 +31,7 @@ from click.testing import CliRunner
 import vsr
 from vsr.cli import cli
 from vsr.errors import DownloadError
-from vsr.images import read_image, write_image
+from vsr.io import read_image, write_image
 from vsr.models import OFFICIAL_WEIGHTS, get_model, load_model, official_file
 from vsr.models import _hub, _official
 

@@ -12,7 +12,7 @@ import torch
 
 from vsr.data import degrade, degrade_bd, imresize
 from vsr.errors import InvalidInputError, UnsupportedError
-from vsr.images import read_image
+from vsr.io import read_image
 
 DATA = Path(os.environ.get("VSR_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(

@@ -12,7 +12,7 @@ import torch
 
 from vsr.data import imresize
 from vsr.errors import InvalidInputError, UnsupportedError
-from vsr.images import read_image
+from vsr.io import read_image
 from vsr.metrics import PROTOCOLS, finite_mean, get_protocol, psnr, rgb_to_y, ssim, temporal_error, video_means
 
 DATA = Path(os.environ.get("VSR_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))

@@ -13,12 +13,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vsr._imsize import DEFAULT_MAX_PIXELS, declared_size
+from vsr.io import DEFAULT_MAX_PIXELS, declared_size
 from vsr.cli import cli
 from vsr.errors import InvalidInputError
-from vsr.images import read_image
+from vsr.io import read_image
 from vsr.models import get_model, save_model
-from vsr.pipeline import upscale_video
+from vsr._pipeline import upscale_video
 
 
 def forged_png(path: Path, width: int, height: int) -> Path:

@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
-from vsr.images import read_image, write_image
+from vsr.io import read_image, write_image
 from vsr.models import get_model, save_model
-from vsr.preview import compose, detail_region
+from vsr._preview import compose, detail_region
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""vsr.report: tables, CSV/JSON with one row per item, the PNG plot, the HTML page."""
+"""vsr._report: tables, CSV/JSON with one row per item, the PNG plot, the HTML page."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from vsr.data import imresize
 from vsr.errors import InvalidInputError
-from vsr.evaluate import CompareResult, EvalResult, compare_frames, evaluate
-from vsr.report import (
+from vsr._evaluate import CompareResult, EvalResult, compare_frames, evaluate
+from vsr._report import (
     compare_to_dict,
     eval_to_dict,
     format_compare,

@@ -19,7 +19,7 @@ from vsr.cli import cli
 from vsr.errors import OutputExistsError
 from vsr.io import VideoReader
 from vsr.models import get_model, save_model
-from vsr.segments import upscale_segmented, work_dir_for
+from vsr._segments import upscale_segmented, work_dir_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 6
@@ -28,7 +28,7 @@ FRAMES = 6
 # records, the manifest, the output itself, the output's record). N = 0: no kill; prints the number of commits.
 _KILL_AT_COMMIT = """
     import atexit, os, signal, sys
-    import vsr._atomic as atomic
+    import vsr._files as atomic
     target, when = int(sys.argv[1]), sys.argv[2]
     count = 0
     commit = atomic.AtomicFile.commit

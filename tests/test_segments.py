@@ -21,8 +21,8 @@ from vsr.cli import cli
 from vsr.errors import EncodeError, OutputExistsError, UnsupportedError
 from vsr.io import VideoReader, VideoWriter, decord_available, join_segments, probe_segment
 from vsr.models import get_model, save_model
-from vsr.pipeline import upscale_video
-from vsr.segments import (
+from vsr._pipeline import upscale_video
+from vsr._segments import (
     MAX_AUTO_SEGMENT_FRAMES,
     SegmentedStats,
     default_segment_frames,
@@ -258,10 +258,10 @@ def test_manifest_lists_ranges_settings_and_hashes(tmp_path: Path, make_video, t
 
 # --------------------------------------------------------------------------- resume
 def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
-    import vsr.inference
+    import vsr._upscaler
 
     calls = {"n": 0}
-    original = vsr.inference.Upscaler.__call__
+    original = vsr._upscaler.Upscaler.__call__
 
     def interrupted(self, frames):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -269,7 +269,7 @@ def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
             raise KeyboardInterrupt
         return original(self, frames)
 
-    monkeypatch.setattr(vsr.inference.Upscaler, "__call__", interrupted)
+    monkeypatch.setattr(vsr._upscaler.Upscaler, "__call__", interrupted)
 
 
 def test_cli_resume_continues_after_an_interruption(tmp_path: Path, make_video, ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,8 @@ from vsr.cli import cli
 from vsr.errors import InvalidInputError
 from vsr.io import FrameBatch, VideoReader
 from vsr.models import get_model, save_model
-from vsr.pipeline import upscale_video
-from vsr.segments import upscale_segmented
+from vsr._pipeline import upscale_video
+from vsr._segments import upscale_segmented
 
 
 @pytest.fixture

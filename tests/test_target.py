@@ -16,11 +16,11 @@ from torch import nn
 from vsr._target import Target, choose_model_scale
 from vsr.cli import cli
 from vsr.errors import UnsupportedError
-from vsr.images import read_image, write_image
-from vsr.inference import Upscaler, area_resize, quantize
+from vsr.io import read_image, write_image
+from vsr._upscaler import Upscaler, area_resize, quantize
 from vsr.models import get_model, save_model
-from vsr.pipeline import upscale_video
-from vsr.segments import upscale_segmented
+from vsr._pipeline import upscale_video
+from vsr._segments import upscale_segmented
 
 
 @pytest.fixture()

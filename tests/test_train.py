@@ -24,8 +24,8 @@ from vsr.train import (
     lr_at,
     train,
 )
-from vsr.train.config import OptimConfig
-from vsr.train.loop import build_train_model
+from vsr.train._config import OptimConfig
+from vsr.train._loop import build_train_model
 
 from _images import write_rgb
 

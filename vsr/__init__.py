@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .errors import (
+from vsr.errors import (
     CheckpointError as CheckpointError,
     ConfigError as ConfigError,
     DatasetError as DatasetError,
@@ -32,17 +32,17 @@ from .errors import (
 _LAZY: dict[str, str] = {
     "Target": "vsr._target",
     "imresize": "vsr.data",
-    "Upscaler": "vsr.inference",
+    "Upscaler": "vsr._upscaler",
     "FrameBatch": "vsr.io",
     "VideoInfo": "vsr.io",
     "VideoReader": "vsr.io",
     "VideoWriter": "vsr.io",
     "psnr": "vsr.metrics",
     "ssim": "vsr.metrics",
-    "UpscaleStats": "vsr.pipeline",
-    "upscale_video": "vsr.pipeline",
-    "SegmentedStats": "vsr.segments",
-    "upscale_segmented": "vsr.segments",
+    "UpscaleStats": "vsr._pipeline",
+    "upscale_video": "vsr._pipeline",
+    "SegmentedStats": "vsr._segments",
+    "upscale_segmented": "vsr._segments",
     "get_model": "vsr.models",
     "list_models": "vsr.models",
     "load_model": "vsr.models",
@@ -50,14 +50,14 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from ._target import Target as Target
-    from .data import imresize as imresize
-    from .inference import Upscaler as Upscaler
-    from .io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
-    from .metrics import psnr as psnr, ssim as ssim
-    from .models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
-    from .pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
-    from .segments import SegmentedStats as SegmentedStats, upscale_segmented as upscale_segmented
+    from vsr._target import Target as Target
+    from vsr.data import imresize as imresize
+    from vsr._upscaler import Upscaler as Upscaler
+    from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
+    from vsr.metrics import psnr as psnr, ssim as ssim
+    from vsr.models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
+    from vsr._pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
+    from vsr._segments import SegmentedStats as SegmentedStats, upscale_segmented as upscale_segmented
 
 
 def __getattr__(name: str) -> Any:

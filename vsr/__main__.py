@@ -1,6 +1,6 @@
 """``python -m vsr`` (also what ``torchrun -m vsr`` runs)."""
 
-from .cli import main
+from vsr.cli import main
 
 if __name__ == "__main__":
     main()

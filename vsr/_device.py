@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from .errors import UnsupportedError
+from vsr.errors import UnsupportedError
 
 __all__ = ["Precision", "PRECISIONS", "resolve_device", "resolve_precision", "cpu_has_native_bf16", "autocast_dtype"]
 

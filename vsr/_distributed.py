@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .errors import UnsupportedError, VSRError
+from vsr.errors import UnsupportedError, VSRError
 
 __all__ = [
     "DistEnv",

@@ -2,7 +2,7 @@
 
 The model runs at the smallest integer factor that reaches the target (or a
 given one) and its output is reduced to the exact target with an area filter
-(:func:`vsr.inference.area_resize`). This module only does the arithmetic.
+(:func:`vsr._upscaler.area_resize`). This module only does the arithmetic.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import UnsupportedError
+from vsr.errors import UnsupportedError
 
 __all__ = ["Target", "MODEL_SCALES", "choose_model_scale"]
 

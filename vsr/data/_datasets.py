@@ -19,16 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DatasetError
-from ._patches import DIHEDRAL, crop_pair, dihedral, hr_usable_shape
+from vsr.errors import DatasetError
+from vsr.io import IMAGE_EXTENSIONS, list_images, read_rgb
+from vsr.data._patches import DIHEDRAL, crop_pair, dihedral, hr_usable_shape
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "REDS4_CLIPS",
     "FrameSource",
     "ImageFolder",
@@ -39,30 +38,10 @@ __all__ = [
     "BenchmarkImage",
     "PatchBatch",
     "PatchSampler",
-    "read_image",
 ]
-
-#: File extensions read as images (case-insensitive).
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm")
 
 #: REDS4, the usual REDS test clips; excluded from REDS training by default.
 REDS4_CLIPS: tuple[str, ...] = ("000", "011", "015", "020")
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as ``H x W x 3`` uint8 RGB (grey images are replicated to 3 channels)."""
-    p = Path(path)
-    img = cv2.imread(os.fspath(p), cv2.IMREAD_COLOR)
-    if img is None:
-        if not p.exists():
-            raise DatasetError(f"{p}: image file not found")
-        raise DatasetError(f"{p}: not a readable image (OpenCV could not decode it)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def _list_images(folder: Path, *, recursive: bool) -> list[Path]:
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _require_dir(path: Path, what: str, layout: str) -> None:
@@ -119,7 +98,7 @@ class FrameSource(Dataset, abc.ABC):
         path = self._lr_path(index, scale)
         img = None
         if path is not None:
-            img = read_image(path)
+            img = read_rgb(path)
             hr_shape = self.hr(index).shape
             want = (hr_shape[0] // scale, hr_shape[1] // scale)
             if img.shape[:2] != want:
@@ -160,7 +139,7 @@ class ImageFolder(FrameSource):
         super().__init__(cache=cache)
         self.root = Path(root)
         _require_dir(self.root, "image", self.LAYOUT)
-        self.files = _list_images(self.root, recursive=recursive)
+        self.files = list_images(self.root, recursive=recursive)
         if not self.files:
             raise DatasetError(
                 f"{self.root}: no images found (extensions {', '.join(IMAGE_EXTENSIONS)}); "
@@ -175,7 +154,7 @@ class ImageFolder(FrameSource):
         return os.fspath(self.files[index])
 
     def _load_hr(self, index: int) -> np.ndarray:
-        return read_image(self.files[index])
+        return read_rgb(self.files[index])
 
 
 class DIV2K(FrameSource):
@@ -226,7 +205,7 @@ class DIV2K(FrameSource):
         return os.fspath(self.files[index])
 
     def _load_hr(self, index: int) -> np.ndarray:
-        return read_image(self.files[index])
+        return read_rgb(self.files[index])
 
     def _lr_path(self, index: int, scale: int) -> Path | None:
         stem = self.files[index].stem
@@ -283,7 +262,7 @@ class REDS(FrameSource):
         return os.fspath(self.root / "train_sharp" / clip / frame)
 
     def _load_hr(self, index: int) -> np.ndarray:
-        return read_image(self.describe(index))
+        return read_rgb(self.describe(index))
 
     def _lr_path(self, index: int, scale: int) -> Path | None:
         clip, frame = self.frames[index]
@@ -346,7 +325,7 @@ class Vimeo90K(FrameSource):
         return os.fspath(self.frames[index])
 
     def _load_hr(self, index: int) -> np.ndarray:
-        return read_image(self.frames[index])
+        return read_rgb(self.frames[index])
 
 
 @dataclass(frozen=True)
@@ -377,7 +356,7 @@ class BenchmarkFolder(Dataset):
         lr_dir = self.root / "LR_bicubic" / f"X{self.scale}"
         _require_dir(hr_dir, "benchmark HR", self.LAYOUT)
         _require_dir(lr_dir, f"benchmark LR x{self.scale}", self.LAYOUT)
-        self.hr_files = _list_images(hr_dir, recursive=False)
+        self.hr_files = list_images(hr_dir, recursive=False)
         if not self.hr_files:
             raise DatasetError(f"{hr_dir}: no images found; expected layout: {self.LAYOUT}")
         self.lr_files = []
@@ -395,8 +374,8 @@ class BenchmarkFolder(Dataset):
     def __getitem__(self, index: int) -> BenchmarkImage:
         item = self._items[index]
         if item is None:
-            lr = read_image(self.lr_files[index])
-            hr = read_image(self.hr_files[index])
+            lr = read_rgb(self.lr_files[index])
+            hr = read_rgb(self.hr_files[index])
             h, w = lr.shape[0] * self.scale, lr.shape[1] * self.scale
             if hr.shape[0] < h or hr.shape[1] < w:
                 raise DatasetError(

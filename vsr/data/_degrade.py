@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vsr.data._imresize import _apply_taps_numpy, _apply_taps_torch, _spatial_axes, imresize
+from vsr.data._imresize import apply_taps_numpy, apply_taps_torch, spatial_axes, imresize
 from vsr.errors import InvalidInputError, UnsupportedError
 
 __all__ = ["Degradation", "degrade", "degrade_bd", "parse_degradation"]
@@ -141,7 +141,7 @@ def degrade_bd(img: ArrayOrTensor) -> ArrayOrTensor:
     """
     if not isinstance(img, (np.ndarray, torch.Tensor)):
         raise InvalidInputError(f"degrade_bd expects a numpy array or torch tensor, got {type(img).__name__}")
-    h_axis, w_axis = _spatial_axes(img, "degrade_bd")
+    h_axis, w_axis = spatial_axes(img, "degrade_bd")
     if img.shape[h_axis] < 2 or img.shape[w_axis] < 2:
         raise InvalidInputError(f"degrade_bd needs an image of at least 2x2 pixels, got shape {tuple(img.shape)}")
     if isinstance(img, torch.Tensor):
@@ -158,7 +158,7 @@ def degrade_bd(img: ArrayOrTensor) -> ArrayOrTensor:
         x = img.astype(np.float64)
     for axis in (h_axis, w_axis):
         taps = _bd_taps(int(img.shape[axis]))
-        x = _apply_taps_torch(x, *taps, axis) if isinstance(x, torch.Tensor) else _apply_taps_numpy(x, *taps, axis)
+        x = apply_taps_torch(x, *taps, axis) if isinstance(x, torch.Tensor) else apply_taps_numpy(x, *taps, axis)
     if isinstance(x, torch.Tensor):
         if integer:
             x = torch.floor(x.clamp_(0, 255) + 0.5)
@@ -191,7 +191,7 @@ def degrade(img: ArrayOrTensor, scale: int, kind: DegradationKind = "bi") -> Arr
         raise UnsupportedError(f"The bd degradation is defined for scale 4 only, got scale {scale}; use 'bi'")
     if not isinstance(img, (np.ndarray, torch.Tensor)):
         raise InvalidInputError(f"degrade expects a numpy array or torch tensor, got {type(img).__name__}")
-    h_axis, w_axis = _spatial_axes(img, "degrade")
+    h_axis, w_axis = spatial_axes(img, "degrade")
     h, w = int(img.shape[h_axis]), int(img.shape[w_axis])
     if h % scale or w % scale:
         raise InvalidInputError(

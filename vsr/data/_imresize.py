@@ -57,7 +57,7 @@ def _contributions(in_len: int, out_len: int, scale: float, antialiasing: bool) 
     return weights[:, keep], indices[:, keep]
 
 
-def _apply_taps_numpy(x: np.ndarray, weights: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
+def apply_taps_numpy(x: np.ndarray, weights: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
     """``out[i] = sum_k weights[i, k] * x[indices[i, k]]`` along ``axis`` (float64)."""
     shape = [1] * x.ndim
     shape[axis] = weights.shape[0]
@@ -69,8 +69,8 @@ def _apply_taps_numpy(x: np.ndarray, weights: np.ndarray, indices: np.ndarray, a
     return out
 
 
-def _apply_taps_torch(x: torch.Tensor, weights: np.ndarray, indices: np.ndarray, axis: int) -> torch.Tensor:
-    """Torch twin of :func:`_apply_taps_numpy`, on ``x``'s device."""
+def apply_taps_torch(x: torch.Tensor, weights: np.ndarray, indices: np.ndarray, axis: int) -> torch.Tensor:
+    """Torch twin of :func:`apply_taps_numpy`, on ``x``'s device."""
     # Gathering whole rows of a leading axis is much faster than gathering along the last one.
     src = x.movedim(axis, 0).contiguous()
     shape = [-1] + [1] * (x.ndim - 1)
@@ -82,7 +82,7 @@ def _apply_taps_torch(x: torch.Tensor, weights: np.ndarray, indices: np.ndarray,
     return out.movedim(0, axis)
 
 
-def _spatial_axes(img: np.ndarray | torch.Tensor, caller: str) -> tuple[int, int]:
+def spatial_axes(img: np.ndarray | torch.Tensor, caller: str) -> tuple[int, int]:
     """Height and width axes: numpy is H×W, H×W×C or N×H×W×C; torch is H×W, C×H×W or N×C×H×W."""
     if img.ndim not in (2, 3, 4):
         layouts = "HxW, CxHxW or NxCxHxW tensor" if isinstance(img, torch.Tensor) else "HxW, HxWxC or NxHxWxC array"
@@ -125,7 +125,7 @@ def imresize(
         raise InvalidInputError("imresize needs exactly one of scale or output_size")
     if not isinstance(img, (np.ndarray, torch.Tensor)):
         raise InvalidInputError(f"imresize expects a numpy array or torch tensor, got {type(img).__name__}")
-    h_axis, w_axis = _spatial_axes(img, "imresize")
+    h_axis, w_axis = spatial_axes(img, "imresize")
     in_h, in_w = int(img.shape[h_axis]), int(img.shape[w_axis])
     if in_h == 0 or in_w == 0:
         raise InvalidInputError(f"imresize got an empty image of shape {tuple(img.shape)}")
@@ -164,11 +164,11 @@ def imresize(
     for axis, in_len, out_len, s in plan:
         weights, indices = _contributions(in_len, out_len, s, antialiasing)
         if isinstance(x, torch.Tensor):
-            x = _apply_taps_torch(x, weights, indices, axis)
+            x = apply_taps_torch(x, weights, indices, axis)
             if integer:
                 x = torch.floor(x.clamp_(0, 255) + 0.5)
         else:
-            x = _apply_taps_numpy(x, weights, indices, axis)
+            x = apply_taps_numpy(x, weights, indices, axis)
             if integer:
                 x = np.floor(np.clip(x, 0, 255, out=x) + 0.5)
 

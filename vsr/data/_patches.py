@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._imresize import imresize
+from vsr.data._imresize import imresize
 
 __all__ = ["DIHEDRAL", "dihedral", "hr_usable_shape", "crop_pair", "lr_patch_from_hr"]
 

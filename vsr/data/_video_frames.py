@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
-from ._datasets import FrameSource
+from vsr.errors import DatasetError
+from vsr.data._datasets import FrameSource
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoFrames"]
 
@@ -70,7 +70,7 @@ class VideoFrames(FrameSource):
             raise DatasetError(f"{self.root}: no frames decoded from {len(self.files)} video file(s)")
 
     def _decode(self, path: Path) -> None:
-        from ..io import VideoReader  # imported here: decoding libraries load only when videos are used
+        from vsr.io import VideoReader  # imported here: decoding libraries load only when videos are used
 
         kept: list[tuple[int, np.ndarray]] = []
         with VideoReader(path, batch_size=16) as reader:

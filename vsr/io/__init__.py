@@ -1,33 +1,110 @@
-"""Video input and output: :class:`VideoReader` (decord or PyAV), :class:`VideoWriter` (PyAV),
-:func:`join_segments` (stream-copy concatenation of segment files), :func:`codec_roundtrip`
-(encode + decode, for compressed-LR degradations).
+"""Media files: video input and output (:class:`VideoReader` with decord or PyAV, :class:`VideoWriter`
+with PyAV), stream-copy concatenation of segment files (:func:`join_segments`), codec round trips for
+compressed-LR degradations (:func:`codec_roundtrip`), and image files (:func:`read_image`,
+:func:`write_image`, :func:`list_images`, one :data:`IMAGE_EXTENSIONS`, one natural order), with the
+header-size check that refuses absurd sizes before anything is decoded (:func:`check_pixels`).
 
-The only package that imports ``av`` and ``decord``.
+The only package that imports ``av`` and ``decord``. Names are imported on first use (PEP 562), so
+that a caller who needs only :data:`DEFAULT_MAX_PIXELS` does not pay for PyAV, decord and OpenCV.
 """
 
-from ._concat import SegmentInfo as SegmentInfo
-from ._concat import join_segments as join_segments
-from ._concat import probe_segment as probe_segment
-from ._reader import BACKENDS as BACKENDS
-from ._reader import Backend as Backend
-from ._reader import FrameBatch as FrameBatch
-from ._reader import VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
-from ._reader import VideoInfo as VideoInfo
-from ._reader import VideoReader as VideoReader
-from ._reader import decord_available as decord_available
-from ._reader import is_video_path as is_video_path
-from ._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
-from ._roundtrip import EncodedClip as EncodedClip
-from ._roundtrip import codec_roundtrip as codec_roundtrip
-from ._reader import set_ffmpeg_logging as set_ffmpeg_logging
-from ._writer import CODECS as CODECS
-from ._writer import CONTAINERS as CONTAINERS
-from ._writer import VideoWriter as VideoWriter
-from ._writer import check_container as check_container
-from ._writer import default_codec as default_codec
-from ._writer import encoder_settings as encoder_settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY: dict[str, str] = {
+    "SegmentInfo": "vsr.io._concat",
+    "IMAGE_EXTENSIONS": "vsr.io._images",
+    "is_image_path": "vsr.io._images",
+    "list_images": "vsr.io._images",
+    "natural_key": "vsr.io._images",
+    "read_image": "vsr.io._images",
+    "read_rgb": "vsr.io._images",
+    "write_image": "vsr.io._images",
+    "DEFAULT_MAX_PIXELS": "vsr.io._imsize",
+    "check_pixels": "vsr.io._imsize",
+    "declared_size": "vsr.io._imsize",
+    "join_segments": "vsr.io._concat",
+    "probe_segment": "vsr.io._concat",
+    "BACKENDS": "vsr.io._reader",
+    "Backend": "vsr.io._reader",
+    "FrameBatch": "vsr.io._reader",
+    "VIDEO_EXTENSIONS": "vsr.io._reader",
+    "VideoInfo": "vsr.io._reader",
+    "VideoReader": "vsr.io._reader",
+    "decord_available": "vsr.io._reader",
+    "is_video_path": "vsr.io._reader",
+    "ROUNDTRIP_CODECS": "vsr.io._roundtrip",
+    "EncodedClip": "vsr.io._roundtrip",
+    "codec_roundtrip": "vsr.io._roundtrip",
+    "set_ffmpeg_logging": "vsr.io._reader",
+    "CODECS": "vsr.io._writer",
+    "CONTAINERS": "vsr.io._writer",
+    "VideoWriter": "vsr.io._writer",
+    "check_container": "vsr.io._writer",
+    "default_codec": "vsr.io._writer",
+    "encoder_settings": "vsr.io._writer",
+}
+
+if TYPE_CHECKING:
+    from vsr.io._concat import SegmentInfo as SegmentInfo
+    from vsr.io._images import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
+    from vsr.io._images import is_image_path as is_image_path
+    from vsr.io._images import list_images as list_images
+    from vsr.io._images import natural_key as natural_key
+    from vsr.io._images import read_image as read_image
+    from vsr.io._images import read_rgb as read_rgb
+    from vsr.io._images import write_image as write_image
+    from vsr.io._imsize import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
+    from vsr.io._imsize import check_pixels as check_pixels
+    from vsr.io._imsize import declared_size as declared_size
+    from vsr.io._concat import join_segments as join_segments
+    from vsr.io._concat import probe_segment as probe_segment
+    from vsr.io._reader import BACKENDS as BACKENDS
+    from vsr.io._reader import Backend as Backend
+    from vsr.io._reader import FrameBatch as FrameBatch
+    from vsr.io._reader import VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
+    from vsr.io._reader import VideoInfo as VideoInfo
+    from vsr.io._reader import VideoReader as VideoReader
+    from vsr.io._reader import decord_available as decord_available
+    from vsr.io._reader import is_video_path as is_video_path
+    from vsr.io._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
+    from vsr.io._roundtrip import EncodedClip as EncodedClip
+    from vsr.io._roundtrip import codec_roundtrip as codec_roundtrip
+    from vsr.io._reader import set_ffmpeg_logging as set_ffmpeg_logging
+    from vsr.io._writer import CODECS as CODECS
+    from vsr.io._writer import CONTAINERS as CONTAINERS
+    from vsr.io._writer import VideoWriter as VideoWriter
+    from vsr.io._writer import check_container as check_container
+    from vsr.io._writer import default_codec as default_codec
+    from vsr.io._writer import encoder_settings as encoder_settings
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vsr.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "check_pixels",
+    "declared_size",
+    "is_image_path",
+    "list_images",
+    "natural_key",
+    "read_image",
+    "read_rgb",
+    "write_image",
     "BACKENDS",
     "Backend",
     "CODECS",

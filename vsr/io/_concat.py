@@ -33,9 +33,9 @@ from typing import Any
 
 import av
 
-from ..errors import EncodeError, InvalidInputError
-from ._reader import VideoInfo
-from ._writer import VideoWriter, _codec_name, check_container
+from vsr.errors import EncodeError, InvalidInputError
+from vsr.io._reader import VideoInfo
+from vsr.io._writer import VideoWriter, codec_name, check_container
 
 __all__ = ["SegmentInfo", "probe_segment", "join_segments"]
 
@@ -132,7 +132,7 @@ def probe_segment(path: str | os.PathLike[str]) -> SegmentInfo:
         except av.error.FFmpegError as e:
             raise InvalidInputError(f"{path}: damaged segment after {len(pts)} packets ({e}); delete it and rerun with --resume") from None
         info = dict(
-            codec=_codec_name(s),
+            codec=codec_name(s),
             width=int(cc.width),
             height=int(cc.height),
             pix_fmt=str(cc.pix_fmt or ""),

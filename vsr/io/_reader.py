@@ -36,7 +36,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
-from ..errors import InputNotFoundError, InvalidInputError, UnsupportedError
+from vsr.errors import InputNotFoundError, InvalidInputError, UnsupportedError
 
 __all__ = [
     "Backend",

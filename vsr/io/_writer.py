@@ -19,7 +19,7 @@ and/or row of an odd-sized frame is **cropped** (at most 1 output pixel; never
 padded, so no invented pixels appear at the edge).
 
 The file is written as an unnamed file in the destination folder (a locked hidden
-``.partial`` file where the file system cannot; see :mod:`vsr._atomic`) and
+``.partial`` file where the file system cannot; see :mod:`vsr._files`) and
 given its name only by :meth:`VideoWriter.close` after the encoder is flushed;
 :meth:`VideoWriter.abort` (or leaving the ``with`` block on an exception) throws
 it away, and so does a kill.
@@ -40,9 +40,9 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 
-from .._atomic import AtomicFile
-from ..errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
-from ._reader import VideoInfo, guess_matrix, matrix_value, primaries_value, range_value, sws_matrix, trc_value
+from vsr._files import AtomicFile
+from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
+from vsr.io._reader import VideoInfo, guess_matrix, matrix_value, primaries_value, range_value, sws_matrix, trc_value
 
 __all__ = ["VideoWriter", "CONTAINERS", "CODECS", "check_container", "default_codec", "encoder_settings"]
 
@@ -350,7 +350,7 @@ class VideoWriter:
         for s in side.streams:
             if s.type == "video" and s.index == side.streams.video[0].index:
                 continue
-            name = _codec_name(s)
+            name = codec_name(s)
             if s.type == "audio":
                 if name in supported:
                     out = self._out.add_stream_from_template(s)
@@ -641,7 +641,7 @@ def _has_encoder(name: str) -> bool:
     return True
 
 
-def _codec_name(stream: Any) -> str:
+def codec_name(stream: Any) -> str:
     """The codec's canonical name (``subrip``, not the decoder's ``srt``), as muxers list them."""
     cc = stream.codec_context
     if cc is None:

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._device import resolve_device
-from ..errors import CheckpointError, UnsupportedError
-from ._checkpoint import (
+from vsr._device import resolve_device
+from vsr.errors import CheckpointError, UnsupportedError
+from vsr.models._checkpoint import (
     UPSAMPLER_PREFIXES,
     check_state_dict,
     describe_config,
@@ -30,10 +30,10 @@ from ._checkpoint import (
     save_model,
     sha256_file,
 )
-from ._hub import cache_dir, is_offline
-from ._official import OFFICIAL_WEIGHTS, OfficialWeights, official_file, official_name, official_url
-from .edsr import EDSR, edsr, edsr_baseline
-from .mdsr import MDSR, MDSR_SCALES, mdsr, mdsr_baseline
+from vsr.models._hub import cache_dir, is_offline
+from vsr.models._official import OFFICIAL_WEIGHTS, OfficialWeights, official_file, official_name, official_url
+from vsr.models._edsr import EDSR, edsr, edsr_baseline
+from vsr.models._mdsr import MDSR, MDSR_SCALES, mdsr, mdsr_baseline
 
 __all__ = [
     "EDSR",

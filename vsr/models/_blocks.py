@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import UnsupportedError
+from vsr.errors import UnsupportedError
 
 __all__ = ["DIV2K_RGB_MEAN", "MeanShift", "ResBlock", "Upsampler", "conv", "SUPPORTED_SCALES"]
 

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._atomic import atomic_open, sha256_file
-from ..errors import CheckpointError, InputNotFoundError, UnsupportedError
+from vsr._files import atomic_open, sha256_file
+from vsr.errors import CheckpointError, InputNotFoundError, UnsupportedError
 
 __all__ = [
     "read_state_dict",
@@ -205,7 +205,7 @@ def load_partial_state_dict(
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to ``path`` atomically and durably (:mod:`vsr._atomic`): a crash leaves the previous file."""
+    """``torch.save`` to ``path`` atomically and durably (:mod:`vsr._files`): a crash leaves the previous file."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(p, "wb") as f:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UnsupportedError
-from . import _hub
+from vsr.errors import UnsupportedError
+from vsr.models import _hub
 
 __all__ = ["OfficialWeights", "OFFICIAL_WEIGHTS", "OFFICIAL_URL_BASE", "official_name", "official_file", "official_url"]
 

@@ -9,31 +9,31 @@ Typical use::
     export(result.run_dir, "edsr_x2.pt")      # a file vsr.load_model reads
 """
 
-from .checkpoint import BEST as BEST
-from .checkpoint import LATEST as LATEST
-from .checkpoint import load_checkpoint as load_checkpoint
-from .checkpoint import save_checkpoint as save_checkpoint
-from .config import Config as Config
-from .config import DataConfig as DataConfig
-from .config import ModelConfig as ModelConfig
-from .config import OptimConfig as OptimConfig
-from .config import SourceConfig as SourceConfig
-from .config import TrainConfig as TrainConfig
-from .config import ValidationConfig as ValidationConfig
-from .config import apply_overrides as apply_overrides
-from .config import config_from_dict as config_from_dict
-from .config import config_to_dict as config_to_dict
-from .config import load_config as load_config
-from .ddp import DistInfo as DistInfo
-from .loop import TrainResult as TrainResult
-from .loop import export as export
-from .loop import init_from_pretrained as init_from_pretrained
-from .loop import list_snapshots as list_snapshots
-from .loop import load_run_config as load_run_config
-from .loop import lr_at as lr_at
-from .loop import plot_log as plot_log
-from .loop import train as train
-from .loop import validate as validate
+from vsr.train._checkpoint import BEST as BEST
+from vsr.train._checkpoint import LATEST as LATEST
+from vsr.train._checkpoint import load_checkpoint as load_checkpoint
+from vsr.train._checkpoint import save_checkpoint as save_checkpoint
+from vsr.train._config import Config as Config
+from vsr.train._config import DataConfig as DataConfig
+from vsr.train._config import ModelConfig as ModelConfig
+from vsr.train._config import OptimConfig as OptimConfig
+from vsr.train._config import SourceConfig as SourceConfig
+from vsr.train._config import TrainConfig as TrainConfig
+from vsr.train._config import ValidationConfig as ValidationConfig
+from vsr.train._config import apply_overrides as apply_overrides
+from vsr.train._config import config_from_dict as config_from_dict
+from vsr.train._config import config_to_dict as config_to_dict
+from vsr.train._config import load_config as load_config
+from vsr.train._ddp import DistInfo as DistInfo
+from vsr.train._loop import TrainResult as TrainResult
+from vsr.train._loop import export as export
+from vsr.train._loop import init_from_pretrained as init_from_pretrained
+from vsr.train._loop import list_snapshots as list_snapshots
+from vsr.train._loop import load_run_config as load_run_config
+from vsr.train._loop import lr_at as lr_at
+from vsr.train._loop import plot_log as plot_log
+from vsr.train._loop import train as train
+from vsr.train._loop import validate as validate
 
 __all__ = [
     "BEST",

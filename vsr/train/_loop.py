@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .._atomic import write_bytes, write_text
-from .._device import autocast_dtype, resolve_device, resolve_precision
-from ..data._datasets import (
+from vsr._files import write_bytes, write_text
+from vsr._device import autocast_dtype, resolve_device, resolve_precision
+from vsr.data._datasets import (
     DIV2K,
     REDS,
     BenchmarkFolder,
@@ -39,11 +39,11 @@ from ..data._datasets import (
     PatchSampler,
     Vimeo90K,
 )
-from ..data._video_frames import VideoFrames
-from ..errors import CheckpointError, ConfigError
-from ..inference import quantize
-from ..metrics import get_protocol, psnr, ssim
-from ..models import (
+from vsr.data._video_frames import VideoFrames
+from vsr.errors import CheckpointError, ConfigError
+from vsr._upscaler import quantize
+from vsr.metrics import get_protocol, psnr, ssim
+from vsr.models import (
     MDSR,
     UPSAMPLER_PREFIXES,
     build_model,
@@ -54,7 +54,7 @@ from ..models import (
     read_state_dict,
     save_model,
 )
-from .checkpoint import (
+from vsr.train._checkpoint import (
     BEST,
     LATEST,
     capture_rng_state,
@@ -63,8 +63,8 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import Config, DataConfig, ModelConfig, OptimConfig, SourceConfig, apply_overrides, config_from_dict, config_to_dict
-from .ddp import DistInfo, barrier, init_distributed, shutdown_distributed
+from vsr.train._config import Config, DataConfig, ModelConfig, OptimConfig, SourceConfig, apply_overrides, config_from_dict, config_to_dict
+from vsr.train._ddp import DistInfo, barrier, init_distributed, shutdown_distributed
 
 __all__ = [
     "TrainResult",
@@ -610,7 +610,7 @@ def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None
     """Draw training loss and validation PSNR from ``RUN_DIR/log.jsonl`` into ``curves.png`` (one PNG, two panels)."""
     import cv2
 
-    from ..report import render_plot
+    from vsr._report import render_plot
 
     run = Path(run_dir)
     log_path = run / "log.jsonl"

@@ -23,20 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
 
-from ._atomic import destination_lock
-from ._device import Precision
-from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
-from ._prefetch import Prefetcher, Sink
-from ._target import Target, choose_model_scale
-from .errors import InvalidInputError, OutputExistsError
-from .inference import Upscaler
-from .io import Backend, FrameBatch, VideoReader, VideoWriter
-from .models import model_scales
+from vsr._files import destination_lock
+from vsr._device import Precision
+from vsr._prefetch import Prefetcher, Sink
+from vsr._target import Target, choose_model_scale
+from vsr.errors import InvalidInputError, OutputExistsError
+from vsr._upscaler import Upscaler
+from vsr.io import DEFAULT_MAX_PIXELS, Backend, FrameBatch, VideoReader, VideoWriter, check_pixels, read_image, write_image
+from vsr.models import model_scales
 
-__all__ = ["UpscaleStats", "upscale_video", "upscale_stream", "default_output_path"]
+__all__ = ["UpscaleStats", "upscale_video", "upscale_stream", "default_output_path", "upscale_array", "upscale_image"]
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def upscale_video(
             raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
         scale = choose_model_scale(scale, target, info.width, info.height, model_scales(model) if isinstance(model, nn.Module) else (), what=str(src))
         if model is None:
-            from .models import default_model_name
+            from vsr.models import default_model_name
 
             model = default_model_name(scale)
         upscaler = Upscaler(
@@ -297,3 +298,33 @@ def _progress(progress: bool | Callable[[int], None], total: int | None, exact: 
             bar.update(n)
 
     return bar, report
+
+
+def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
+    """Upscale a uint8 grey/RGB/RGBA array; the layout of the result matches the input."""
+    if img.ndim == 2:
+        rgb = upscaler(np.repeat(img[:, :, None], 3, axis=2))
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if img.shape[2] == 4:
+        rgb = upscaler(np.ascontiguousarray(img[:, :, :3]))
+        alpha = cv2.resize(img[:, :, 3], upscaler.output_size(img.shape[1], img.shape[0]), interpolation=cv2.INTER_CUBIC)
+        return np.concatenate([rgb, alpha[:, :, None]], axis=2)
+    return upscaler(img)
+
+
+def upscale_image(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    upscaler: Upscaler,
+    *,
+    overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Path:
+    """Read ``src``, upscale it, write ``dst`` (never a half-written file); returns ``dst``.
+
+    Inputs above ``max_pixels`` (width x height) are refused before decoding.
+    """
+    d = Path(dst)
+    if d.exists() and not overwrite:
+        raise OutputExistsError(f"{d}: output exists; pass --overwrite to replace it")
+    return write_image(d, upscale_array(read_image(src, max_pixels=max_pixels), upscaler), overwrite=overwrite)

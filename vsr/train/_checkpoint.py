@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, InputNotFoundError
-from ..models._checkpoint import atomic_torch_save
+from vsr.errors import CheckpointError, InputNotFoundError
+from vsr.models._checkpoint import atomic_torch_save
 
 __all__ = [
     "TRAIN_FORMAT",

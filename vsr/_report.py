@@ -1,6 +1,6 @@
 """Reports of evaluation results: text tables, CSV, JSON, a per-frame PSNR plot and one HTML page.
 
-Works on the dataclasses of :mod:`vsr.evaluate` (:class:`EvalResult` from
+Works on the dataclasses of :mod:`vsr._evaluate` (:class:`EvalResult` from
 ``vsr eval``, :class:`CompareResult` from ``vsr psnr``). The plot is drawn with
 OpenCV (no plotting dependency) and the HTML page is self-contained: the plot
 and the image crops are embedded as base64 PNG.
@@ -25,9 +25,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vsr._atomic import atomic_open, write_bytes, write_text
+from vsr._files import atomic_open, write_bytes, write_text
 from vsr.errors import InvalidInputError
-from vsr.evaluate import CompareResult, EvalResult, Example, Summary
+from vsr._evaluate import CompareResult, EvalResult, Example, Summary
 
 __all__ = [
     "compare_to_dict",

@@ -23,7 +23,7 @@ to train each model with, and the test sets of ``[compare]``::
     video_sets = ["../../shared/data/Vid4"]
 
 :func:`run_experiment` runs one stage per model and seed (train, then export the
-final weights) and a last ``compare`` stage (:mod:`vsr.compare`). Every finished
+final weights) and a last ``compare`` stage (:mod:`vsr._compare`). Every finished
 stage is recorded in ``<out_dir>/stages.json`` with a fingerprint of what it
 did; a re-run skips finished stages, resumes an interrupted training from its
 ``latest.pt``, and refuses (naming the stage) to mix results of a changed recipe
@@ -48,17 +48,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vsr._atomic import atomic_open, write_text
+from vsr._files import atomic_open, write_text
 from vsr.data import parse_degradation
 from vsr.errors import ConfigError, UnsupportedError
 from vsr.metrics import PROTOCOLS
 from vsr.models import sha256_file
 from vsr.train import Config, config_to_dict, export, load_checkpoint, load_config, train
-from vsr.train.checkpoint import LATEST
-from vsr.train.config import coerce_value, read_toml
+from vsr.train._checkpoint import LATEST
+from vsr.train._config import coerce_value, read_toml
 
 if TYPE_CHECKING:
-    from vsr.compare import Comparison
+    from vsr._compare import Comparison
 
 __all__ = [
     "BudgetConfig",
@@ -623,7 +623,7 @@ def _curve_sections(
     comparison: Comparison, root: Path, progress: bool,
 ) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]]]]:
     """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``."""
-    from vsr.curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
+    from vsr._curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
 
     c = exp.compare
     if progress:
@@ -728,7 +728,7 @@ def run_experiment(
         "compare": dataclasses.asdict(c), "scale": scale, "groups": groups,
     })
     # Imported when needed: loading and planning an experiment need neither the evaluation nor the report code.
-    from vsr.compare import compare_models, format_comparison, write_comparison_report
+    from vsr._compare import compare_models, format_comparison, write_comparison_report
 
     comparison: Comparison | None = None
     if not recompare and _done(records.get("compare"), fingerprint, "compare", manifest_path) and \

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UnsupportedError
-from ._blocks import MeanShift, ResBlock, Upsampler, conv
+from vsr.errors import UnsupportedError
+from vsr.models._blocks import MeanShift, ResBlock, Upsampler, conv
 
 __all__ = ["EDSR", "edsr", "edsr_baseline"]
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._device import Precision, autocast_dtype, resolve_device, resolve_precision
-from ._target import Target
-from .errors import InvalidInputError, UnsupportedError, VSRError
-from .models import MDSR, load_model, model_scales
+from vsr._device import Precision, autocast_dtype, resolve_device, resolve_precision
+from vsr._target import Target
+from vsr.errors import InvalidInputError, UnsupportedError, VSRError
+from vsr.models import MDSR, load_model, model_scales
 
 __all__ = ["Upscaler", "area_resize", "receptive_margin", "quantize", "self_ensemble_transforms"]
 

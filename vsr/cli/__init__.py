@@ -18,9 +18,9 @@ except KeyboardInterrupt:  # Ctrl-C while the console script is still starting: 
     sys.stderr.write("Interrupted.\n")
     sys.exit(130)
 
-from . import __version__
-from ._imsize import DEFAULT_MAX_PIXELS
-from .errors import VSRError
+from vsr import __version__
+from vsr.io import DEFAULT_MAX_PIXELS
+from vsr.errors import VSRError
 
 _DEBUG_ENV = "VSR_DEBUG"
 
@@ -68,7 +68,7 @@ def cli(debug: bool, verbose: bool) -> None:
     if verbose or debug or os.environ.get(_DEBUG_ENV, "") not in ("", "0"):
         import logging
 
-        from .io import set_ffmpeg_logging
+        from vsr.io import set_ffmpeg_logging
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         set_ffmpeg_logging(True)
@@ -86,10 +86,10 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
     `vsr models --fetch edsr_x2 mdsr` prefetches official files, e.g. before
     going offline. Scores marked "published" are the authors', not measured by vsr.
     """
-    from .models import (
+    from vsr.models import (
         MODELS, OFFICIAL_WEIGHTS, build_model, bundled_weights, cache_dir, count_parameters, get_model, official_file,
     )
-    from .models._hub import cached_path
+    from vsr.models._hub import cached_path
 
     if names and not fetch:
         raise click.UsageError("NAME arguments go with --fetch, e.g. `vsr models --fetch edsr_x2`")
@@ -186,7 +186,7 @@ def _target_options(
     scale: float | None, size: str | None, width: int | None, height: int | None, model_scale: int | None
 ) -> tuple[int | None, Any]:
     """(the model factor when it is known up front, the Target or None for a plain integer scale)."""
-    from ._target import Target
+    from vsr._target import Target
 
     if size is not None and (width is not None or height is not None):
         raise click.UsageError("give --size WxH, or --width and/or --height, not both")
@@ -194,7 +194,7 @@ def _target_options(
         raise click.UsageError("give --scale or a size (--size/--width/--height), not both")
     if scale is None and size is None and width is None and height is None:
         raise click.UsageError("give --scale (2, 3, 4, or e.g. 1.5), --size WxH, --width W or --height H")
-    from .errors import UnsupportedError
+    from vsr.errors import UnsupportedError
 
     try:
         if size is not None:
@@ -320,22 +320,23 @@ def upscale_cmd(
     `torchrun --nproc-per-node 4 -m vsr upscale IN -o OUT --scale 2`: each process
     upscales segments of it, and the segments are joined without re-encoding.
     """
-    from ._distributed import dist_env
-    from .errors import InputNotFoundError, UnsupportedError
-    from .images import is_image_path, upscale_image
-    from .inference import Upscaler
-    from .io import is_video_path
-    from ._target import choose_model_scale
-    from .models import default_model_name, resolve_model_source
-    from .pipeline import default_output_path, upscale_video
-    from .segments import upscale_segmented, work_dir_for
+    from vsr._distributed import dist_env
+    from vsr.errors import InputNotFoundError, UnsupportedError
+    from vsr.io import is_image_path
+    from vsr._pipeline import upscale_image
+    from vsr._upscaler import Upscaler
+    from vsr.io import is_video_path
+    from vsr._target import choose_model_scale
+    from vsr.models import default_model_name, resolve_model_source
+    from vsr._pipeline import default_output_path, upscale_video
+    from vsr._segments import upscale_segmented, work_dir_for
 
     if not input_path.exists():
         raise InputNotFoundError(f"{input_path}: does not exist")
     k_fixed, target = _target_options(scale, size, width, height, model_scale)
     tag = target.tag if target is not None else f"x{k_fixed}"
     if offline:
-        from .models._hub import OFFLINE_ENV
+        from vsr.models._hub import OFFLINE_ENV
 
         os.environ[OFFLINE_ENV] = "1"  # also reaches official names resolved later, once the model factor is known
     if model_src is not None and k_fixed is not None:
@@ -398,7 +399,7 @@ def upscale_cmd(
     def one(src: Path) -> str:
         dst = destination(src)
         if preview:
-            from .preview import preview as make_preview, preview_path
+            from vsr._preview import preview as make_preview, preview_path
 
             def for_size(w: int, h: int) -> Upscaler:
                 return upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
@@ -409,7 +410,7 @@ def upscale_cmd(
             if target is None:
                 up = upscaler_for(k_fixed)  # type: ignore[arg-type]
             else:
-                from .images import read_image
+                from vsr.io import read_image
 
                 h, w = read_image(src).shape[:2]
                 up = upscaler_for(choose_model_scale(k_fixed, target, w, h, what=str(src)))
@@ -463,7 +464,7 @@ def upscale_cmd(
 @click.option("--no-progress", is_flag=True, help="No progress bar (the logs in the run folder are still written).")
 def train_cmd(config_path: Path | None, overrides: tuple[str, ...], resume_dir: Path | None, no_progress: bool) -> None:
     """Train EDSR/MDSR from a recipe; also under `torchrun --nproc-per-node N -m vsr train ...`."""
-    from .train import load_config, load_run_config, train
+    from vsr.train import load_config, load_run_config, train
 
     if (config_path is None) == (resume_dir is None):
         raise click.UsageError("give either --config RECIPE.toml or --resume RUN_DIR")
@@ -488,7 +489,7 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], resume_dir: 
 @click.option("--half", is_flag=True, help="Store fp16 weights (half the size).")
 def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bool) -> None:
     """Export a training run's weights as a model file `vsr upscale --model` reads."""
-    from .train import export
+    from vsr.train import export
 
     out = export(run_dir, output, which=which, official=official, half=half)  # type: ignore[arg-type]
     click.echo(f"{run_dir} ({which}) -> {out}")
@@ -506,8 +507,8 @@ def _degradation_spec(ctx: click.Context, param: click.Parameter, value: str | N
     """Check a degradation spec at parse time, so a typo is a usage error naming the option."""
     if value is None:
         return None
-    from .data import parse_degradation
-    from .errors import UnsupportedError
+    from vsr.data import parse_degradation
+    from vsr.errors import UnsupportedError
 
     try:
         return parse_degradation(value).name
@@ -548,18 +549,18 @@ def eval_cmd(
     html_page: bool,
 ) -> None:
     """Score a model next to MATLAB bicubic under a published protocol (PSNR, SSIM, gain)."""
-    from .evaluate import evaluate
-    from .report import format_eval, write_eval_report
+    from vsr._evaluate import evaluate
+    from vsr._report import format_eval, write_eval_report
 
     if html_page and out_dir is None:
         raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
     upscaler = None
     if model_src is None:
-        from .models import default_model_name
+        from vsr.models import default_model_name
 
         model_src = default_model_name(scale)
     if model_src != "bicubic":
-        from .inference import Upscaler
+        from vsr._upscaler import Upscaler
 
         upscaler = Upscaler(model_src, scale=scale, device=device, precision=precision, self_ensemble=self_ensemble)
     elif self_ensemble:
@@ -583,8 +584,8 @@ def eval_cmd(
 def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: bool, common_prefix: bool,
              crop_to_common: bool) -> None:
     """Per-frame PSNR (Y and RGB) and SSIM of DISTORTED against REFERENCE (videos, frame folders or images)."""
-    from .evaluate import compare_frames
-    from .report import format_compare, write_compare_report
+    from vsr._evaluate import compare_frames
+    from vsr._report import format_compare, write_compare_report
 
     if html_page and out_dir is None:
         raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
@@ -629,7 +630,7 @@ def compare_cmd(
     precision: str,
 ) -> None:
     """Compare models and bicubic on image and video test sets: tables, per-frame curves, crops, CSV/JSON."""
-    from .compare import compare_models, format_comparison, write_comparison_report
+    from vsr._compare import compare_models, format_comparison, write_comparison_report
 
     result = compare_models(models, scale=scale, image_sets=image_sets, video_sets=video_sets, labels=labels,
                             device=device, precision=precision, degradation=degradation,
@@ -655,7 +656,7 @@ def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: 
 
     E.g. `vsr experiment pipelines/compare_image_vs_video.toml`. Finished stages are skipped.
     """
-    from .experiment import run_experiment
+    from vsr._experiment import run_experiment
 
     result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress, train_only=train_only,
                             jobs=jobs, recompare=recompare)

@@ -1,7 +1,7 @@
-"""Still-image upscaling: read (PNG/JPEG/BMP/...), upscale with an :class:`Upscaler`, write atomically.
+"""Image files: the one list of image extensions, the one natural order, the one reader and writer.
 
-Grey images are replicated to RGB for the model and written back grey; the
-alpha channel of RGBA images is resized with bicubic interpolation.
+Images are read as uint8 grey, RGB or RGBA (16-bit reduced to 8 bits, non-ASCII paths
+working) after the declared size is checked, and written atomically.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ._atomic import write_bytes
-from ._imsize import DEFAULT_MAX_PIXELS, check_pixels, declared_size
-from .errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
-from .inference import Upscaler
+from vsr._files import write_bytes
+from vsr.io._imsize import DEFAULT_MAX_PIXELS, check_pixels, declared_size
+from vsr.errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "check_pixels", "is_image_path", "list_images", "natural_key", "read_image", "write_image", "upscale_image"]
+__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "list_images", "natural_key", "read_image", "read_rgb", "write_image"]
 
 #: File extensions treated as still images.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -34,14 +33,16 @@ def natural_key(name: str) -> list[object]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def list_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """The image files directly in ``folder`` (hidden files skipped), in :func:`natural_key` order.
+def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
+    """The image files in ``folder`` (hidden files skipped), in :func:`natural_key` order of their relative paths.
 
-    This order is how evaluation numbers frames and images, so every module that
-    refers to "item k" of a folder must list it with this function.
+    This order is how evaluation numbers frames and images and how datasets index
+    them, so every module that refers to "item k" of a folder lists it with this function.
     """
-    files = [p for p in Path(folder).iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: natural_key(p.name))
+    root = Path(folder)
+    found = root.rglob("*") if recursive else root.iterdir()
+    files = [p for p in found if p.is_file() and is_image_path(p) and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: natural_key(p.relative_to(root).as_posix()))
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -83,7 +84,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: bool = False) -> Path:
-    """Write a uint8 grey/RGB/RGBA image atomically (complete or absent; see :mod:`vsr._atomic`)."""
+    """Write a uint8 grey/RGB/RGBA image atomically (complete or absent; see :mod:`vsr._files`)."""
     p = Path(path)
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p}: output exists; pass --overwrite to replace it")
@@ -100,31 +101,9 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: boo
     return write_bytes(p, buf.tobytes(), overwrite=overwrite)
 
 
-def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
-    """Upscale a uint8 grey/RGB/RGBA array; the layout of the result matches the input."""
+def read_rgb(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image as ``H x W x 3`` uint8 RGB: grey is replicated to three channels, alpha dropped."""
+    img = read_image(path, max_pixels=max_pixels)
     if img.ndim == 2:
-        rgb = upscaler(np.repeat(img[:, :, None], 3, axis=2))
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if img.shape[2] == 4:
-        rgb = upscaler(np.ascontiguousarray(img[:, :, :3]))
-        alpha = cv2.resize(img[:, :, 3], upscaler.output_size(img.shape[1], img.shape[0]), interpolation=cv2.INTER_CUBIC)
-        return np.concatenate([rgb, alpha[:, :, None]], axis=2)
-    return upscaler(img)
-
-
-def upscale_image(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
-    upscaler: Upscaler,
-    *,
-    overwrite: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> Path:
-    """Read ``src``, upscale it, write ``dst`` (never a half-written file); returns ``dst``.
-
-    Inputs above ``max_pixels`` (width x height) are refused before decoding.
-    """
-    d = Path(dst)
-    if d.exists() and not overwrite:
-        raise OutputExistsError(f"{d}: output exists; pass --overwrite to replace it")
-    return write_image(d, upscale_array(read_image(src, max_pixels=max_pixels), upscaler), overwrite=overwrite)
+        return np.repeat(img[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(img[:, :, :3]) if img.shape[2] == 4 else img

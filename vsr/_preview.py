@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InvalidInputError
-from .images import is_image_path, read_image, write_image
-from .inference import Upscaler
-from .io import Backend, VideoReader
+from vsr.errors import InvalidInputError
+from vsr.io import is_image_path, read_image, write_image
+from vsr._upscaler import Upscaler
+from vsr.io import Backend, VideoReader
 
 __all__ = ["Preview", "preview", "preview_path", "detail_region"]
 

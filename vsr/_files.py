@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .errors import EncodeError, InvalidInputError, OutputExistsError
+from vsr.errors import EncodeError, InvalidInputError, OutputExistsError
 
 __all__ = [
     "AtomicFile",

@@ -2,7 +2,7 @@
 
 A run trained with ``train.snapshot_every`` keeps its weights at every multiple
 of it (:func:`vsr.train.list_snapshots`). :func:`score_snapshots` scores them
-with :func:`vsr.evaluate.evaluate` (image sets under ``edsr-benchmark``, video
+with :func:`vsr._evaluate.evaluate` (image sets under ``edsr-benchmark``, video
 sets under ``video``, optionally on every k-th frame to keep it cheap), caching
 each score by the snapshot's SHA-256 in a JSON file so an interrupted or
 repeated run redoes nothing. :func:`curve_figures` draws one plot per test set
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr._atomic import write_text
+from vsr._files import write_text
 from vsr.errors import InvalidInputError
-from vsr.evaluate import detect_layout, evaluate
-from vsr.inference import Upscaler
+from vsr._evaluate import detect_layout, evaluate
+from vsr._upscaler import Upscaler
 from vsr.models import load_model, sha256_file
-from vsr.report import render_plot
+from vsr._report import render_plot
 from vsr.train import list_snapshots
 
 __all__ = ["Curve", "bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]

@@ -24,7 +24,7 @@ A ``resume`` run keeps ``manifest.json`` after joining, with a record of the out
 so that the same command run again reports "already complete" instead of refusing the existing output; the
 same holds when a run was killed between giving the output its name and deleting the folder.
 
-Every file is written atomically (:mod:`vsr._atomic`), so a crash leaves a whole
+Every file is written atomically (:mod:`vsr._files`), so a crash leaves a whole
 file or none. ``resume=True`` reuses each segment whose record matches its
 file (size and SHA-256) and the manifest's settings; a run with other settings is
 refused with the list of what differs, so segments made differently are never mixed.
@@ -55,17 +55,17 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ._atomic import destination_lock, remove_stale_partials, sha256_file, write_text
-from ._device import Precision
-from ._imsize import DEFAULT_MAX_PIXELS, check_pixels
-from ._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
-from ._target import Target, choose_model_scale
-from .errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
-from .inference import Upscaler
-from .io import Backend, FrameBatch, SegmentInfo, VideoInfo, VideoReader, VideoWriter, check_container, default_codec, encoder_settings
-from .io import join_segments, probe_segment
-from .models import model_scales
-from .pipeline import UpscaleStats, upscale_stream
+from vsr._files import destination_lock, remove_stale_partials, sha256_file, write_text
+from vsr._device import Precision
+from vsr.io import DEFAULT_MAX_PIXELS, check_pixels
+from vsr._distributed import Group, Progress, RankFailedError, dist_env, rank_device, sigterm_as_interrupt
+from vsr._target import Target, choose_model_scale
+from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
+from vsr._upscaler import Upscaler
+from vsr.io import Backend, FrameBatch, SegmentInfo, VideoInfo, VideoReader, VideoWriter, check_container, default_codec, encoder_settings
+from vsr.io import join_segments, probe_segment
+from vsr.models import model_scales
+from vsr._pipeline import UpscaleStats, upscale_stream
 
 __all__ = [
     "MAX_AUTO_SEGMENT_FRAMES",
@@ -739,7 +739,7 @@ def upscale_segmented(
             if not pts:
                 lasts = f"; the video lasts {reader.info.duration:.2f} s" if reader.info.duration else ""
                 raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
-            from .models import default_model_name
+            from vsr.models import default_model_name
 
             k = choose_model_scale(scale, target, reader.info.width, reader.info.height, model_scales(model) if isinstance(model, nn.Module) else (), what=str(src))
             up = Upscaler(

@@ -1,6 +1,6 @@
 """Several SR models and bicubic, side by side on image and video test sets: the library behind ``vsr compare``.
 
-:func:`compare_models` runs :func:`vsr.evaluate.evaluate` for every model on every
+:func:`compare_models` runs :func:`vsr._evaluate.evaluate` for every model on every
 test set, with the protocol that fits the set:
 
 - image sets (EDSR layout or a folder of images): ``edsr-benchmark``, Y channel,
@@ -38,10 +38,10 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from vsr._atomic import atomic_open, write_bytes, write_text
+from vsr._files import atomic_open, write_bytes, write_text
 from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr.evaluate import (
+from vsr._evaluate import (
     CodecCache,
     EvalResult,
     ItemScore,
@@ -53,12 +53,12 @@ from vsr.evaluate import (
     detect_layout,
     evaluate,
 )
-from vsr.images import IMAGE_EXTENSIONS, list_images, read_image
-from vsr.inference import Upscaler
+from vsr.io import IMAGE_EXTENSIONS, list_images, read_image
+from vsr._upscaler import Upscaler
 from vsr.io import VideoReader
 from vsr.metrics import get_protocol, psnr
 from vsr.models import count_parameters, describe_config, load_model, model_scales
-from vsr.report import (
+from vsr._report import (
     html_document,
     html_table,
     markdown_table,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .._distributed import dist_env
+from vsr._distributed import dist_env
 
 __all__ = ["DistInfo", "dist_info_from_env", "init_distributed", "shutdown_distributed", "barrier"]
 

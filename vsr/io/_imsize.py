@@ -12,7 +12,7 @@ import os
 import struct
 from typing import BinaryIO
 
-from .errors import InvalidInputError
+from vsr.errors import InvalidInputError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "check_pixels", "declared_size"]
 

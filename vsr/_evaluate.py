@@ -10,7 +10,7 @@ contract: uint8 ``N×H×W×3`` in, uint8 ``N×sH×sW×3`` out) and MATLAB bicubi
   ``bd`` degradation.
 
 :func:`compare_frames` scores two videos or frame folders against each other,
-frame by frame. Both return plain dataclasses; :mod:`vsr.report` turns them
+frame by frame. Both return plain dataclasses; :mod:`vsr._report` turns them
 into tables, CSV/JSON, plots and HTML.
 
 Conventions: ground truth is cropped to ``scale × LR`` size; grey images are
@@ -34,7 +34,7 @@ import numpy as np
 
 from vsr.data import Degradation, degrade, imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr.images import IMAGE_EXTENSIONS, list_images, natural_key, read_image
+from vsr.io import IMAGE_EXTENSIONS, list_images, natural_key, read_image
 from vsr.io import EncodedClip, VideoReader, codec_roundtrip
 from vsr.metrics import Protocol, finite_mean, get_protocol, psnr, ssim, temporal_error, video_means
 
