@@ -19,10 +19,11 @@ from vsr._report import (
     eval_to_dict,
     format_compare,
     format_eval,
-    render_plot,
     write_compare_report,
     write_eval_report,
 )
+
+from vsr._render import render_plot
 
 from _images import textured, write_rgb
 

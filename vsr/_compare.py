@@ -58,7 +58,7 @@ from vsr._upscaler import Upscaler
 from vsr.io import VideoReader
 from vsr.metrics import get_protocol, psnr
 from vsr.models import count_parameters, describe_config, load_model, model_scales
-from vsr._report import (
+from vsr._render import (
     html_document,
     html_table,
     markdown_table,

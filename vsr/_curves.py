@@ -24,7 +24,7 @@ from vsr.errors import InvalidInputError
 from vsr._evaluate import detect_layout, evaluate
 from vsr._upscaler import Upscaler
 from vsr.models import load_model, sha256_file
-from vsr._report import render_plot
+from vsr._render import render_plot
 from vsr.train import list_snapshots
 
 __all__ = ["Curve", "bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]

@@ -610,7 +610,7 @@ def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None
     """Draw training loss and validation PSNR from ``RUN_DIR/log.jsonl`` into ``curves.png`` (one PNG, two panels)."""
     import cv2
 
-    from vsr._report import render_plot
+    from vsr._render import render_plot
 
     run = Path(run_dir)
     log_path = run / "log.jsonl"
