@@ -1,12 +1,20 @@
-"""Damaged and odd inputs through ``vsr upscale``: a seeded corpus made here, each run classified.
+"""Damaged and odd inputs through ``vsr upscale``, ``vsr psnr`` and ``vsr eval``: a seeded corpus made here,
+each run classified.
 
-    python benchmarks/fuzz.py [--seed 0] [--limit N] [--subprocess] [--timeout 120] [--keep DIR] [--tree DIR]
+    python benchmarks/fuzz.py [--seed 0] [--limit N] [--commands upscale,psnr,eval] [--subprocess]
+                              [--timeout 120] [--keep DIR] [--tree DIR]
 
 The corpus (written to a temporary folder): clean clips; truncations at several offsets; bytes flipped in the
 header, the middle and the ``moov`` index; garbage; a zero-length file; a wrong extension; a text file and a
 folder named ``.mp4``; an audio-only file; 1x1, 16-bit, grey and RGBA images; a PNG header claiming
-100000x100000. Each file goes through ``vsr upscale`` with a tiny random model, in this process (``CliRunner``,
-fast) or, with ``--subprocess``, as ``python -m vsr`` (what a user runs: start-up, exit codes and stderr exactly).
+100000x100000. Each file goes through each command, in this process (``CliRunner``, fast) or, with
+``--subprocess``, as ``python -m vsr`` (what a user runs: start-up, exit codes and stderr exactly):
+  upscale  ``vsr upscale CASE -o out.* -s 2`` with a tiny random model; the output is checked (frame count)
+  psnr     ``vsr psnr CASE REF -o report --html --common-prefix --crop-to-common``; REF is the clean clip the
+           video cases were made from (an image case is scored against itself)
+  eval     ``vsr eval -d CASE -s 2 -m tiny -o report --html``
+For psnr and eval the "output" is the report folder: complete (a CSV and a JSON that parse) after exit 0,
+absent or empty after a failure.
 
 Classes printed at the end (one per run):
   success               exit 0 from a clean input, output frame count = PyAV's decode of the input
@@ -23,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
+import json
 import os
 import shutil
 import signal
@@ -40,6 +50,12 @@ import numpy as np
 
 #: The vsr checkout under test (``--tree`` changes it, e.g. to an older commit unpacked with ``git archive``).
 ROOT = Path(__file__).resolve().parents[1]
+
+
+COMMANDS = ("upscale", "psnr", "eval")
+
+#: The clean clip kept beside the corpus, the reference of ``vsr psnr`` runs.
+REFERENCE = "reference.mp4"
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ def make_corpus(folder: Path, seed: int) -> list[Case]:
         add(name, False, f"{name[:-4]} image", buf.tobytes())
     add("audio_only.m4a", True, "audio only", _audio_only(src / "a.m4a").read_bytes())
 
+    (folder / REFERENCE).write_bytes(plain.read_bytes())  # what every video case was made from (same pixels)
     out: list[Case] = []
     for k, (name, damaged, what, data) in enumerate(cases):
         d = folder / f"{k:03d}"
@@ -172,8 +189,18 @@ def _decoded_frames(path: Path) -> int | None:
         return None
 
 
-def _run(case: Case, model: Path, out: Path, timeout: int, in_subprocess: bool) -> tuple[int | None, str]:
-    args = ["upscale", str(case.path), "-o", str(out), "-s", "2", "-m", str(model), "--device", "cpu", "--precision", "fp32", "-q"]
+def _args(command: str, case: Case, model: Path, out: Path) -> list[str]:
+    if command == "upscale":
+        return ["upscale", str(case.path), "-o", str(out), "-s", "2", "-m", str(model), "--device", "cpu", "--precision", "fp32", "-q"]
+    if command == "psnr":
+        ref = case.path if case.path.suffix == ".png" else case.path.parent.parent / REFERENCE
+        return ["psnr", str(case.path), str(ref), "-o", str(out), "--html", "--common-prefix", "--crop-to-common"]
+    if command == "eval":
+        return ["eval", "-d", str(case.path), "-s", "2", "-m", str(model), "--device", "cpu", "-o", str(out), "--html"]
+    raise ValueError(f"unknown command {command!r}; choose from {COMMANDS}")
+
+
+def _run(args: list[str], timeout: int, in_subprocess: bool) -> tuple[int | None, str]:
     if in_subprocess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         try:
@@ -210,32 +237,72 @@ def _run(case: Case, model: Path, out: Path, timeout: int, in_subprocess: bool) 
     return r.exit_code, err
 
 
-def classify(case: Case, model: Path, timeout: int, in_subprocess: bool) -> tuple[str, str]:
-    """Run one case; returns its class and a one-line detail."""
+def _report_state(out: Path) -> tuple[bool, str]:
+    """(whether the report folder holds anything, a problem with it or "")."""
+    files = sorted(out.iterdir()) if out.is_dir() else []
+    hidden = [p.name for p in files if p.name.startswith(".")]
+    if hidden:
+        return True, f"hidden files in the report folder: {hidden}"
+    try:
+        csvs = [p for p in files if p.suffix == ".csv"]
+        jsons = [p for p in files if p.suffix == ".json"]
+        for p in csvs:
+            with p.open(newline="", encoding="utf-8") as f:
+                list(csv.reader(f))
+        for p in jsons:
+            json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return bool(files), f"unreadable report file: {e}"
+    return bool(files), "" if (csvs and jsons) or not files else f"incomplete report: {[p.name for p in files]}"
+
+
+def classify(case: Case, model: Path, timeout: int, in_subprocess: bool, command: str = "upscale") -> tuple[str, str]:
+    """Run one case through ``command``; returns its class and a one-line detail."""
     folder = case.path.parent
     is_image = case.path.suffix == ".png"
-    out = folder / ("out.png" if is_image else "out.mp4")
+    if command == "upscale":
+        out = folder / ("out.png" if is_image else "out.mp4")
+    else:
+        out = folder / f"report_{command}"
     before = set(folder.iterdir())
-    code, err = _run(case, model, out, timeout, in_subprocess)
+    code, err = _run(_args(command, case, model, out), timeout, in_subprocess)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     new = set(folder.iterdir()) - before - {out}
     first = lines[0][:150] if lines else ""
+    try:
+        return _judge(case, command, out, code, err, lines, new, first, is_image)
+    finally:
+        if out.is_dir():
+            shutil.rmtree(out)  # the next command's run must start from the same folder
+
+
+def _judge(case: Case, command: str, out: Path, code: int | None, err: str, lines: list[str], new: set[Path],
+           first: str, is_image: bool) -> tuple[str, str]:
     if code is None:
         return "hang", case.what
     if "Traceback" in err or "internal error" in err:
         return "traceback", f"{case.what}: {first}"
     if new:
         return "stray file", f"{case.what}: {sorted(p.name for p in new)}"
-    if code != 0:
+    if command != "upscale":
+        present, problem = _report_state(out)
+        if code != 0:
+            if present:
+                return "partial output", f"{case.what}: exit {code} but the report folder holds files"
+            return ("clean failure" if len(lines) == 1 else "noisy failure"), f"{case.what}: exit {code}: {first}"
+        if problem or not present:
+            return "partial output", f"{case.what}: exit 0 but {problem or 'no report'}"
+    elif code != 0:
         if out.exists():
             return "partial output", f"{case.what}: exit {code} but {out.name} exists"
         return ("clean failure" if len(lines) == 1 else "noisy failure"), f"{case.what}: exit {code}: {first}"
-    if not out.exists():
+    elif not out.exists():
         return "partial output", f"{case.what}: exit 0 without an output"
-    if not is_image:
+    if command == "upscale" and not is_image:
         want, got = _decoded_frames(case.path), _decoded_frames(out)
         if got is None or got != want:
             return "partial output", f"{case.what}: exit 0, output frames {got} vs PyAV's {want} from the input"
+    # psnr and eval print their table on stdout; stderr should stay empty on success.
     noise = f" (despite -q, {len(lines)} stderr lines: {first})" if lines else ""
     return ("damaged-but-decoded" if case.damaged else "success"), case.what + noise
 
@@ -249,6 +316,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=120, help="seconds before a run counts as a hang")
     ap.add_argument("--keep", type=Path, default=None, help="write the corpus here and keep it")
     ap.add_argument("--tree", type=Path, default=ROOT, help="root of the vsr checkout to test (default: this one)")
+    ap.add_argument("--commands", default="upscale", help=f"comma-separated, from {','.join(COMMANDS)} (default: upscale)")
     a = ap.parse_args()
     ROOT = a.tree.resolve()
     sys.path.insert(0, str(ROOT))
@@ -263,17 +331,22 @@ def main() -> None:
         torch.manual_seed(a.seed)
         model = save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), folder / "tiny.pt")
         cases = make_corpus(folder, a.seed)[: a.limit]
-        counts: collections.Counter[str] = collections.Counter()
-        noisy = 0
+        commands = [c.strip() for c in a.commands.split(",") if c.strip()]
+        if not set(commands) <= set(COMMANDS):
+            raise SystemExit(f"--commands: choose from {','.join(COMMANDS)}, got {a.commands!r}")
+        counts: dict[str, collections.Counter[str]] = {c: collections.Counter() for c in commands}
+        noisy = collections.Counter[str]()
         for case in cases:
-            cls, detail = classify(case, model, a.timeout, a.subprocess)
-            counts[cls] += 1
-            noisy += "despite -q" in detail
-            print(f"{cls:<20} {detail}", flush=True)
-        print(f"\n{len(cases)} runs (seed {a.seed}, {'subprocess' if a.subprocess else 'in-process'}):")
-        print(f"  {'(successes with stderr lines despite -q)':<20} {noisy}")
+            for command in commands:
+                cls, detail = classify(case, model, a.timeout, a.subprocess, command)
+                counts[command][cls] += 1
+                noisy[command] += "despite -q" in detail
+                print(f"{command:<8} {cls:<20} {detail}", flush=True)
+        print(f"\n{len(cases)} cases x {len(commands)} commands (seed {a.seed}, {'subprocess' if a.subprocess else 'in-process'}):")
+        print(f"  {'class':<40} " + " ".join(f"{c:>8}" for c in commands))
+        print(f"  {'(successes with stderr lines)':<40} " + " ".join(f"{noisy[c]:>8}" for c in commands))
         for cls in ("success", "damaged-but-decoded", "clean failure", "noisy failure", "traceback", "hang", "partial output", "stray file"):
-            print(f"  {cls:<20} {counts[cls]}")
+            print(f"  {cls:<40} " + " ".join(f"{counts[c][cls]:>8}" for c in commands))
     finally:
         if a.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""A quick subset of benchmarks/fuzz.py: odd and damaged inputs end in success or one clean line, nothing else."""
+"""A quick subset of benchmarks/fuzz.py: odd and damaged inputs through upscale, psnr and eval end in success or
+one clean line, nothing else."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ def test_quick_fuzz_subset(tmp_path: Path) -> None:
     corpus.mkdir()
     cases = [c for c in fuzz.make_corpus(corpus, seed=0) if c.path.name in QUICK]
     assert sorted(c.path.name for c in cases) == sorted(QUICK)
-    results = {c.path.name: fuzz.classify(c, model, timeout=120, in_subprocess=False) for c in cases}
-    bad = {k: v for k, v in results.items() if v[0] not in ("success", "damaged-but-decoded", "clean failure") or "despite -q" in v[1]}
-    assert not bad, bad
-    assert results["huge.png"][0] == "clean failure" and "above the limit" in results["huge.png"][1]
-    assert results["deep.png"][0] == "success"
+    by_command = {}
+    for command in fuzz.COMMANDS:
+        results = by_command[command] = {c.path.name: fuzz.classify(c, model, timeout=120, in_subprocess=False, command=command) for c in cases}
+        bad = {k: v for k, v in results.items() if v[0] not in ("success", "damaged-but-decoded", "clean failure") or "despite -q" in v[1]}
+        assert not bad, (command, bad)
+        assert results["huge.png"][0] == "clean failure" and "above the limit" in results["huge.png"][1], command
+    assert by_command["upscale"]["deep.png"][0] == "success"
