@@ -31,7 +31,7 @@ _LAZY: dict[str, str] = {
     "Backend": "vsr.io._reader",
     "FrameBatch": "vsr.io._reader",
     "VIDEO_EXTENSIONS": "vsr.io._reader",
-    "VideoInfo": "vsr.io._reader",
+    "VideoInfo": "vsr.io._probe",
     "VideoReader": "vsr.io._reader",
     "decord_available": "vsr.io._reader",
     "is_video_path": "vsr.io._reader",
@@ -39,12 +39,12 @@ _LAZY: dict[str, str] = {
     "EncodedClip": "vsr.io._roundtrip",
     "codec_roundtrip": "vsr.io._roundtrip",
     "set_ffmpeg_logging": "vsr.io._reader",
-    "CODECS": "vsr.io._writer",
-    "CONTAINERS": "vsr.io._writer",
+    "CODECS": "vsr.io._codecs",
+    "CONTAINERS": "vsr.io._codecs",
     "VideoWriter": "vsr.io._writer",
-    "check_container": "vsr.io._writer",
-    "default_codec": "vsr.io._writer",
-    "encoder_settings": "vsr.io._writer",
+    "check_container": "vsr.io._codecs",
+    "default_codec": "vsr.io._codecs",
+    "encoder_settings": "vsr.io._codecs",
 }
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from vsr.io._reader import Backend as Backend
     from vsr.io._reader import FrameBatch as FrameBatch
     from vsr.io._reader import VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
-    from vsr.io._reader import VideoInfo as VideoInfo
+    from vsr.io._probe import VideoInfo as VideoInfo
     from vsr.io._reader import VideoReader as VideoReader
     from vsr.io._reader import decord_available as decord_available
     from vsr.io._reader import is_video_path as is_video_path
@@ -73,12 +73,12 @@ if TYPE_CHECKING:
     from vsr.io._roundtrip import EncodedClip as EncodedClip
     from vsr.io._roundtrip import codec_roundtrip as codec_roundtrip
     from vsr.io._reader import set_ffmpeg_logging as set_ffmpeg_logging
-    from vsr.io._writer import CODECS as CODECS
-    from vsr.io._writer import CONTAINERS as CONTAINERS
+    from vsr.io._codecs import CODECS as CODECS
+    from vsr.io._codecs import CONTAINERS as CONTAINERS
     from vsr.io._writer import VideoWriter as VideoWriter
-    from vsr.io._writer import check_container as check_container
-    from vsr.io._writer import default_codec as default_codec
-    from vsr.io._writer import encoder_settings as encoder_settings
+    from vsr.io._codecs import check_container as check_container
+    from vsr.io._codecs import default_codec as default_codec
+    from vsr.io._codecs import encoder_settings as encoder_settings
 
 
 def __getattr__(name: str) -> Any:

@@ -34,8 +34,9 @@ from typing import Any
 import av
 
 from vsr.errors import EncodeError, InvalidInputError
-from vsr.io._reader import VideoInfo
-from vsr.io._writer import VideoWriter, codec_name, check_container
+from vsr.io._probe import VideoInfo
+from vsr.io._codecs import check_container, codec_name
+from vsr.io._writer import VideoWriter
 
 __all__ = ["SegmentInfo", "probe_segment", "join_segments"]
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -34,16 +34,15 @@ from typing import Any, Literal, get_args
 
 import av
 import numpy as np
-from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
-from vsr.errors import InputNotFoundError, InvalidInputError, UnsupportedError
+from vsr.errors import InvalidInputError, UnsupportedError
+from vsr.io._probe import Packet, RGBConverter, VideoInfo, check_path, open_input, probe
 
 __all__ = [
     "Backend",
     "BACKENDS",
     "FrameBatch",
     "VIDEO_EXTENSIONS",
-    "VideoInfo",
     "VideoReader",
     "decord_available",
     "is_video_path",
@@ -64,114 +63,6 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 def is_video_path(path: str | os.PathLike[str]) -> bool:
     """True when the extension is one of :data:`VIDEO_EXTENSIONS`."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-#: FFmpeg's AVColorSpace values and names (libavutil/pixfmt.h).
-_MATRIX_NAMES: dict[int, str] = {
-    0: "rgb",
-    1: "bt709",
-    2: "unspecified",
-    4: "fcc",
-    5: "bt470bg",
-    6: "smpte170m",
-    7: "smpte240m",
-    8: "ycgco",
-    9: "bt2020nc",
-    10: "bt2020c",
-}
-#: AVColorSpace -> the swscale coefficient table that implements it.
-_SWS_MATRIX: dict[int, Colorspace] = {
-    1: Colorspace.ITU709,
-    4: Colorspace.FCC,
-    5: Colorspace.ITU601,
-    6: Colorspace.SMPTE170M,
-    7: Colorspace.SMPTE240M,
-    9: Colorspace.BT2020,
-    10: Colorspace.BT2020,
-}
-_RANGE_NAMES: dict[int, str] = {0: "unspecified", 1: "limited", 2: "full"}
-_PRIMARIES_NAMES: dict[int, str] = {int(v): k.lower() for k, v in ColorPrimaries.__members__.items()}
-_TRC_NAMES: dict[int, str] = {int(v): k.lower() for k, v in ColorTrc.__members__.items()}
-
-
-def _name(table: Mapping[int, str], value: int) -> str:
-    return table.get(int(value), str(int(value)))
-
-
-def _value(table: Mapping[int, str], name: str) -> int:
-    for k, v in table.items():
-        if v == name:
-            return k
-    return int(name)
-
-
-def matrix_value(name: str) -> int:
-    """FFmpeg's AVColorSpace number for a matrix name such as ``bt709``."""
-    return _value(_MATRIX_NAMES, name)
-
-
-def range_value(name: str) -> int:
-    """FFmpeg's AVColorRange number for ``limited``/``full``."""
-    return _value(_RANGE_NAMES, name)
-
-
-def primaries_value(name: str) -> int:
-    """FFmpeg's AVColorPrimaries number for a name such as ``bt709``."""
-    return _value(_PRIMARIES_NAMES, name)
-
-
-def trc_value(name: str) -> int:
-    """FFmpeg's AVColorTransferCharacteristic number for a name such as ``bt709``."""
-    return _value(_TRC_NAMES, name)
-
-
-def sws_matrix(name: str) -> Colorspace | None:
-    """The swscale table for a matrix name, or ``None`` for RGB sources."""
-    return _SWS_MATRIX.get(matrix_value(name))
-
-
-def guess_matrix(width: int, height: int) -> str:
-    """The matrix players assume for untagged video: BT.709 for HD, BT.601 for SD (mpv's rule)."""
-    return "bt709" if width >= 1280 or height > 576 else "smpte170m"
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What is known about a video stream before decoding it.
-
-    Timestamps (``start_pts``, :attr:`FrameBatch.pts`) are integers in ``time_base``.
-    ``colorspace``/``color_range`` are what the RGB conversion uses: the file's
-    tags, or, for untagged video, BT.709 for HD and BT.601 for SD and the limited
-    range (``colorspace_tagged`` says which). Colour names are FFmpeg's.
-    """
-
-    path: Path
-    width: int
-    height: int
-    num_frames: int | None
-    num_frames_exact: bool
-    fps: Fraction | None
-    time_base: Fraction
-    start_pts: int
-    duration: float | None
-    codec: str
-    pix_fmt: str
-    bit_depth: int
-    colorspace: str
-    color_range: str
-    colorspace_tagged: bool
-    color_primaries: str
-    color_trc: str
-    rotation: int
-    sample_aspect_ratio: Fraction | None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    audio_streams: int = 0
-    subtitle_streams: int = 0
-
-    @property
-    def is_hdr(self) -> bool:
-        """True for PQ (SMPTE 2084) or HLG (ARIB STD-B67) transfer."""
-        return self.color_trc in ("smpte2084", "arib_std_b67")
-
 
 @dataclass(frozen=True, repr=False)
 class FrameBatch:
@@ -198,13 +89,6 @@ class FrameBatch:
     def __repr__(self) -> str:
         first = self.pts[0] if self.pts else None
         return f"FrameBatch(index={self.index}, frames={tuple(self.frames.shape)}, first_pts={first})"
-
-
-@dataclass(frozen=True)
-class _Packet:
-    pts: int
-    duration: int
-    keyframe: bool = False
 
 
 #: Whether FFmpeg's own messages are shown (see :func:`set_ffmpeg_logging`).
@@ -245,157 +129,6 @@ def decord_available() -> bool:
     except Exception:  # noqa: BLE001 - a broken install is as good as a missing one
         return False
     return True
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise InvalidInputError(f"{path}: is a folder, not a video file")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: file is empty (0 bytes)")
-
-
-def _open(path: Path) -> av.container.InputContainer:
-    try:
-        return av.open(os.fspath(path), "r")
-    except av.error.FileNotFoundError:
-        raise InputNotFoundError(f"{path}: no such file") from None
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        reason = getattr(e, "strerror", None) or str(e)
-        raise InvalidInputError(f"{path}: not a readable video file ({reason}); is it corrupt or truncated?") from None
-
-
-def _bit_depth(pix_fmt: str) -> int:
-    try:
-        return max(c.bits for c in av.video.format.VideoFormat(pix_fmt).components)
-    except (ValueError, TypeError):
-        return 8
-
-
-class _RGBConverter:
-    """Turns decoded frames into RGB uint8 with the stream's matrix and range.
-
-    8-bit video goes through FFmpeg's default YUV->RGB path, the one decord uses,
-    so both backends deliver identical frames. That path is slightly biased
-    (measured: -1.2 levels on average, at most 3, against exact arithmetic);
-    ``ACCURATE_RND | FULL_CHR_H_INT`` would be exact but decord cannot follow.
-    """
-
-    def __init__(self, matrix: str, color_range: str, bit_depth: int, is_rgb: bool) -> None:
-        self.deep = bit_depth > 8
-        self.kwargs: dict[str, Any] = {}
-        if not is_rgb:
-            sws = sws_matrix(matrix)
-            if sws is not None:
-                self.kwargs["src_colorspace"] = sws
-            self.kwargs["src_color_range"] = ColorRange.JPEG if color_range == "full" else ColorRange.MPEG
-
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        if not self.deep:
-            return frame.to_ndarray(format="rgb24", **self.kwargs)
-        # swscale's own 16->8 bit step is off by up to 4 levels; round exactly instead.
-        wide = frame.to_ndarray(format="rgb48le", **self.kwargs).astype(np.uint32)
-        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
-
-
-def _probe(path: Path) -> tuple[VideoInfo, np.ndarray, list[_Packet] | None]:
-    """Read the stream's description, decode its first frame, and demux its packet index.
-
-    The index is ``None`` when packets carry no timestamps (raw elementary streams).
-    """
-    with _open(path) as container:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no"]
-            raise InvalidInputError(f"{path}: has no video stream (found {', '.join(kinds)} streams); pass a video file")
-        stream = container.streams.video[0]
-        if stream.time_base is None:
-            raise InvalidInputError(f"{path}: the video stream has no time base; remux it (ffmpeg -i IN -c copy OUT.mkv)")
-        stream.thread_type = "AUTO"
-        first: av.VideoFrame | None = None
-        try:
-            for first in container.decode(stream):
-                break
-        except av.error.FFmpegError as e:
-            raise InvalidInputError(f"{path}: cannot decode the first video frame ({e}); is it corrupt or truncated?") from None
-        if first is None:
-            raise InvalidInputError(f"{path}: the video stream holds no decodable frames; is it corrupt or truncated?")
-        pix_fmt = first.format.name
-        is_rgb = first.format.is_rgb or pix_fmt.startswith("gray")
-        tagged_matrix = int(first.colorspace) if first.colorspace is not None else 2
-        tagged_range = int(first.color_range) if first.color_range is not None else 0
-        if is_rgb:
-            matrix, tagged = "rgb", True
-        elif tagged_matrix in _SWS_MATRIX:
-            matrix, tagged = _MATRIX_NAMES[tagged_matrix], True
-        else:
-            matrix, tagged = guess_matrix(first.width, first.height), False
-        if tagged_range in (1, 2):
-            crange = _RANGE_NAMES[tagged_range]
-        else:
-            crange = "full" if pix_fmt.startswith("yuvj") or is_rgb else "limited"
-            tagged = False
-        depth = _bit_depth(pix_fmt)
-        rgb = _RGBConverter(matrix, crange, depth, is_rgb)(first)
-        cc = stream.codec_context
-        fps = stream.average_rate or stream.guessed_rate
-        start_pts = int(stream.start_time) if stream.start_time is not None else int(first.pts or 0)
-        tb = Fraction(stream.time_base)
-        if stream.duration:
-            duration: float | None = float(stream.duration * tb)
-        elif container.duration:
-            duration = container.duration / av.time_base
-        else:
-            duration = None
-        sar = cc.sample_aspect_ratio
-        info = VideoInfo(
-            path=path,
-            width=first.width,
-            height=first.height,
-            num_frames=int(stream.frames) or None,
-            num_frames_exact=False,
-            fps=Fraction(fps) if fps else None,
-            time_base=tb,
-            start_pts=start_pts,
-            duration=duration,
-            codec=cc.name,
-            pix_fmt=pix_fmt,
-            bit_depth=depth,
-            colorspace=matrix,
-            color_range=crange,
-            colorspace_tagged=tagged,
-            color_primaries=_name(_PRIMARIES_NAMES, first.color_primaries if first.color_primaries is not None else 2),
-            color_trc=_name(_TRC_NAMES, first.color_trc if first.color_trc is not None else 2),
-            rotation=int(first.rotation or 0),
-            sample_aspect_ratio=Fraction(sar) if sar else None,
-            metadata=dict(stream.metadata),
-            audio_streams=len(container.streams.audio),
-            subtitle_streams=len(container.streams.subtitles),
-        )
-    packets: list[_Packet] | None = []
-    present = 0
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        # MP4/MOV list every sample up front, so fewer packets than listed means the file was cut short.
-        listed = int(stream.frames) if "mp4" in container.format.name or "mov" in container.format.name else 0
-        try:
-            for p in container.demux(stream):
-                if p.size == 0:
-                    continue
-                present += 1
-                if p.is_discard or packets is None:
-                    continue
-                if p.pts is None:
-                    packets = None
-                    continue
-                packets.append(_Packet(int(p.pts), int(p.duration or 0), bool(p.is_keyframe)))
-        except av.error.FFmpegError as e:
-            raise InvalidInputError(f"{path}: the file is damaged after {present} video packets ({e}); is it truncated?") from None
-    if listed and present < listed:
-        raise InvalidInputError(f"{path}: truncated: the container lists {listed} video frames but only {present} are in the file")
-    if packets is not None:
-        packets.sort(key=lambda q: q.pts)
-    return info, rgb, packets
 
 
 def _window(info: VideoInfo, start: float | None, duration: float | None) -> tuple[int | None, int | None]:
@@ -454,12 +187,12 @@ class VideoReader:
         if duration is not None and duration <= 0:
             raise UnsupportedError(f"duration must be > 0 seconds, got {duration}")
         self.path = Path(path)
-        _check_path(self.path)
+        check_path(self.path)
         self.batch_size = int(batch_size)
         self.threads = int(threads)
-        info, self._first_rgb, self._packets = _probe(self.path)
+        info, self._first_rgb, self._packets = probe(self.path)
         self._lo, self._hi = _window(info, start, duration)
-        self._convert = _RGBConverter(info.colorspace, info.color_range, info.bit_depth, info.colorspace == "rgb")
+        self._convert = RGBConverter(info.colorspace, info.color_range, info.bit_depth, info.colorspace == "rgb")
         self._first_index = 0
         if self._packets is not None:
             pts = [p.pts for p in self._packets]
@@ -517,7 +250,7 @@ class VideoReader:
         return None
 
     # ------------------------------------------------------------------ the index
-    def _index(self, what: str) -> list[_Packet]:
+    def _index(self, what: str) -> list[Packet]:
         if self._packets is None:
             raise UnsupportedError(f"{self.path}: {what} needs timestamped packets, which this file lacks; remux it (ffmpeg -i IN -c copy OUT.mkv)")
         return self._packets[self._first_index : self._end_index]
@@ -596,7 +329,7 @@ class VideoReader:
         durs: list[int] = []
         last_pts: int | None = None
         step = int(round(1 / (self.info.fps * self.info.time_base))) if self.info.fps else 1
-        with _open(self.path) as container:
+        with open_input(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if self.threads:

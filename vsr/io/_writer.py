@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -42,117 +41,16 @@ from av.video.reformatter import ColorRange, Interpolation
 
 from vsr._files import AtomicFile
 from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
-from vsr.io._reader import VideoInfo, guess_matrix, matrix_value, primaries_value, range_value, sws_matrix, trc_value
+from vsr.io._codecs import CODECS, CONTAINERS, check_container, codec_name, default_codec, encoder_settings, has_encoder, subsampling
+from vsr.io._copies import AudioReencoder, StreamCopy, fresh_metadata
+from vsr.io._probe import VideoInfo, guess_matrix, matrix_value, primaries_value, range_value, sws_matrix, trc_value
 
-__all__ = ["VideoWriter", "CONTAINERS", "CODECS", "check_container", "default_codec", "encoder_settings"]
+__all__ = ["VideoWriter"]
 
 log = logging.getLogger(__name__)
 
-#: Output extensions and the FFmpeg muxer used for each.
-CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-
-
-@dataclass(frozen=True)
-class _RateControl:
-    """How one encoder takes quality and speed settings."""
-
-    quality_option: str | None
-    default_quality: int | None
-    preset_option: str | None
-    default_preset: str | None
-    extra: Mapping[str, str] = None  # type: ignore[assignment]
-
-
-#: Encoders with known quality/speed options. Any other FFmpeg video encoder may
-#: be named too; it then gets only the ``encoder_options`` given.
-CODECS: dict[str, _RateControl] = {
-    "libx264": _RateControl("crf", 18, "preset", "medium"),
-    "libx264rgb": _RateControl("crf", 18, "preset", "medium"),
-    "libx265": _RateControl("crf", 20, "preset", "medium", {"x265-params": "log-level=error"}),
-    "libvpx-vp9": _RateControl("crf", 31, None, None, {"b": "0", "row-mt": "1"}),
-    "libsvtav1": _RateControl("crf", 32, "preset", None),
-    "ffv1": _RateControl(None, None, None, None),
-    "h264_nvenc": _RateControl("cq", 19, "preset", "p5", {"rc": "vbr", "b": "0"}),
-    "hevc_nvenc": _RateControl("cq", 21, "preset", "p5", {"rc": "vbr", "b": "0"}),
-    "av1_nvenc": _RateControl("cq", 28, "preset", "p5", {"rc": "vbr", "b": "0"}),
-}
-
 #: Container metadata the muxer writes itself.
 _MUXER_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
-#: Matroska statistics tags that describe the old encode, and encoder names.
-_STALE_STREAM_KEYS = {"encoder", "duration", "bps", "number_of_frames", "number_of_bytes", "vendor_id"}
-
-
-def default_codec(path: str | os.PathLike[str]) -> str:
-    """The encoder used when none is named: libx264, or libvpx-vp9 for ``.webm``."""
-    return "libvpx-vp9" if Path(path).suffix.lower() == ".webm" else "libx264"
-
-
-def encoder_settings(
-    codec: str, *, crf: int | None = None, preset: str | None = None, encoder_options: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The options :class:`VideoWriter` opens ``codec`` with: its quality and preset defaults, then ``encoder_options``.
-
-    Raises :class:`UnsupportedError` for a crf or preset the encoder cannot take.
-    """
-    rc = CODECS.get(codec)
-    opts: dict[str, str] = {}
-    if rc is None:
-        if crf is not None or preset is not None:
-            raise UnsupportedError(
-                f"vsr does not know how {codec} takes crf/preset; pass them with --encoder-opt (encoder_options) instead"
-            )
-    else:
-        if crf is not None and rc.quality_option is None:
-            raise UnsupportedError(f"{codec} has no quality setting (it is lossless); drop --crf")
-        if preset is not None and rc.preset_option is None:
-            raise UnsupportedError(f"{codec} has no --preset; pass speed settings with --encoder-opt")
-        if rc.quality_option is not None:
-            opts[rc.quality_option] = str(rc.default_quality if crf is None else int(crf))
-        if rc.preset_option is not None and (preset or rc.default_preset):
-            opts[rc.preset_option] = str(preset or rc.default_preset)
-        opts.update(rc.extra or {})
-    opts.update({str(k): str(v) for k, v in (encoder_options or {}).items()})
-    return opts
-
-
-def check_container(path: str | os.PathLike[str], codec: str, *, container: str | None = None) -> None:
-    """Raise :class:`UnsupportedError` when the container of ``path`` cannot hold ``codec`` video.
-
-    The container is the one the extension picks (:data:`CONTAINERS`), or the
-    FFmpeg muxer ``container``. ``codec`` is an encoder (``libx264``) or a codec
-    name (``h264``); unknown names pass (the encoder reports them when opened).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    fmt = container or CONTAINERS.get(suffix)
-    if fmt is None:
-        raise UnsupportedError(f"{path}: unsupported output extension {suffix or '(none)'!r}; use one of {', '.join(CONTAINERS)}")
-    name = None
-    for mode in ("w", "r"):
-        try:
-            name = av.codec.Codec(codec, mode).canonical_name
-            break
-        except (av.error.FFmpegError, ValueError):
-            continue
-    if name is None:
-        return
-    with av.open(os.devnull, "w", format=fmt) as probe:
-        if name not in probe.supported_codecs:
-            where = f"{suffix} files" if container is None else f"{container} files"
-            raise UnsupportedError(f"{path}: {where} cannot hold {codec} video; use .mkv or another --codec")
-
-
-def _fresh_metadata(meta: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in meta.items() if k.lower() not in _STALE_STREAM_KEYS and not k.startswith("_STATISTICS")}
-
-
-def _subsampling(pix_fmt: str) -> tuple[int, int]:
-    fmt = av.video.format.VideoFormat(pix_fmt)
-    if fmt.is_rgb or len(fmt.components) < 3:
-        return 1, 1
-    return max(1, 1024 // fmt.chroma_width(1024)), max(1, 1024 // fmt.chroma_height(1024))
-
 
 class VideoWriter:
     """Write RGB uint8 frames to a video file (PyAV), copying the source's other streams.
@@ -245,7 +143,7 @@ class VideoWriter:
         self._finished = False
         self._file = AtomicFile(self.path, overwrite=overwrite)
         self._side: av.container.InputContainer | None = None
-        self._copies: dict[int, _StreamCopy] = {}
+        self._copies: dict[int, StreamCopy] = {}
         self._pending: av.Packet | None = None
         self._side_packets: Iterator[av.Packet] | None = None
         try:
@@ -267,7 +165,7 @@ class VideoWriter:
         try:
             enc = av.codec.Codec(self.codec, "w")
         except (av.error.FFmpegError, ValueError):
-            raise UnsupportedError(f"unknown video encoder {self.codec!r}; known here: {', '.join(c for c in CODECS if _has_encoder(c))}") from None
+            raise UnsupportedError(f"unknown video encoder {self.codec!r}; known here: {', '.join(c for c in CODECS if has_encoder(c))}") from None
         if enc.type != "video":
             raise UnsupportedError(f"{self.codec!r} is a {enc.type} encoder; pass a video encoder such as libx264")
         check_container(self.path, self.codec, container=self._container)
@@ -278,7 +176,7 @@ class VideoWriter:
             raise UnsupportedError(f"unknown pixel format {self.pix_fmt!r}; e.g. yuv420p, yuv420p10le, yuv444p") from None
         if formats and self.pix_fmt not in formats:
             raise UnsupportedError(f"{self.codec} cannot encode {self.pix_fmt}; it supports {', '.join(formats)}")
-        return _subsampling(self.pix_fmt)
+        return subsampling(self.pix_fmt)
 
     def _encoder_options(self, crf: int | None, preset: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
         return encoder_settings(self.codec, crf=crf, preset=preset, encoder_options=extra)
@@ -331,7 +229,7 @@ class VideoWriter:
                 stream.set_display_rotation(src.rotation)
             if src.sample_aspect_ratio and src.sample_aspect_ratio != 1:
                 cc.sample_aspect_ratio = src.sample_aspect_ratio
-            stream.metadata.update(_fresh_metadata(src.metadata))
+            stream.metadata.update(fresh_metadata(src.metadata))
             if src.is_hdr:
                 log.warning(
                     "%s: HDR source (%s): colour tags are carried over, but processing is 8-bit and mastering metadata "
@@ -354,15 +252,15 @@ class VideoWriter:
             if s.type == "audio":
                 if name in supported:
                     out = self._out.add_stream_from_template(s)
-                    self._copies[s.index] = _StreamCopy(s, out, None)
+                    self._copies[s.index] = StreamCopy(s, out, None)
                 else:
                     enc_name = "libopus" if fmt == "webm" else "aac"
                     log.warning("%s: %s cannot hold %s audio (stream %d); re-encoding it to %s", self.path, fmt, name, s.index, enc_name)
-                    self._copies[s.index] = _StreamCopy(s, *self._audio_encoder(s, enc_name))
+                    self._copies[s.index] = StreamCopy(s, *self._audio_encoder(s, enc_name))
             elif s.type in ("subtitle", "attachment"):
                 if (s.type == "subtitle" and name in supported) or (s.type == "attachment" and fmt == "matroska"):
                     out = self._out.add_stream_from_template(s)
-                    self._copies[s.index] = _StreamCopy(s, out, None)
+                    self._copies[s.index] = StreamCopy(s, out, None)
                 else:
                     log.warning("%s: %s cannot hold the %s %s stream %d; skipped (use .mkv to keep it)", self.path, fmt, name or "", s.type, s.index)
                     continue
@@ -370,7 +268,7 @@ class VideoWriter:
                 log.info("%s: %s stream %d (%s) not copied", self.path, s.type, s.index, name)
                 continue
             out_s = self._copies[s.index].out
-            out_s.metadata.update(_fresh_metadata(s.metadata))
+            out_s.metadata.update(fresh_metadata(s.metadata))
             try:
                 out_s.disposition = s.disposition
             except (AttributeError, TypeError, ValueError):
@@ -395,10 +293,10 @@ class VideoWriter:
             side.close()
             self._side = None
 
-    def _audio_encoder(self, s: Any, enc_name: str) -> tuple[Any, _AudioReencoder]:
+    def _audio_encoder(self, s: Any, enc_name: str) -> tuple[Any, AudioReencoder]:
         out = self._out.add_stream(enc_name, rate=48000 if enc_name == "libopus" else s.codec_context.sample_rate)
         out.layout = s.codec_context.layout.name if s.codec_context.layout else "stereo"
-        return out, _AudioReencoder(s, out)
+        return out, AudioReencoder(s, out)
 
     # ------------------------------------------------------------------ writing
     def write(self, frames: np.ndarray, pts: Sequence[int] | None = None, durations: Sequence[int] | None = None) -> None:
@@ -580,73 +478,3 @@ class VideoWriter:
 
     def __repr__(self) -> str:
         return f"VideoWriter({str(self.path)!r}, {self.width}x{self.height}, {self.codec}, {self.pix_fmt}, frames={self.frames_written})"
-
-
-@dataclass
-class _StreamCopy:
-    src: Any
-    out: Any
-    reencoder: _AudioReencoder | None
-
-
-class _AudioReencoder:
-    """Decode one audio stream and encode it again for a container that cannot hold its codec."""
-
-    def __init__(self, src: Any, out: Any) -> None:
-        self.out = out
-        cc = out.codec_context
-        self.rate = cc.sample_rate
-        out.time_base = Fraction(1, self.rate)
-        self.src = src
-        self.resampler: av.AudioResampler | None = None
-        self.next_pts: int | None = None
-
-    def _resampler(self) -> av.AudioResampler:
-        if self.resampler is None:
-            cc = self.out.codec_context
-            self.resampler = av.AudioResampler(format=cc.format, layout=cc.layout, rate=self.rate, frame_size=cc.frame_size or None)
-        return self.resampler
-
-    def _encode(self, frames: list[av.AudioFrame]) -> list[av.Packet]:
-        packets = []
-        for f in frames:
-            f.pts, f.time_base = self.next_pts, Fraction(1, self.rate)
-            self.next_pts = (self.next_pts or 0) + f.samples
-            packets.extend(self.out.encode(f))
-        return packets
-
-    def push(self, packet: av.Packet) -> list[av.Packet]:
-        out: list[av.Packet] = []
-        for frame in self.src.codec_context.decode(packet):
-            if self.next_pts is None:
-                self.next_pts = int(round((frame.pts or 0) * frame.time_base * self.rate)) if frame.pts is not None else 0
-            out.extend(self._encode(self._resampler().resample(frame)))
-        return out
-
-    def flush(self) -> list[av.Packet]:
-        out: list[av.Packet] = []
-        for frame in self.src.codec_context.decode(None):
-            out.extend(self._encode(self._resampler().resample(frame)))
-        if self.resampler is not None:
-            out.extend(self._encode(self.resampler.resample(None)))
-        out.extend(self.out.encode(None))
-        return out
-
-
-def _has_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-    except (av.error.FFmpegError, ValueError):
-        return False
-    return True
-
-
-def codec_name(stream: Any) -> str:
-    """The codec's canonical name (``subrip``, not the decoder's ``srt``), as muxers list them."""
-    cc = stream.codec_context
-    if cc is None:
-        return ""
-    try:
-        return str(cc.codec.canonical_name)
-    except (AttributeError, ValueError):
-        return str(cc.name)
