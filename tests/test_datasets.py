@@ -9,17 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vsr.data._datasets import (
-    DIV2K,
-    REDS,
-    BenchmarkFolder,
-    ImageFolder,
-    PatchSampler,
-    Vimeo90K,
-)
-from vsr.data._imresize import imresize
-from vsr.data._patches import DIHEDRAL, crop_pair, dihedral, lr_patch_from_hr
-from vsr.data._video_frames import VideoFrames
+from vsr.data import DIV2K, REDS, BenchmarkFolder, ImageFolder, PatchSampler, VideoFrames, Vimeo90K, crop_pair, dihedral, imresize, lr_patch_from_hr
+from vsr.data._patches import DIHEDRAL
 from vsr.errors import DatasetError, InvalidInputError
 
 from _images import write_rgb

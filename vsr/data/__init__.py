@@ -19,10 +19,10 @@ from vsr.data._datasets import BenchmarkFolder as BenchmarkFolder
 from vsr.data._datasets import BenchmarkImage as BenchmarkImage
 from vsr.data._datasets import FrameSource as FrameSource
 from vsr.data._datasets import ImageFolder as ImageFolder
-from vsr.data._datasets import PatchBatch as PatchBatch
-from vsr.data._datasets import PatchSampler as PatchSampler
 from vsr.data._datasets import Vimeo90K as Vimeo90K
 from vsr.data._patches import crop_pair as crop_pair
+from vsr.data._sampler import PatchBatch as PatchBatch
+from vsr.data._sampler import PatchSampler as PatchSampler
 from vsr.data._patches import dihedral as dihedral
 from vsr.data._patches import lr_patch_from_hr as lr_patch_from_hr
 from vsr.data._video_frames import VideoFrames as VideoFrames

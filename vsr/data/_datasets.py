@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from vsr.errors import DatasetError
 from vsr.io import IMAGE_EXTENSIONS, list_images, read_rgb
-from vsr.data._patches import DIHEDRAL, crop_pair, dihedral, hr_usable_shape
 
 __all__ = [
     "REDS4_CLIPS",
@@ -36,8 +34,6 @@ __all__ = [
     "Vimeo90K",
     "BenchmarkFolder",
     "BenchmarkImage",
-    "PatchBatch",
-    "PatchSampler",
 ]
 
 #: REDS4, the usual REDS test clips; excluded from REDS training by default.
@@ -110,6 +106,12 @@ class FrameSource(Dataset, abc.ABC):
         if self.cache:
             self._lr_cache[key] = img
         return img
+
+    def cached_frames(self) -> list[np.ndarray] | None:
+        """Every HR frame, when all are in the in-memory cache (after :meth:`preload`); else ``None``."""
+        if not (self.cache and len(self._hr_cache) == len(self)):
+            return None
+        return list(self._hr_cache.values())
 
     def preload(self) -> None:
         """Decode every HR frame into the in-memory cache (no-op when ``cache`` is off)."""
@@ -387,137 +389,3 @@ class BenchmarkFolder(Dataset):
 
     def __repr__(self) -> str:
         return f"BenchmarkFolder({os.fspath(self.root)!r}, scale={self.scale}, images={len(self)})"
-
-
-@dataclass(frozen=True)
-class PatchBatch:
-    """One training mini-batch: uint8 RGB ``N x 3 x p x p`` LR and ``N x 3 x ps x ps`` HR, and its scale."""
-
-    lr: torch.Tensor
-    hr: torch.Tensor
-    scale: int
-
-    def __repr__(self) -> str:
-        return f"PatchBatch(lr={tuple(self.lr.shape)}, hr={tuple(self.hr.shape)}, scale={self.scale})"
-
-
-_MAX_REDRAWS = 100
-
-
-class PatchSampler(Dataset):
-    """Training batches of random paired patches, batch ``i`` a pure function of ``(seed, rank, i)``.
-
-    Because each batch depends only on its index, a run resumed at iteration
-    ``i`` sees exactly the batches an uninterrupted run would, without saving any
-    loader state, and any number of DataLoader workers gives the same stream.
-
-    Each patch picks a source with probability proportional to ``weights``,
-    then a frame uniformly, then a position; frames smaller than the patch are
-    redrawn. With several ``scales`` (MDSR), each batch uses one scale, chosen
-    from ``(seed, i)`` only, so every DDP rank trains the same branch.
-
-    Args:
-        sources: frame sources to mix.
-        weights: relative sampling weight of each source (default: equal).
-        scales: scales to train; one is drawn per batch.
-        lr_patch: patch side in LR pixels (HR patch = ``lr_patch * scale``).
-        batch_size: patches per batch (per process under DDP).
-        augment: apply one of the 8 dihedral transforms to each pair.
-        seed: base seed of the stream.
-        rank: DDP rank; ranks draw different patches.
-    """
-
-    def __init__(
-        self,
-        sources: Sequence[FrameSource],
-        *,
-        weights: Sequence[float] | None = None,
-        scales: Sequence[int],
-        lr_patch: int,
-        batch_size: int,
-        augment: bool = True,
-        seed: int = 0,
-        rank: int = 0,
-    ) -> None:
-        if not sources:
-            raise DatasetError("no training sources given; list at least one [[data.sources]]")
-        for s in sources:
-            if len(s) == 0:
-                raise DatasetError(f"training source {s.name or s!r} is empty")
-        w = [1.0] * len(sources) if weights is None else [float(x) for x in weights]
-        if len(w) != len(sources) or any(x < 0 for x in w) or sum(w) <= 0:
-            raise DatasetError(f"source weights must be {len(sources)} non-negative numbers with a positive sum, got {w}")
-        if lr_patch < 1 or batch_size < 1:
-            raise DatasetError(f"lr_patch and batch_size must be >= 1, got {lr_patch} and {batch_size}")
-        if not scales:
-            raise DatasetError("no training scale given")
-        self.sources = list(sources)
-        self.probs = np.asarray(w, dtype=np.float64) / sum(w)
-        self.scales = tuple(int(s) for s in scales)
-        self.lr_patch = int(lr_patch)
-        self.batch_size = int(batch_size)
-        self.augment = augment
-        self.seed = int(seed)
-        self.rank = int(rank)
-        self._check_sizes()
-
-    def _check_sizes(self) -> None:
-        """With cached sources, fail early if no frame is large enough for the patch."""
-        for src in self.sources:
-            if not (src.cache and len(src._hr_cache) == len(src)):
-                continue
-            for s in self.scales:
-                need = self.lr_patch * s
-                if not any(min(hr_usable_shape(img.shape, s)) >= need for img in src._hr_cache.values()):
-                    raise DatasetError(
-                        f"{src.name}: no frame is at least {need}x{need} HR pixels, needed for a "
-                        f"{self.lr_patch}x{self.lr_patch} LR patch at x{s}; lower data.lr_patch"
-                    )
-
-    def scale_for(self, index: int) -> int:
-        """The scale of batch ``index``."""
-        if len(self.scales) == 1:
-            return self.scales[0]
-        rng = np.random.default_rng([self.seed, index, 0x5CA1E])
-        return self.scales[int(rng.integers(len(self.scales)))]
-
-    def _patch(self, rng: np.random.Generator, scale: int) -> tuple[np.ndarray, np.ndarray]:
-        need = self.lr_patch * scale
-        for _ in range(_MAX_REDRAWS):
-            src = self.sources[int(rng.choice(len(self.sources), p=self.probs))]
-            i = int(rng.integers(len(src)))
-            hr = src.hr(i)
-            if min(hr_usable_shape(hr.shape, scale)) < need:
-                continue
-            lr_p, hr_p = crop_pair(hr, src.lr(i, scale), scale=scale, lr_patch=self.lr_patch, rng=rng)
-            if self.augment:
-                k = int(rng.integers(len(DIHEDRAL)))
-                lr_p, hr_p = dihedral(lr_p, k), dihedral(hr_p, k)
-            return lr_p, hr_p
-        raise DatasetError(
-            f"{_MAX_REDRAWS} frames in a row were smaller than {need}x{need} HR pixels (a {self.lr_patch}-pixel "
-            f"LR patch at x{scale}); last source {src.name}; lower data.lr_patch or drop small images"
-        )
-
-    def batch(self, index: int) -> PatchBatch:
-        """Batch number ``index`` (0-based) of the stream."""
-        scale = self.scale_for(index)
-        rng = np.random.default_rng([self.seed, self.rank, index])
-        pairs = [self._patch(rng, scale) for _ in range(self.batch_size)]
-        lr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
-        hr = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
-        return PatchBatch(torch.from_numpy(np.ascontiguousarray(lr)), torch.from_numpy(np.ascontiguousarray(hr)), scale)
-
-    def __getitem__(self, index: int) -> PatchBatch:
-        return self.batch(index)
-
-    def __len__(self) -> int:
-        # The stream is unbounded; DataLoaders get an explicit range of indices as their sampler.
-        return 2**62
-
-    def __repr__(self) -> str:
-        names = ", ".join(f"{s.name}:{p:.2f}" for s, p in zip(self.sources, self.probs))
-        return (
-            f"PatchSampler([{names}], scales={self.scales}, lr_patch={self.lr_patch}, "
-            f"batch_size={self.batch_size}, augment={self.augment})"
-        )

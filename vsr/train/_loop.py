@@ -29,17 +29,7 @@ from tqdm import tqdm
 
 from vsr._files import write_bytes, write_text
 from vsr._device import autocast_dtype, resolve_device, resolve_precision
-from vsr.data._datasets import (
-    DIV2K,
-    REDS,
-    BenchmarkFolder,
-    FrameSource,
-    ImageFolder,
-    PatchBatch,
-    PatchSampler,
-    Vimeo90K,
-)
-from vsr.data._video_frames import VideoFrames
+from vsr.data import DIV2K, REDS, BenchmarkFolder, FrameSource, ImageFolder, PatchBatch, PatchSampler, VideoFrames, Vimeo90K
 from vsr.errors import CheckpointError, ConfigError
 from vsr._upscaler import quantize
 from vsr.metrics import get_protocol, psnr, ssim
