@@ -15,7 +15,8 @@ import pytest
 
 from vsr._evaluate import evaluate
 from vsr._upscaler import Upscaler
-from vsr.models import bundled_weights, default_model_name, load_model, sha256_file
+from vsr._files import sha256_file
+from vsr.models import bundled_weights, count_parameters, default_model_name, load_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WEIGHTS = Path(__file__).resolve().parents[1] / "vsr" / "weights"
@@ -35,6 +36,7 @@ def test_bundled_file_matches_its_hash_and_loads(name: str) -> None:
     assert sha256_file(entry.path) == entry.sha256
     model = load_model(name)
     assert model.config == entry.config
+    assert entry.params == count_parameters(model)  # what `vsr models` prints without building the model
     assert entry.recipe and (Path(__file__).resolve().parents[1] / entry.recipe).is_file()
 
 

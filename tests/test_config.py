@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vsr.errors import ConfigError
-from vsr.train._config import Config, apply_overrides, config_from_dict, config_to_dict, load_config
+from vsr.train import Config, apply_overrides, config_from_dict, config_to_dict, load_config
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 TRAIN_RECIPES = sorted(p for p in PIPELINES.glob("*.toml") if "[train]" in p.read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsr.models import EDSR, MDSR, MODELS, build_model, count_parameters, get_model
+from vsr.models import EDSR, MDSR, MODELS, PRESET_PARAMETERS, build_model, count_parameters, get_model
 from vsr.errors import UnsupportedError
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -34,6 +34,18 @@ def test_config_rebuilds_the_same_architecture(name: str, scale: int) -> None:
     again = build_model(model.config)
     assert type(again) is type(model)
     assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_preset_parameter_table_matches_the_built_presets(name: str) -> None:
+    # `vsr models` prints these literal counts instead of building the presets (EDSR is 40.7M parameters).
+    assert set(PRESET_PARAMETERS) == set(MODELS)
+    assert sorted(PRESET_PARAMETERS[name]) == [2, 3, 4]
+    if name.startswith("mdsr"):  # one model holds every branch
+        built = dict.fromkeys((2, 3, 4), count_parameters(get_model(name)))
+    else:
+        built = {s: count_parameters(get_model(name, scale=s)) for s in (2, 3, 4)}
+    assert PRESET_PARAMETERS[name] == built
 
 
 def test_unsupported_scales_are_refused_with_the_allowed_list() -> None:

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from vsr.data._imresize import imresize
+from vsr.data import imresize
 from vsr.errors import CheckpointError, ConfigError, InputNotFoundError
-from vsr.models import get_model, load_model, read_state_dict
+from vsr.models import get_model, load_model
 from vsr.train import (
+    OptimConfig,
     config_from_dict,
     export,
     init_from_pretrained,
@@ -24,8 +25,7 @@ from vsr.train import (
     lr_at,
     train,
 )
-from vsr.train._config import OptimConfig
-from vsr.train._loop import build_train_model
+from vsr.train._build import build_train_model
 
 from _images import write_rgb
 
@@ -205,7 +205,8 @@ def test_export_roundtrip_and_official_layout(tmp_path: Path, images: Path, benc
     best = load_checkpoint(result.run_dir / "best.pt")
     for k, v in model.state_dict().items():
         assert torch.equal(v, best["model"][k])
-    _sd, config, meta = read_state_dict(out)
+    stored = torch.load(out, weights_only=True)
+    config, meta = stored["config"], stored["meta"]
     assert config == best["config"] and meta["iteration"] == best["iteration"] and meta["trained_with"] == "vsr train"
     official = torch.load(export(result.run_dir, tmp_path / "official.pt", official=True), weights_only=True)
     assert set(official) == set(model.state_dict()) and "tail.1.weight" in official

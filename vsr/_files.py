@@ -1,4 +1,6 @@
-"""Atomic file writes: a file appears at its destination complete, or not at all.
+"""File primitives: atomic writes, temporary names, destination locks, hashing, and the safe ``torch.load``.
+
+Atomic file writes: a file appears at its destination complete, or not at all.
 
 Every output vsr writes (videos, segment files, images, manifests, checkpoints)
 goes through :class:`AtomicFile`:
@@ -13,6 +15,11 @@ goes through :class:`AtomicFile`:
   (their writer is gone) with a one-line warning, and never one that a live
   process is still writing.
 
+Files written by ``torch.save`` (model files, training checkpoints) are written
+with :func:`atomic_torch_save` and read with :func:`load_torch_file`, which never
+runs code from the file. torch is imported inside those two functions only, so
+the rest of this module stays cheap to import.
+
 This module sits at the bottom of the layering: it imports nothing from vsr
 except :mod:`vsr.errors`.
 """
@@ -25,18 +32,23 @@ import fcntl
 import hashlib
 import logging
 import os
+import pickle
 import re
 import secrets
+import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from vsr.errors import EncodeError, InvalidInputError, OutputExistsError
+from vsr.errors import CheckpointError, EncodeError, InvalidInputError, OutputExistsError
 
 __all__ = [
     "AtomicFile",
     "atomic_open",
+    "atomic_torch_save",
+    "load_torch_file",
     "destination_lock",
     "write_bytes",
     "write_text",
@@ -362,3 +374,45 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to ``path`` atomically and durably (its folder is created): a crash leaves the previous file."""
+    import torch
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(p, "wb") as f:
+        torch.save(obj, f)
+    return p
+
+
+def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint", fix: str = "re-download or re-export it") -> Any:
+    """Read a file written by ``torch.save`` onto the CPU, with ``weights_only=True``.
+
+    A pickle that carries code is refused before anything in it runs. Every
+    failure is a :class:`~vsr.errors.CheckpointError` that names the file;
+    ``what`` names the kind of file in the message for a truncated or unreadable
+    one (``training checkpoint``) and ``fix`` says what to do about it (empty: nothing).
+    Whether the file exists is the caller's to check first, with its own advice.
+    """
+    import torch
+
+    p = Path(path)
+    try:
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols before refusing them; our error says what matters.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            raise CheckpointError(
+                f"{p}: refused to load: the file contains Python objects other than tensors, which could run "
+                "code when unpickled; vsr only reads plain state_dicts (re-save it with "
+                "torch.save(model.state_dict(), ...) from a trusted environment)"
+            ) from None
+        raise CheckpointError(f"{p}: not a PyTorch checkpoint; expected a file written by torch.save") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        advice = f"; {fix}" if fix else ""
+        raise CheckpointError(f"{p}: unreadable or truncated {what} ({first}){advice}") from None

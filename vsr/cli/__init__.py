@@ -87,9 +87,8 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
     going offline. Scores marked "published" are the authors', not measured by vsr.
     """
     from vsr.models import (
-        MODELS, OFFICIAL_WEIGHTS, build_model, bundled_weights, cache_dir, count_parameters, get_model, official_file,
+        MODELS, OFFICIAL_WEIGHTS, PRESET_PARAMETERS, bundled_weights, cache_dir, cached_path, official_file,
     )
-    from vsr.models._hub import cached_path
 
     if names and not fetch:
         raise click.UsageError("NAME arguments go with --fetch, e.g. `vsr models --fetch edsr_x2`")
@@ -104,20 +103,13 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
             path = official_file(n, offline=offline or None)
             click.echo(f"{n}: {path}")
         return
-    params: dict[tuple[str, int], int] = {}
-
-    def n_params(preset: str, scale: int) -> int:
-        key = (preset, 0 if preset.startswith("mdsr") else scale)
-        if key not in params:
-            params[key] = count_parameters(get_model(preset, scale=None if key[1] == 0 else scale))
-        return params[key]
-
+    # Parameter counts are read from the presets table and the weights manifest: listing builds no model.
     click.echo("Architecture presets (untrained; pass a checkpoint with --model):")
     for name in MODELS:
         if name.startswith("mdsr"):
-            click.echo(f"  {name:<15} x2/x3/x4   {n_params(name, 2) / 1e6:6.2f}M params")
+            click.echo(f"  {name:<15} x2/x3/x4   {PRESET_PARAMETERS[name][2] / 1e6:6.2f}M params")
         else:
-            counts = ", ".join(f"x{s} {n_params(name, s) / 1e6:.2f}M" for s in (2, 3, 4))
+            counts = ", ".join(f"x{s} {PRESET_PARAMETERS[name][s] / 1e6:.2f}M" for s in (2, 3, 4))
             click.echo(f"  {name:<15} {counts} params")
     weights = bundled_weights()
     click.echo("Bundled weights:" if weights else "Bundled weights: none installed")
@@ -126,13 +118,12 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
         default = f"  default for {'/'.join(f'x{s}' for s in w.default_for)}" if w.default_for else ""
         set5 = w.metrics.get("Set5", {})
         psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
-        n = count_parameters(build_model(w.config))
-        click.echo(f"  {w.name:<28} {scales}  {n / 1e6:.2f}M params{psnr}{default}")
+        click.echo(f"  {w.name:<28} {scales}  {w.params / 1e6:.2f}M params{psnr}{default}")
     click.echo(f"Official models (the authors' files, --model PRESET --scale S; fetched on first use into {cache_dir()}):")
     for w in OFFICIAL_WEIGHTS.values():
         state = "cached" if cached_path(w.file).is_file() else "not cached"
         scores = ", ".join(f"{ds} " + "/".join(f"x{s} {v:.2f}" for s, v in sorted(by.items())) for ds, by in w.published.items())
-        click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {n_params(w.preset, w.scales[0]) / 1e6:6.2f}M params"
+        click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {PRESET_PARAMETERS[w.preset][w.scales[0]] / 1e6:6.2f}M params"
                    f"  {state:<10}  published: {scores} dB")
     click.echo("  (published = the authors' figures: Set5/Set14 Y channel, DIV2K-val RGB; not measured by vsr)")
 

@@ -1,15 +1,13 @@
 """Reading and writing weights: official EDSR-PyTorch files, vsr checkpoints, bundled weights.
 
-Files are always read with ``torch.load(..., weights_only=True)``: a pickle that
-carries code is refused before anything in it runs.
+Files are always read through :func:`vsr._files.load_torch_file`
+(``torch.load(..., weights_only=True)``): a pickle that carries code is refused
+before anything in it runs.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import warnings
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr._files import atomic_open, sha256_file
+from vsr._files import atomic_torch_save, load_torch_file
 from vsr.errors import CheckpointError, InputNotFoundError, UnsupportedError
 
 __all__ = [
@@ -27,8 +25,7 @@ __all__ = [
     "check_state_dict",
     "save_model",
     "load_partial_state_dict",
-    "sha256_file",
-    "atomic_torch_save",
+    "UPSAMPLER_PREFIXES",
     "VSR_FORMAT",
 ]
 
@@ -45,23 +42,7 @@ def _torch_load(path: Path) -> Any:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file (for a training run use `vsr export RUN_DIR`)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty (0 bytes); re-download or re-export it")
-    try:
-        with warnings.catch_warnings():
-            # torch warns about pickle protocols before refusing them; our error says what matters.
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        msg = str(e)
-        if "Unsupported global" in msg:
-            raise CheckpointError(
-                f"{path}: refused to load: the file contains Python objects other than tensors, which could run "
-                "code when unpickled; vsr only reads plain state_dicts (re-save it with "
-                "torch.save(model.state_dict(), ...) from a trusted environment)"
-            ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint; expected a file written by torch.save") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({first}); re-download or re-export it") from None
+    return load_torch_file(path)
 
 
 def _unwrap(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None, dict[str, Any]]:
@@ -202,15 +183,6 @@ def load_partial_state_dict(
                 continue
             v.copy_(sd[k])
     return kept
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to ``path`` atomically and durably (:mod:`vsr._files`): a crash leaves the previous file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(p, "wb") as f:
-        torch.save(obj, f)
-    return p
 
 
 def save_model(

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vsr._files import sha256_file
 from vsr.errors import DownloadError
 
 __all__ = ["cache_dir", "cached_path", "download", "hash_prefix", "is_offline", "OFFLINE_ENV", "HOME_ENV"]
@@ -128,8 +129,6 @@ def download(
 
 def _checked(path: Path, url: str) -> Path:
     """``path`` if its SHA-256 matches its name (a file placed by hand may not)."""
-    from vsr.models._checkpoint import sha256_file
-
     digest = sha256_file(path)
     if not digest.startswith(hash_prefix(path.name)):
         raise DownloadError(

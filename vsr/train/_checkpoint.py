@@ -13,26 +13,24 @@ The model part uses the keys ``model`` (state_dict) and ``config`` (the model's
 from __future__ import annotations
 
 import os
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from vsr._files import atomic_torch_save, load_torch_file
 from vsr.errors import CheckpointError, InputNotFoundError
-from vsr.models._checkpoint import atomic_torch_save
 
 __all__ = [
     "TRAIN_FORMAT",
     "LATEST",
     "BEST",
-    "atomic_torch_save",
     "save_checkpoint",
     "load_checkpoint",
     "checkpoint_path",
+    "stored_recipe",
     "capture_rng_state",
     "restore_rng_state",
 ]
@@ -78,7 +76,7 @@ def checkpoint_path(run_or_file: str | os.PathLike[str], which: str = LATEST) ->
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a training checkpoint safely (``weights_only``); errors name the file."""
+    """Read a training checkpoint safely (:func:`vsr._files.load_torch_file`); errors name the file."""
     p = Path(path)
     if not p.exists():
         hint = ""
@@ -86,14 +84,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             found = sorted(x.name for x in p.parent.glob("*.pt"))
             hint = f" (found in {p.parent}: {', '.join(found) or 'no .pt files'})"
         raise InputNotFoundError(f"{p}: no training checkpoint{hint}; is this a run folder written by `vsr train`?")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise CheckpointError(f"{p}: unreadable or truncated training checkpoint ({first})") from None
+    obj = load_torch_file(p, what="training checkpoint", fix="")
     if not isinstance(obj, dict) or obj.get("format") != TRAIN_FORMAT:
         raise CheckpointError(
             f"{p}: not a vsr training checkpoint (no format={TRAIN_FORMAT!r}); "
             "model files are read with vsr.models.load_model instead"
         )
     return obj
+
+
+def stored_recipe(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The recipe (as :func:`vsr.train.config_to_dict` wrote it) in ``RUN_DIR/latest.pt``; None before the first checkpoint."""
+    latest = Path(run_dir) / LATEST
+    if not latest.exists():
+        return None
+    recipe = load_checkpoint(latest).get("train_config")
+    return dict(recipe) if isinstance(recipe, dict) else {}

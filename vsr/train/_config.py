@@ -17,18 +17,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vsr._config import build_dataclass, coerce_value, read_toml
 from vsr.errors import ConfigError
 
 __all__ = [
     "Config",
-    "coerce_value",
-    "read_toml",
     "ModelConfig",
     "SourceConfig",
     "DataConfig",
@@ -191,59 +190,6 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def coerce_value(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it converted (lists to tuples, ints to floats)."""
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ConfigError(f"{where} = {value!r} is not allowed; allowed values: {', '.join(map(repr, allowed))}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return coerce_value(value, a, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0])
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce_value(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
-        return tuple(coerce_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported type {_type_name(tp)}")  # pragma: no cover - internal
-
-
 def _resolve_path(value: str, base: Path | None) -> str:
     if not value or base is None:
         return value
@@ -252,35 +198,33 @@ def _resolve_path(value: str, base: Path | None) -> str:
 
 
 def _build(cls: type, raw: Any, where: str, file: str, base: Path | None, section: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: [{where}] must be a table, got {raw!r}")
+    """One recipe table: :func:`vsr._config.build_dataclass` plus the sources array and the paths."""
+    convert: dict[str, Callable[[Any], Any]] = {}
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
-    allowed = names if cls is not SourceConfig else ["kind", *_SOURCE_KEYS.get(raw.get("kind", ""), names)]
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in allowed:
-            extra = f" for kind = {raw.get('kind')!r}" if cls is SourceConfig and key in names else ""
-            raise ConfigError(f"{file}: unknown key '{where}.{key}'{extra}; allowed keys in [{where}]: {', '.join(allowed)}")
-        if cls is DataConfig and key == "sources":
-            if not isinstance(value, list):
-                raise ConfigError(f"{file}: data.sources must be an array of tables ([[data.sources]])")
-            kwargs[key] = tuple(
-                _build(SourceConfig, v, f"data.sources.{i}", file, base, "source") for i, v in enumerate(value)
-            )
-            continue
-        v = coerce_value(value, hints[key], f"{file}: {where}.{key}")
-        if (section, key) in _PATH_KEYS and isinstance(v, str):
-            v = _resolve_path(v, base)
-        kwargs[key] = v
-    if cls is SourceConfig:
-        for req in ("kind", "path"):
-            if req not in kwargs:
-                raise ConfigError(f"{file}: [{where}] needs '{req}' (kinds: {', '.join(SOURCE_KINDS)})")
-    try:
-        return cls(**kwargs)
-    except TypeError as e:  # pragma: no cover - every field has a default or is checked above
-        raise ConfigError(f"{file}: [{where}]: {e}") from None
+    for f in dataclasses.fields(cls):
+        if (section, f.name) in _PATH_KEYS:
+            convert[f.name] = lambda v, k=f.name: _path_value(coerce_value(v, hints[k], f"{file}: {where}.{k}"), base)
+    if cls is DataConfig:
+        convert["sources"] = lambda v: _build_sources(v, file, base)
+    if cls is not SourceConfig:
+        return build_dataclass(cls, raw, file=file, where=where, convert=convert)
+    names = [f.name for f in dataclasses.fields(SourceConfig)]
+    kind = raw.get("kind", "") if isinstance(raw, dict) else ""
+    return build_dataclass(
+        SourceConfig, raw, file=file, where=where, convert=convert,
+        allowed=["kind", *_SOURCE_KEYS.get(kind, names)], allowed_for=f"kind = {kind!r}",
+        required_hint=f" (kinds: {', '.join(SOURCE_KINDS)})",
+    )
+
+
+def _build_sources(value: Any, file: str, base: Path | None) -> tuple[SourceConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{file}: data.sources must be an array of tables ([[data.sources]])")
+    return tuple(_build(SourceConfig, v, f"data.sources.{i}", file, base, "source") for i, v in enumerate(value))
+
+
+def _path_value(value: Any, base: Path | None) -> Any:
+    return _resolve_path(value, base) if isinstance(value, str) else value
 
 
 def config_from_dict(raw: dict[str, Any], *, source: str = "<dict>", base_dir: str | os.PathLike[str] | None = None) -> Config:
@@ -380,16 +324,6 @@ def _deepcopy(x: Any) -> Any:
     if isinstance(x, list):
         return [_deepcopy(v) for v in x]
     return x
-
-
-def read_toml(path: Path, missing: str) -> dict[str, Any]:
-    """Parse a TOML file; a missing file or invalid TOML is a ConfigError naming it (``missing`` says what to do)."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: {missing}")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()) -> Config:
