@@ -30,6 +30,29 @@ def test_every_training_recipe_loads(path: Path) -> None:
     assert config_from_dict(config_to_dict(cfg), source=cfg.source) == cfg
 
 
+def test_pipelines_hold_only_text() -> None:
+    # Recipes, not checkpoints: a stage starts from its predecessor's export under runs/ (see the model card).
+    assert sorted({p.suffix for p in PIPELINES.rglob("*") if p.is_file()}) == [".toml"]
+
+
+STAGES = Path(__file__).resolve().parents[1] / "runs" / "stages"
+
+
+@pytest.mark.parametrize("path", [p for p in TRAIN_RECIPES if load_config(p).model.init_from], ids=lambda p: p.name)
+def test_a_chained_recipe_names_its_predecessor_and_the_chain(path: Path) -> None:
+    """``init_from`` is the export of another recipe of pipelines/, and the header shows the commands that make it."""
+    cfg = load_config(path)
+    init = Path(cfg.model.init_from)
+    assert init.parent == STAGES and init.suffix == ".pt", cfg.model.init_from
+    predecessor = PIPELINES / f"{init.stem}.toml"
+    assert predecessor.is_file(), f"{path.name}: init_from {init} is not the export of a recipe in pipelines/"
+    text = path.read_text(encoding="utf-8")
+    for stem in (init.stem, path.stem):
+        assert f"vsr train -c pipelines/{stem}.toml --set train.name={stem}" in text
+        assert f"vsr export runs/{stem} -o runs/stages/{stem}.pt --half" in text
+    assert text.index(f"pipelines/{init.stem}.toml --set") < text.index(f"pipelines/{path.stem}.toml --set")
+
+
 def _write(tmp_path: Path, text: str, name: str = "r.toml") -> Path:
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
