@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from vsr.cli import cli
 from vsr.data import imresize
 from vsr.errors import ConfigError
-from vsr._experiment import load_experiment, plan_training, run_experiment
+from vsr._experiment import run_experiment
+from vsr._experiment_config import load_experiment, plan_training
 from vsr.train import load_checkpoint, train
 
 from _images import write_rgb

@@ -49,15 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from vsr._config import flatten
-from vsr._experiment_config import (
-    BudgetConfig,
-    CompareConfig,
-    ExperimentConfig,
-    ModelEntry,
-    TrainingStage,
-    load_experiment,
-    plan_training,
-)
+from vsr._experiment_config import ExperimentConfig, TrainingStage, load_experiment, plan_training
 from vsr._files import atomic_open, sha256_file, write_text
 from vsr.errors import ConfigError
 from vsr.train import config_to_dict, export, stored_recipe, train
@@ -65,18 +57,7 @@ from vsr.train import config_to_dict, export, stored_recipe, train
 if TYPE_CHECKING:
     from vsr._compare import Comparison
 
-__all__ = [
-    "BudgetConfig",
-    "CompareConfig",
-    "ExperimentConfig",
-    "ExperimentResult",
-    "ModelEntry",
-    "StageOutcome",
-    "TrainingStage",
-    "load_experiment",
-    "plan_training",
-    "run_experiment",
-]
+__all__ = ["ExperimentResult", "StageOutcome", "run_experiment"]
 
 _MANIFEST = "stages.json"
 
