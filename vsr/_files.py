@@ -318,6 +318,51 @@ def write_text(dst: str | os.PathLike[str], text: str, *, overwrite: bool = True
     return write_bytes(dst, text.encode("utf-8"), overwrite=overwrite, durable=durable)
 
 
+# --------------------------------------------------------------------------- torch files
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to ``path`` atomically and durably (its folder is created): a crash leaves the previous file."""
+    import torch
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(p, "wb") as f:
+        torch.save(obj, f)
+    return p
+
+
+def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint", fix: str = "re-download or re-export it") -> Any:
+    """Read a file written by ``torch.save`` onto the CPU, with ``weights_only=True``.
+
+    A pickle that carries code is refused before anything in it runs. Every
+    failure is a :class:`~vsr.errors.CheckpointError` that names the file;
+    ``what`` names the kind of file in the message for a truncated or unreadable
+    one (``training checkpoint``) and ``fix`` says what to do about it (empty: nothing).
+    Whether the file exists is the caller's to check first, with its own advice.
+    """
+    import torch
+
+    p = Path(path)
+    try:
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols before refusing them; our error says what matters.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            raise CheckpointError(
+                f"{p}: refused to load: the file contains Python objects other than tensors, which could run "
+                "code when unpickled; vsr only reads plain state_dicts (re-save it with "
+                "torch.save(model.state_dict(), ...) from a trusted environment)"
+            ) from None
+        raise CheckpointError(f"{p}: not a PyTorch checkpoint; expected a file written by torch.save") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        advice = f"; {fix}" if fix else ""
+        raise CheckpointError(f"{p}: unreadable or truncated {what} ({first}){advice}") from None
+
+
 @contextlib.contextmanager
 def destination_lock(dst: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold ``.<name>.lock`` beside ``dst`` for a whole run, so that a second run for the same output refuses at once.
@@ -374,45 +419,3 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to ``path`` atomically and durably (its folder is created): a crash leaves the previous file."""
-    import torch
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(p, "wb") as f:
-        torch.save(obj, f)
-    return p
-
-
-def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint", fix: str = "re-download or re-export it") -> Any:
-    """Read a file written by ``torch.save`` onto the CPU, with ``weights_only=True``.
-
-    A pickle that carries code is refused before anything in it runs. Every
-    failure is a :class:`~vsr.errors.CheckpointError` that names the file;
-    ``what`` names the kind of file in the message for a truncated or unreadable
-    one (``training checkpoint``) and ``fix`` says what to do about it (empty: nothing).
-    Whether the file exists is the caller's to check first, with its own advice.
-    """
-    import torch
-
-    p = Path(path)
-    try:
-        with warnings.catch_warnings():
-            # torch warns about pickle protocols before refusing them; our error says what matters.
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e):
-            raise CheckpointError(
-                f"{p}: refused to load: the file contains Python objects other than tensors, which could run "
-                "code when unpickled; vsr only reads plain state_dicts (re-save it with "
-                "torch.save(model.state_dict(), ...) from a trusted environment)"
-            ) from None
-        raise CheckpointError(f"{p}: not a PyTorch checkpoint; expected a file written by torch.save") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        advice = f"; {fix}" if fix else ""
-        raise CheckpointError(f"{p}: unreadable or truncated {what} ({first}){advice}") from None
