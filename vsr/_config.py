@@ -4,8 +4,8 @@ Training recipes (:mod:`vsr.train`) and experiment recipes (:mod:`vsr._experimen
 both read a TOML file with :func:`read_toml` and turn each table into its
 dataclass with :func:`build_dataclass`, which checks every key against the
 dataclass's fields and every value against the field's annotation
-(:func:`coerce_value`). Errors are :class:`~vsr.errors.ConfigError`\\ s that name the
-file, the key, and the allowed keys or values.
+(:func:`coerce_value`). Every error is a :class:`~vsr.errors.ConfigError` that names
+the file, the key, and the allowed keys or values.
 
 This module sits at the bottom of the layering: it imports nothing from vsr
 except :mod:`vsr.errors`.
