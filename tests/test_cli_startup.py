@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vsr import cli
+from vsr.cli import _options as options
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "av", "decord", "cv2")
@@ -28,9 +28,9 @@ def test_choices_repeated_in_the_cli_match_the_library() -> None:
     from vsr.io import BACKENDS
     from vsr.metrics import PROTOCOLS
 
-    assert cli._VIDEO_DECODERS == tuple(BACKENDS)
-    assert cli._PRECISIONS == tuple(PRECISIONS)
-    assert cli._PROTOCOLS == tuple(PROTOCOLS)
+    assert options.VIDEO_DECODERS == tuple(BACKENDS)
+    assert options.PRECISIONS == tuple(PRECISIONS)
+    assert options.PROTOCOLS == tuple(PROTOCOLS)
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,7 @@ from vsr.cli import cli
 from vsr.errors import InvalidInputError, OutputExistsError
 from vsr.io import VideoReader, VideoWriter
 from vsr.models import get_model, save_model
-from vsr._pipeline import upscale_video
-from vsr._segments import upscale_segmented
+from vsr import upscale_segmented, upscale_video
 
 ROOT = Path(__file__).resolve().parents[1]
 

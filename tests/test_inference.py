@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vsr._device import resolve_precision
-from vsr.errors import InvalidInputError, UnsupportedError
+from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError, VSRError
 from vsr._upscaler import Upscaler, quantize, receptive_margin
 from vsr.models import get_model
 
@@ -113,8 +113,51 @@ def test_out_of_memory_halves_the_tile_and_retries_the_same_frame() -> None:
 
     up = Upscaler(FlakyOOM(), scale=2, precision="fp32", tile_overlap=receptive_margin(model, 2))
     got = up(frames)
-    assert up.tile is not None and up.tile <= 20
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_out_of_memory_fallback_holds_for_that_call_only() -> None:
+    """A smaller tile after an OOM is not sticky: the next call starts at the configured tile again."""
+    model = _tiny()
+    frames = np.random.default_rng(5).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    widths: list[int] = []
+    fail = {"on": True}
+
+    class OOMOnce(torch.nn.Module):
+        """Runs out of memory on inputs wider than 40 LR pixels while ``fail["on"]``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+            self.scales = (2,)
+
+        def forward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+            widths.append(x.shape[-1])
+            if fail["on"] and x.shape[-1] > 40:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.inner(x, scale)
+
+    up = Upscaler(OOMOnce(), scale=2, precision="fp32", tile=64, tile_overlap=0)
+    up(frames)
+    assert widths[0] == 64 and max(widths[1:]) <= 32  # the first call fell back to 32-pixel tiles
+    assert up.tile == 64
+    fail["on"] = False
+    widths.clear()
+    up(frames)
+    assert widths == [64]  # the second call starts at the configured tile, whole frame in one piece
+
+
+def test_out_of_memory_at_the_smallest_tile_is_an_out_of_memory_error() -> None:
+    class AlwaysOOM(torch.nn.Module):
+        scales = (2,)
+
+        def forward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    up = Upscaler(AlwaysOOM(), scale=2, precision="fp32", tile_overlap=0)
+    with pytest.raises(OutOfMemoryError, match="out of memory even with 16-pixel tiles on cpu") as caught:
+        up(np.zeros((1, 32, 32, 3), np.uint8))
+    assert isinstance(caught.value, MemoryError) and isinstance(caught.value, VSRError)
 
 
 def test_bad_inputs_and_options_are_refused() -> None:

@@ -18,7 +18,7 @@ from vsr.cli import cli
 from vsr.errors import InvalidInputError
 from vsr.io import read_image
 from vsr.models import get_model, save_model
-from vsr._pipeline import upscale_video
+from vsr import upscale_video
 
 
 def forged_png(path: Path, width: int, height: int) -> Path:

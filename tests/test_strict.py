@@ -15,8 +15,7 @@ from vsr.cli import cli
 from vsr.errors import InvalidInputError
 from vsr.io import FrameBatch, VideoReader
 from vsr.models import get_model, save_model
-from vsr._pipeline import upscale_video
-from vsr._segments import upscale_segmented
+from vsr import upscale_segmented, upscale_video
 
 
 @pytest.fixture

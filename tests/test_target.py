@@ -19,8 +19,7 @@ from vsr.errors import UnsupportedError
 from vsr.io import read_image, write_image
 from vsr._upscaler import Upscaler, area_resize, quantize
 from vsr.models import get_model, save_model
-from vsr._pipeline import upscale_video
-from vsr._segments import upscale_segmented
+from vsr import upscale_segmented, upscale_video
 
 
 @pytest.fixture()

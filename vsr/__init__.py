@@ -6,6 +6,13 @@ Public API (everything else is internal)::
     model = vsr.load_model("path/to/edsr_baseline_x2-1bc95232.pt")
     up = vsr.Upscaler(model, scale=2)
     big = up(frames_uint8_nhwc)
+    stats = vsr.upscale("in.mp4", "out.mp4", inference=vsr.InferenceSettings(model=model, scale=2),
+                        encode=vsr.EncodeSettings(crf=20))
+    stats = vsr.upscale_video("in.mp4", "out.mp4", scale=2, model=model, crf=20)  # the same, as keywords
+
+:func:`upscale` is the one entry point (a video, an image or a folder; one
+process, segments or torchrun); :func:`upscale_video` and
+:func:`upscale_segmented` are its keyword forms for one video file.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from vsr.errors import (
     EncodeError as EncodeError,
     InputNotFoundError as InputNotFoundError,
     InvalidInputError as InvalidInputError,
+    OutOfMemoryError as OutOfMemoryError,
     OutputExistsError as OutputExistsError,
+    RankFailedError as RankFailedError,
     UnsupportedError as UnsupportedError,
     VSRError as VSRError,
 )
@@ -39,10 +48,17 @@ _LAZY: dict[str, str] = {
     "VideoWriter": "vsr.io",
     "psnr": "vsr.metrics",
     "ssim": "vsr.metrics",
+    "DecodeSettings": "vsr._upscale_settings",
+    "EncodeSettings": "vsr._upscale_settings",
+    "InferenceSettings": "vsr._upscale_settings",
+    "SegmentSettings": "vsr._upscale_settings",
+    "ImageStats": "vsr._pipeline",
     "UpscaleStats": "vsr._pipeline",
-    "upscale_video": "vsr._pipeline",
     "SegmentedStats": "vsr._segments",
-    "upscale_segmented": "vsr._segments",
+    "FolderStats": "vsr._upscale",
+    "upscale": "vsr._upscale",
+    "upscale_segmented": "vsr._upscale",
+    "upscale_video": "vsr._upscale",
     "get_model": "vsr.models",
     "list_models": "vsr.models",
     "load_model": "vsr.models",
@@ -56,8 +72,20 @@ if TYPE_CHECKING:
     from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
     from vsr.metrics import psnr as psnr, ssim as ssim
     from vsr.models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
-    from vsr._pipeline import UpscaleStats as UpscaleStats, upscale_video as upscale_video
-    from vsr._segments import SegmentedStats as SegmentedStats, upscale_segmented as upscale_segmented
+    from vsr._pipeline import ImageStats as ImageStats, UpscaleStats as UpscaleStats
+    from vsr._segments import SegmentedStats as SegmentedStats
+    from vsr._upscale import (
+        FolderStats as FolderStats,
+        upscale as upscale,
+        upscale_segmented as upscale_segmented,
+        upscale_video as upscale_video,
+    )
+    from vsr._upscale_settings import (
+        DecodeSettings as DecodeSettings,
+        EncodeSettings as EncodeSettings,
+        InferenceSettings as InferenceSettings,
+        SegmentSettings as SegmentSettings,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -82,9 +110,17 @@ __all__ = [
     "EncodeError",
     "InputNotFoundError",
     "InvalidInputError",
+    "OutOfMemoryError",
     "OutputExistsError",
+    "RankFailedError",
     "UnsupportedError",
+    "DecodeSettings",
+    "EncodeSettings",
+    "FolderStats",
     "FrameBatch",
+    "ImageStats",
+    "InferenceSettings",
+    "SegmentSettings",
     "SegmentedStats",
     "Target",
     "UpscaleStats",
@@ -100,6 +136,7 @@ __all__ = [
     "psnr",
     "save_model",
     "ssim",
+    "upscale",
     "upscale_segmented",
     "upscale_video",
 ]

@@ -31,13 +31,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from vsr.errors import UnsupportedError, VSRError
+from vsr.errors import RankFailedError, UnsupportedError
 
 __all__ = [
     "DistEnv",
     "Group",
     "Progress",
-    "RankFailedError",
     "Terminated",
     "dist_env",
     "rank_device",
@@ -49,10 +48,6 @@ __all__ = [
 _TIMEOUT = datetime.timedelta(hours=12)
 #: How long a rank waits to reach the rendezvous store; torchrun starts the ranks together.
 _CONNECT_TIMEOUT = datetime.timedelta(minutes=5)
-
-
-class RankFailedError(VSRError, RuntimeError):
-    """Another process of a torchrun job failed, or contact with it was lost."""
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,4 +1,4 @@
-"""Upscale a whole video: decode thread -> Upscaler (calling thread) -> encode thread.
+"""Upscale one video in one process (decode thread -> Upscaler -> encode thread), or one image.
 
 ::
 
@@ -10,6 +10,10 @@ Both queues hold at most ``_QUEUE_BATCHES`` batches, so memory does not depend
 on the length of the video. An exception in any stage, or Ctrl-C, stops the
 other two, joins their threads, deletes the partial output and re-raises; the
 destination only ever holds a complete file.
+
+:func:`run_single` is the engine; :func:`vsr.upscale` (:mod:`vsr._upscale`) is the
+entry point that picks it, or the segmented engine (:mod:`vsr._segments`), which
+reuses :func:`upscale_stream` for each segment.
 """
 
 from __future__ import annotations
@@ -18,26 +22,32 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from vsr._files import destination_lock
-from vsr._device import Precision
 from vsr._prefetch import Prefetcher, Sink
-from vsr._target import Target, choose_model_scale
-from vsr.errors import InvalidInputError, OutputExistsError
+from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
 from vsr._upscaler import Upscaler
-from vsr.io import DEFAULT_MAX_PIXELS, Backend, FrameBatch, VideoReader, VideoWriter, check_pixels, read_image, write_image
-from vsr.models import model_scales
+from vsr.errors import InvalidInputError, OutputExistsError
+from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoReader, VideoWriter, check_pixels, read_image, write_image
 
-__all__ = ["UpscaleStats", "upscale_video", "upscale_stream", "default_output_path", "upscale_array", "upscale_image"]
+__all__ = [
+    "ImageStats",
+    "UpscaleStats",
+    "damaged_error",
+    "no_frames_error",
+    "run_single",
+    "upscale_array",
+    "upscale_image",
+    "upscale_stream",
+    "warn_if_short",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +57,7 @@ _QUEUE_BATCHES = 2
 
 @dataclass(frozen=True)
 class UpscaleStats:
-    """What :func:`upscale_video` did.
+    """What upscaling one video did (:func:`vsr.upscale`, :func:`vsr.upscale_video`).
 
     ``frames_expected`` is the frame count known before decoding (exact when
     ``frames_expected_exact``); ``seconds`` is the wall time of the whole call.
@@ -101,117 +111,77 @@ class UpscaleStats:
             f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
         )
 
-
-def default_output_path(src: str | os.PathLike[str], scale: int | str) -> Path:
-    """``<stem>_x<scale><ext>`` next to the input; a string ``scale`` is used as the suffix itself (``1920x1080``)."""
-    p = Path(src)
-    tag = scale if isinstance(scale, str) else f"x{scale}"
-    return p.with_name(f"{p.stem}_{tag}{p.suffix}")
+    def line(self) -> str:
+        """The line ``vsr upscale`` prints for this video: ``<src>: <summary>``."""
+        return f"{self.src}: {self.summary()}"
 
 
-def upscale_video(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
+@dataclass(frozen=True)
+class ImageStats:
+    """What upscaling one image did: the model ran at ``scale``, then reduced to ``target`` (a tag) if one was asked."""
+
+    src: Path
+    dst: Path
+    scale: int
+    target: str | None
+    device: str
+    precision: str
+
+    def line(self) -> str:
+        """The line ``vsr upscale`` prints for this image."""
+        how = f"{self.target} via x{self.scale}" if self.target is not None else f"x{self.scale}"
+        return f"{self.src} -> {self.dst} ({how}, {self.device}, {self.precision})"
+
+
+def run_single(
+    src: Path,
+    dst: Path,
+    upscalers: Upscalers,
+    encode: EncodeSettings,
+    decode: DecodeSettings,
     *,
-    scale: int | None,
-    model: nn.Module | str | os.PathLike[str] | None = None,
-    device: str | torch.device | None = None,
-    precision: Precision | str = "auto",
-    batch_size: int = 4,
-    tile: int | None = None,
-    self_ensemble: bool = False,
-    target: Target | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str = "yuv420p",
-    encoder_options: Mapping[str, str] | None = None,
-    decoder: Backend = "auto",
-    start: float | None = None,
-    duration: float | None = None,
     overwrite: bool = False,
     progress: bool | Callable[[int], None] = True,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    strict: bool = False,
 ) -> UpscaleStats:
-    """Upscale the video ``src`` by ``scale`` into ``dst``, keeping timestamps, audio, subtitles and colour.
+    """Upscale the video ``src`` into ``dst`` in this process, keeping timestamps, audio, subtitles and colour.
 
-    Args:
-        src: input video file.
-        dst: output file; its extension picks the container (.mp4, .mkv, .mov, .webm).
-        scale: 2, 3 or 4 (what the model supports): the factor the model runs at;
-            ``None`` with a ``target`` picks the smallest one that reaches it.
-        model: a module, a bundled or official model name or a checkpoint path;
-            ``None`` uses the bundled default for the scale.
-        device, precision, batch_size, tile, self_ensemble: see :class:`vsr.Upscaler`.
-        target: an exact output size or fractional scale (:class:`vsr.Target`); the
-            model output is reduced to it with an area filter, frame by frame.
-        codec, crf, preset, pix_fmt, encoder_options: see :class:`vsr.io.VideoWriter`
-            (defaults: libx264, crf 18, preset medium, yuv420p).
-        decoder: ``auto``, ``decord`` or ``pyav`` (see :class:`vsr.io.VideoReader`).
-        start, duration: the part of the input to upscale, in seconds.
-        overwrite: replace ``dst`` if it exists.
-        progress: show a progress bar, or a callable receiving the number of
-            frames each time a batch has been encoded.
-        max_pixels: refuse frames larger than this (width x height) before decoding any.
-        strict: fail (with nothing written) when frames the input indexes could not be
-            decoded, instead of writing the frames that could.
-
-    Returns:
-        :class:`UpscaleStats`.
+    The engine behind :func:`vsr.upscale` and :func:`vsr.upscale_video`: the model
+    comes from ``upscalers`` (its factor may depend on the video's size), the
+    container from ``dst``'s extension. ``progress`` shows a bar, or is a callable
+    receiving the number of frames each time a batch has been encoded.
 
     Raises:
-        InputNotFoundError, InvalidInputError: unreadable input.
+        InputNotFoundError, InvalidInputError: unreadable input (or damaged, with ``decode.strict``).
         OutputExistsError: ``dst`` exists and ``overwrite`` is false.
         UnsupportedError: an option this input, model or encoder cannot take.
         EncodeError: the encoder or muxer failed.
     """
     t0 = time.perf_counter()
-    src, dst = Path(src), Path(dst)
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
     if src.exists() and dst.exists() and src.resolve() == dst.resolve():
         raise InvalidInputError(f"{dst}: the output would overwrite the input; choose another output name")
+    start, duration = decode.start, decode.duration
     # One run per destination at a time: a second one refuses at once instead of racing the first to the end.
-    with destination_lock(dst), VideoReader(src, backend=decoder, batch_size=batch_size, start=start, duration=duration) as reader:
+    with destination_lock(dst), VideoReader(
+        src, backend=decode.decoder, batch_size=upscalers.settings.batch_size, start=start, duration=duration
+    ) as reader:
         info = reader.info
-        check_pixels(src, info.width, info.height, max_pixels)
+        check_pixels(src, info.width, info.height, decode.max_pixels)
         if info.num_frames_exact and info.num_frames == 0:
-            lasts = f"; the video lasts {info.duration:.2f} s" if info.duration else ""
-            raise InvalidInputError(f"{src}: no frames from {start or 0:g} s for {duration or 'the rest'} s{lasts}; check --start/--duration")
-        scale = choose_model_scale(scale, target, info.width, info.height, model_scales(model) if isinstance(model, nn.Module) else (), what=str(src))
-        if model is None:
-            from vsr.models import default_model_name
-
-            model = default_model_name(scale)
-        upscaler = Upscaler(
-            model, scale=scale, device=device, precision=precision, batch_size=batch_size, tile=tile, self_ensemble=self_ensemble,
-            target=target,
-        )
+            raise no_frames_error(src, decode, info.duration)
+        upscaler = upscalers.for_size(info.width, info.height, what=str(src))
         out_w, out_h = upscaler.output_size(info.width, info.height)
         writer = VideoWriter(
-            dst,
-            width=out_w,
-            height=out_h,
-            source=info,
-            codec=codec,
-            crf=crf,
-            preset=preset,
-            pix_fmt=pix_fmt,
-            encoder_options=encoder_options,
-            start=start,
-            duration=duration,
-            overwrite=overwrite,
+            dst, width=out_w, height=out_h, source=info, codec=encode.codec, crf=encode.crf, preset=encode.preset,
+            pix_fmt=encode.pix_fmt, encoder_options=encode.encoder_options, start=start, duration=duration, overwrite=overwrite,
         )
         bar, report = _progress(progress, info.num_frames, info.num_frames_exact, src.name)
         try:
             frames = upscale_stream(lambda: reader, upscaler, writer, report)
-            if strict and info.num_frames_exact and frames != info.num_frames:
-                raise InvalidInputError(
-                    f"{src}: {info.num_frames - frames} of {info.num_frames} frames could not be decoded (damaged input); "
-                    "rerun without --strict to upscale the frames that decode"
-                )
-            if strict and reader.frames_damaged:
+            if decode.strict and info.num_frames_exact and frames != info.num_frames:
+                raise damaged_error(src, info.num_frames - frames, info.num_frames)
+            if decode.strict and reader.frames_damaged:
                 raise InvalidInputError(
                     f"{src}: {reader.frames_damaged} frames decoded with errors (damaged input); "
                     "rerun without --strict to upscale them as they decode"
@@ -223,28 +193,39 @@ def upscale_video(
         finally:
             if bar is not None:
                 bar.close()
-    if info.num_frames_exact and frames != info.num_frames:
-        log.warning("%s: wrote %d frames but the file indexes %d; some frames could not be decoded", src, frames, info.num_frames)
-    elif not info.num_frames_exact and info.num_frames and start is None and duration is None and frames != info.num_frames:
+    if info.num_frames_exact:
+        warn_if_short(src, frames, info.num_frames)
+    elif info.num_frames and start is None and duration is None and frames != info.num_frames:
         log.info("%s: %d frames decoded; the container claims %d", src, frames, info.num_frames)
     return UpscaleStats(
-        src=src,
-        dst=dst,
-        frames=frames,
-        frames_expected=info.num_frames,
-        frames_expected_exact=info.num_frames_exact,
-        seconds=time.perf_counter() - t0,
-        input_size=(info.width, info.height),
-        output_size=(writer.width, writer.height),
-        scale=scale,
-        decoder=reader.backend,
-        device=str(upscaler.device),
-        precision=upscaler.precision,
-        codec=writer.codec,
-        pix_fmt=writer.pix_fmt,
-        bytes_written=dst.stat().st_size,
+        src=src, dst=dst, frames=frames, frames_expected=info.num_frames, frames_expected_exact=info.num_frames_exact,
+        seconds=time.perf_counter() - t0, input_size=(info.width, info.height), output_size=(writer.width, writer.height),
+        scale=upscaler.scale, decoder=reader.backend, device=str(upscaler.device), precision=upscaler.precision,
+        codec=writer.codec, pix_fmt=writer.pix_fmt, bytes_written=dst.stat().st_size,
         frames_damaged=reader.frames_damaged if reader.backend == "pyav" else None,
     )
+
+
+def no_frames_error(src: Path, decode: DecodeSettings, video_duration: float | None) -> InvalidInputError:
+    """The error for a ``start``/``duration`` window that holds no frame."""
+    lasts = f"; the video lasts {video_duration:.2f} s" if video_duration else ""
+    return InvalidInputError(
+        f"{src}: no frames from {decode.start or 0:g} s for {decode.duration or 'the rest'} s{lasts}; check --start/--duration"
+    )
+
+
+def damaged_error(src: Path, missing: int, total: int) -> InvalidInputError:
+    """The error of a ``strict`` run when ``missing`` of the ``total`` frames the input indexes could not be decoded."""
+    return InvalidInputError(
+        f"{src}: {missing} of {total} frames could not be decoded (damaged input); "
+        "rerun without --strict to upscale the frames that decode"
+    )
+
+
+def warn_if_short(src: Path, frames: int, total: int) -> None:
+    """Log a warning when fewer than the ``total`` frames the input indexes were written."""
+    if frames != total:
+        log.warning("%s: wrote %d frames but the file indexes %d; some frames could not be decoded", src, frames, total)
 
 
 def upscale_stream(
@@ -315,16 +296,20 @@ def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
 def upscale_image(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    upscaler: Upscaler,
+    upscalers: Upscalers,
     *,
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> Path:
-    """Read ``src``, upscale it, write ``dst`` (never a half-written file); returns ``dst``.
+) -> ImageStats:
+    """Read ``src``, upscale it, write ``dst`` (never a half-written file).
 
     Inputs above ``max_pixels`` (width x height) are refused before decoding.
     """
-    d = Path(dst)
-    if d.exists() and not overwrite:
-        raise OutputExistsError(f"{d}: output exists; pass --overwrite to replace it")
-    return write_image(d, upscale_array(read_image(src, max_pixels=max_pixels), upscaler), overwrite=overwrite)
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst}: output exists; pass --overwrite to replace it")
+    img = read_image(src, max_pixels=max_pixels)
+    up = upscalers.for_size(img.shape[1], img.shape[0], what=str(src))
+    out = write_image(dst, upscale_array(img, up), overwrite=overwrite)
+    target = upscalers.settings.target
+    return ImageStats(src, out, up.scale, target.tag if target is not None else None, str(up.device), up.precision)

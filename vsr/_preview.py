@@ -2,7 +2,9 @@
 
 :func:`preview` upscales one frame of a video (or an image), measures how long
 the model took on it, projects that to the whole file, and writes a PNG; it
-writes no video.
+writes no video. :func:`preview_files` does it for a file or every video and
+image of a folder, as ``vsr upscale --preview`` does, with the settings and
+destinations of :func:`vsr.upscale`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from torch import nn
 
-from vsr.errors import InvalidInputError
-from vsr.io import is_image_path, read_image, write_image
+from vsr._upscale import FileResult, FolderStats, destination, run_folder
+from vsr._upscale_settings import InferenceSettings, Upscalers
 from vsr._upscaler import Upscaler
-from vsr.io import Backend, VideoReader
+from vsr.errors import InvalidInputError
+from vsr.io import Backend, VideoReader, is_image_path, read_image, write_image
 
-__all__ = ["Preview", "preview", "preview_path", "detail_region"]
+__all__ = ["Preview", "preview", "preview_files", "preview_path", "detail_region"]
 
 #: Widest panel in the picture; larger outputs are shown reduced (area filter), the crops are not.
 _PANEL_WIDTH = 960
@@ -67,6 +71,10 @@ class Preview:
             line += f"; the whole file ({self.frames} frames) would take about {_duration(self.projected_seconds or 0.0)} here"
         return line
 
+    def line(self) -> str:
+        """The line ``vsr upscale --preview`` prints for this file: the :meth:`summary`."""
+        return self.summary()
+
 
 def preview_path(output: str | os.PathLike[str]) -> Path:
     """``<output stem>_preview.png`` beside the output the full run would write."""
@@ -109,6 +117,46 @@ def preview(
     picture = compose(bicubic, sr, detail_region(frame), (w, h), (f"input {w}x{h}, bicubic {factor}", model), ("bicubic", label))
     write_image(dst, picture, overwrite=True)
     return Preview(dst, used_at, (w, h), (out_w, out_h), seconds, frames, str(up.device), up.precision)
+
+
+def preview_files(
+    src: Path,
+    output: Path | None,
+    inference: InferenceSettings,
+    *,
+    at: float | None = None,
+    decoder: Backend = "auto",
+    progress: bool = True,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> Preview | FolderStats:
+    """Preview ``src``, or every video and image of the folder ``src``, instead of upscaling it.
+
+    Each picture goes to ``<stem>_preview.png`` beside the output :func:`vsr.upscale`
+    would write for ``output`` (see :func:`vsr._upscale.destination`). A folder is
+    walked as :func:`vsr.upscale` walks it: a failing file is recorded, the others
+    go on, and ``on_file`` gets each file's result as soon as it is done.
+    ``progress`` shows a download bar when an official model is fetched.
+    """
+    upscalers = Upscalers(inference, progress=progress)
+    label = _label(upscalers)
+
+    def one(path: Path, to: Path) -> Preview:
+        def for_size(w: int, h: int) -> Upscaler:
+            return upscalers.for_size(w, h, what=str(path))
+
+        return preview(path, preview_path(to), for_size, at=at, decoder=decoder, label=label)
+
+    if src.is_dir():
+        return run_folder(src, output, inference.tag, one, prepare=upscalers.preload, on_file=on_file, verb="previewed")
+    upscalers.preload()
+    return one(src, destination(src, output, inference.tag))
+
+
+def _label(upscalers: Upscalers) -> str:
+    """The model's name in the picture: its file's stem (an official model's cached file once its factor is known)."""
+    s = upscalers.settings
+    model = upscalers.source(s.scale) if s.model is not None and s.scale is not None else s.model
+    return "vsr" if model is None or isinstance(model, nn.Module) else Path(model).stem
 
 
 def _grab(src: Path, at: float | None, decoder: Backend) -> tuple[np.ndarray, float | None, int | None]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from vsr._device import Precision, autocast_dtype, resolve_device, resolve_precision
 from vsr._target import Target
-from vsr.errors import InvalidInputError, UnsupportedError, VSRError
+from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
 from vsr.models import MDSR, load_model, model_scales
 
 __all__ = ["Upscaler", "area_resize", "receptive_margin", "quantize", "self_ensemble_transforms"]
@@ -137,7 +137,8 @@ class Upscaler:
             bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly.
         batch_size: frames per forward pass.
         tile: LR tile side for frames that do not fit in memory (``None`` = whole
-            frames; set automatically after an out-of-memory error).
+            frames). After an out-of-memory error the call that hit it retries with
+            half the tile; the next call starts from this value again.
         tile_overlap: LR context around each tile; defaults to the model's
             receptive margin, which makes tiled output match untiled output.
         self_ensemble: average the 8 dihedral transforms (8x slower; only valid
@@ -220,31 +221,32 @@ class Upscaler:
             y = self.model(x, self.scale)
         return y.float()
 
-    def _tiles(self, h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
-        t = self.tile or max(h, w)
+    @staticmethod
+    def _tiles(h: int, w: int, tile: int | None) -> Iterator[tuple[int, int, int, int]]:
+        t = tile or max(h, w)
         for y0 in range(0, h, t):
             for x0 in range(0, w, t):
                 yield y0, min(y0 + t, h), x0, min(x0 + t, w)
 
-    def _forward_tiled(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_tiled(self, x: torch.Tensor, tile: int | None) -> torch.Tensor:
         n, c, h, w = x.shape
         s, m = self.scale, self.tile_overlap
-        if self.tile is None or (h <= self.tile and w <= self.tile):
+        if tile is None or (h <= tile and w <= tile):
             return self._forward(x)
         out = torch.empty((n, c, h * s, w * s), dtype=torch.float32, device="cpu")
-        for y0, y1, x0, x1 in self._tiles(h, w):
+        for y0, y1, x0, x1 in self._tiles(h, w, tile):
             iy0, iy1, ix0, ix1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
             y = self._forward(x[:, :, iy0:iy1, ix0:ix1])
             oy, ox = (y0 - iy0) * s, (x0 - ix0) * s
             out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = y[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
         return out
 
-    def _forward_ensemble(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_ensemble(self, x: torch.Tensor, tile: int | None) -> torch.Tensor:
         if not self.self_ensemble:
-            return self._forward_tiled(x)
+            return self._forward_tiled(x, tile)
         acc: torch.Tensor | None = None
         for i in range(8):
-            y = _inverse(self._forward_tiled(_transform(x, i)), i)
+            y = _inverse(self._forward_tiled(_transform(x, i), tile), i)
             acc = y if acc is None else acc + y.to(acc.device)
         assert acc is not None
         return acc / 8
@@ -254,25 +256,31 @@ class Upscaler:
         """Upscale float RGB ``N x 3 x H x W`` on 0..255; returns unquantized float32.
 
         On an out-of-memory error the tile size is halved and the same frames are
-        retried; frames are never skipped.
+        retried; frames are never skipped. The smaller tile holds for this call
+        only: the next one starts from :attr:`tile` again (a transient shortage,
+        e.g. another process on the GPU, does not slow every later frame).
+
+        Raises:
+            OutOfMemoryError: out of memory even with the smallest tile.
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise InvalidInputError(f"expected a float tensor N x 3 x H x W, got shape {tuple(x.shape)}")
         x = x.to(self.device, torch.float32)
+        tile = self.tile
         while True:
             try:
-                return self._forward_ensemble(x)
+                return self._forward_ensemble(x, tile)
             except Exception as e:  # noqa: BLE001 - only OOM is handled, everything else re-raised
                 if not _is_oom(e):
                     raise
                 h, w = x.shape[-2:]
-                new_tile = (self.tile or max(h, w)) // 2
+                new_tile = (tile or max(h, w)) // 2
                 if new_tile < _MIN_TILE:
-                    raise VSRError(
-                        f"out of memory even with {self.tile}-pixel tiles on {self.device}; "
+                    raise OutOfMemoryError(
+                        f"out of memory even with {tile}-pixel tiles on {self.device}; "
                         "use --device cpu, a smaller --batch-size or --precision bf16/fp16"
                     ) from None
-                self.tile = new_tile
+                tile = new_tile
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
 

@@ -20,6 +20,8 @@ __all__ = [
     "OutputExistsError",
     "EncodeError",
     "DownloadError",
+    "OutOfMemoryError",
+    "RankFailedError",
 ]
 
 
@@ -61,3 +63,11 @@ class EncodeError(VSRError, builtins.RuntimeError):
 
 class DownloadError(VSRError, builtins.OSError):
     """Published weights could not be fetched or verified (network, HTTP, hash, disk, offline mode)."""
+
+
+class OutOfMemoryError(VSRError, builtins.MemoryError):
+    """The device ran out of memory even with the smallest tile; names the device and what to try instead."""
+
+
+class RankFailedError(VSRError, builtins.RuntimeError):
+    """Another process of a torchrun job failed, or contact with it was lost."""

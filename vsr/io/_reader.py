@@ -70,6 +70,9 @@ class FrameBatch:
 
     ``pts`` and ``durations`` are in the stream's ``time_base``; a duration of 0
     means unknown. ``index`` is the position of the first frame in the read.
+
+    Raises:
+        InvalidInputError: ``frames`` is not uint8 ``N x H x W x 3``, or the counts disagree.
     """
 
     frames: np.ndarray
@@ -79,9 +82,9 @@ class FrameBatch:
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8 N x H x W x 3, got {self.frames.dtype} {self.frames.shape}")
+            raise InvalidInputError(f"frames must be uint8 N x H x W x 3, got {self.frames.dtype} {self.frames.shape}")
         if not (len(self.pts) == len(self.durations) == self.frames.shape[0]):
-            raise ValueError(f"{self.frames.shape[0]} frames but {len(self.pts)} pts and {len(self.durations)} durations")
+            raise InvalidInputError(f"{self.frames.shape[0]} frames but {len(self.pts)} pts and {len(self.durations)} durations")
 
     def __len__(self) -> int:
         return len(self.pts)

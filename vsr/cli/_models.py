@@ -1,0 +1,61 @@
+"""`vsr models`: the architecture presets, the bundled weights and the authors' official models."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["models_cmd"]
+
+
+@click.command("models")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--fetch", is_flag=True,
+              help="Download the named official models (edsr_x2 ... mdsr, or a preset such as edsr for all its "
+                   "scales) into the cache now.")
+@click.option("--offline", is_flag=True, help="Never touch the network (also VSR_OFFLINE=1).")
+def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
+    """List architecture presets, bundled weights and the authors' official models (cached or not).
+
+    `vsr models --fetch edsr_x2 mdsr` prefetches official files, e.g. before
+    going offline. Scores marked "published" are the authors', not measured by vsr.
+    """
+    from vsr.models import (
+        MODELS, OFFICIAL_WEIGHTS, PRESET_PARAMETERS, bundled_weights, cache_dir, cached_path, official_file,
+    )
+
+    if names and not fetch:
+        raise click.UsageError("NAME arguments go with --fetch, e.g. `vsr models --fetch edsr_x2`")
+    if fetch:
+        if not names:
+            raise click.UsageError(f"--fetch needs names: {', '.join(OFFICIAL_WEIGHTS)} (or a preset: {', '.join(MODELS)})")
+        wanted: list[str] = []
+        for n in names:
+            group = [w.name for w in OFFICIAL_WEIGHTS.values() if w.preset == n] if n in MODELS else [n]
+            wanted += [g for g in group if g not in wanted]
+        for n in wanted:
+            path = official_file(n, offline=offline or None)
+            click.echo(f"{n}: {path}")
+        return
+    # Parameter counts are read from the presets table and the weights manifest: listing builds no model.
+    click.echo("Architecture presets (untrained; pass a checkpoint with --model):")
+    for name in MODELS:
+        if name.startswith("mdsr"):
+            click.echo(f"  {name:<15} x2/x3/x4   {PRESET_PARAMETERS[name][2] / 1e6:6.2f}M params")
+        else:
+            counts = ", ".join(f"x{s} {PRESET_PARAMETERS[name][s] / 1e6:.2f}M" for s in (2, 3, 4))
+            click.echo(f"  {name:<15} {counts} params")
+    weights = bundled_weights()
+    click.echo("Bundled weights:" if weights else "Bundled weights: none installed")
+    for w in weights.values():
+        scales = "/".join(f"x{s}" for s in w.config["scales"])
+        default = f"  default for {'/'.join(f'x{s}' for s in w.default_for)}" if w.default_for else ""
+        set5 = w.metrics.get("Set5", {})
+        psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
+        click.echo(f"  {w.name:<28} {scales}  {w.params / 1e6:.2f}M params{psnr}{default}")
+    click.echo(f"Official models (the authors' files, --model PRESET --scale S; fetched on first use into {cache_dir()}):")
+    for w in OFFICIAL_WEIGHTS.values():
+        state = "cached" if cached_path(w.file).is_file() else "not cached"
+        scores = ", ".join(f"{ds} " + "/".join(f"x{s} {v:.2f}" for s, v in sorted(by.items())) for ds, by in w.published.items())
+        click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {PRESET_PARAMETERS[w.preset][w.scales[0]] / 1e6:6.2f}M params"
+                   f"  {state:<10}  published: {scores} dB")
+    click.echo("  (published = the authors' figures: Set5/Set14 Y channel, DIV2K-val RGB; not measured by vsr)")
