@@ -9,7 +9,7 @@ a) the official EDSR-PyTorch demo's way: cv2.VideoCapture -> fp32 NCHW batch-1
    forward -> cv2.VideoWriter, all sequential in one thread;
 b) decode only (vsr.io.VideoReader, default backend, and PyAV);
 c) model only, vsr's default policy (Upscaler: bf16/fp32 autocast, channels_last, batch 4);
-d) end to end: vsr._pipeline.upscale_video (decode thread, model, encode thread, libx264 crf 18).
+d) end to end: vsr.upscale_video (decode thread, model, encode thread, libx264 crf 18).
 
 Prints frames/s for each and the ratios d/a (pipeline vs official) and d/c (how
 much of the model's speed survives decoding and encoding). Then peak RSS of
@@ -40,7 +40,7 @@ from _common import machine  # noqa: E402
 from vsr._upscaler import Upscaler  # noqa: E402
 from vsr.io import VideoReader, VideoWriter  # noqa: E402
 from vsr.models import get_model  # noqa: E402
-from vsr._pipeline import upscale_video  # noqa: E402
+from vsr import upscale_video  # noqa: E402
 
 
 def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
