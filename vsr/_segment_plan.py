@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vsr._config import flatten
 from vsr._files import remove_stale_partials, sha256_file, write_text
 from vsr._upscaler import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
@@ -175,18 +176,9 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    a, b = _flatten(old), _flatten(new)
+    """``key.path: old -> new`` for every setting that differs."""
+    a, b = flatten(old), flatten(new)
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
