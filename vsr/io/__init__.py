@@ -10,8 +10,9 @@ that a caller who needs only :data:`DEFAULT_MAX_PIXELS` does not pay for PyAV, d
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vsr._lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "SegmentInfo": "vsr.io._concat",
@@ -81,17 +82,7 @@ if TYPE_CHECKING:
     from vsr.io._codecs import encoder_settings as encoder_settings
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vsr.io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("vsr.io", _LAZY, globals())
 
 
 __all__ = [
