@@ -13,7 +13,8 @@ import pytest
 
 from vsr.data import degrade_bd, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr._evaluate import compare_frames, detect_layout, evaluate
+from vsr._evalitems import detect_layout
+from vsr._evaluate import compare_frames, evaluate
 
 from _images import write_rgb
 

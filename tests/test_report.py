@@ -13,7 +13,8 @@ import pytest
 
 from vsr.data import imresize
 from vsr.errors import InvalidInputError
-from vsr._evaluate import CompareResult, EvalResult, compare_frames, evaluate
+from vsr._evalresults import CompareResult, EvalResult
+from vsr._evaluate import compare_frames, evaluate
 from vsr._report import (
     compare_to_dict,
     eval_to_dict,

@@ -21,7 +21,8 @@ import numpy as np
 
 from vsr._files import write_text
 from vsr.errors import InvalidInputError
-from vsr._evaluate import detect_layout, evaluate
+from vsr._evalitems import detect_layout
+from vsr._evaluate import evaluate
 from vsr._upscaler import Upscaler
 from vsr.models import load_model, sha256_file
 from vsr._render import render_plot

@@ -27,6 +27,7 @@ except :mod:`vsr.errors`.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import fcntl
 import hashlib
@@ -37,7 +38,7 @@ import re
 import secrets
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -52,6 +53,7 @@ __all__ = [
     "destination_lock",
     "write_bytes",
     "write_text",
+    "write_csv",
     "remove_stale_partials",
     "partial_name",
     "sha256_file",
@@ -419,3 +421,23 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def write_csv(
+    dst: str | os.PathLike[str],
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    overwrite: bool = True,
+    durable: bool = True,
+) -> Path:
+    """Write a CSV table (UTF-8, ``csv`` module defaults) to ``dst`` atomically; returns ``dst``.
+
+    Cells are written as given, except floats (six decimals, ``inf`` as ``inf``)
+    and None (an empty cell).
+    """
+    with atomic_open(dst, "w", overwrite=overwrite, durable=durable, encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows([["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in r] for r in rows])
+    return Path(dst)

@@ -1,5 +1,6 @@
 """Drawing and page primitives shared by every report: line plots and image tiles (PNG bytes drawn
-with OpenCV, no plotting dependency), plain-text / Markdown / HTML tables, self-contained HTML pages.
+with OpenCV, no plotting dependency), the one PNG encoder, the crop window of a report's close-ups,
+number cells, plain-text / Markdown / HTML tables and the one self-contained HTML page style.
 
 Bottom tier: knows nothing about evaluation, models or video; imports only :mod:`vsr.errors`.
 """
@@ -18,9 +19,13 @@ import numpy as np
 from vsr.errors import InvalidInputError
 
 __all__ = [
+    "crop",
+    "crop_window",
+    "encode_png",
     "html_document",
     "html_table",
     "markdown_table",
+    "number_text",
     "png_data_uri",
     "render_plot",
     "render_tiles",
@@ -36,6 +41,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "report"
 
 
+def number_text(v: float | None, digits: int, *, signed: bool = False, missing: str = "") -> str:
+    """``v`` in fixed point for a table cell: ``inf``/``-inf`` for infinities, ``missing`` for None."""
+    if v is None:
+        return missing
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Lines of a plain-text table with aligned columns (first column left-aligned, the others right-aligned)."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
@@ -49,6 +63,38 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 def png_data_uri(png: bytes) -> str:
     """``data:image/png;base64,...`` for embedding PNG bytes in a self-contained HTML page."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def encode_png(image: np.ndarray, *, rgb: bool = True, level: int | None = None, what: str = "an image") -> bytes:
+    """PNG bytes of a uint8 H×W×3 image, RGB (or OpenCV's BGR with ``rgb=False``).
+
+    ``level`` is the zlib compression level (0-9; None: OpenCV's default). ``what``
+    names the image in the error raised when encoding fails.
+    """
+    params = [] if level is None else [cv2.IMWRITE_PNG_COMPRESSION, level]
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if rgb else image, params)
+    if not ok:
+        raise InvalidInputError(f"could not encode {what} as PNG")
+    return buf.tobytes()
+
+
+def crop_window(weights: np.ndarray, side: int) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the square whose ``weights`` (an H×W map, e.g. an error map) sum highest.
+
+    ``side`` shrinks to fit the map; ties go to the first window in row-major order.
+    """
+    h, w = weights.shape
+    side = min(side, h, w)
+    integral = cv2.integral(weights)
+    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(top), int(left), side
+
+
+def crop(image: np.ndarray, window: tuple[int, int, int]) -> np.ndarray:
+    """The ``(top, left, side)`` square of ``image`` (from :func:`crop_window`), as its own contiguous array."""
+    top, left, side = window
+    return np.ascontiguousarray(image[top:top + side, left:left + side])
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, strong: Collection[tuple[int, int]] = ()) -> str:
@@ -80,7 +126,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, stro
 
 
 def html_document(title: str, body: str) -> str:
-    """A self-contained HTML page (the style of :func:`render_html`) around ``body``, which is HTML."""
+    """A self-contained HTML page, titled ``title``, around ``body`` (HTML): the one page style of every report.
+
+    Classes for the body: ``row`` (figures side by side), ``crop`` and ``tiles``
+    (images enlarged without smoothing), ``small`` (explanations).
+    """
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -89,6 +139,9 @@ table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
+.row {{ display: flex; gap: 1em; flex-wrap: wrap; }}
+figure {{ margin: 0; }} figcaption {{ text-align: center; }}
+img.crop {{ image-rendering: pixelated; border: 1px solid #999; }}
 img.tiles {{ image-rendering: pixelated; max-width: 100%; }}
 .small {{ font-size: 0.9em; color: #555; }}
 </style></head><body>
@@ -195,10 +248,7 @@ def render_plot(
     hidden = sum(1 for v in series.values() for x in v if not math.isfinite(x))
     if hidden:
         cv2.putText(img, f"{hidden} inf value(s) not drawn", (left + 6, height - bottom - 8), font, 0.4, dark, 1, cv2.LINE_AA)
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:
-        raise InvalidInputError("could not encode the plot as PNG")
-    return buf.tobytes()
+    return encode_png(img, rgb=False, what="the plot")
 
 
 def render_tiles(tiles: Sequence[tuple[str, np.ndarray]], *, magnify: int = 2, gap: int = 6) -> bytes:
@@ -225,7 +275,4 @@ def render_tiles(tiles: Sequence[tuple[str, np.ndarray]], *, magnify: int = 2, g
         for j, line in enumerate(caption.split("\n")):
             (w, _), _ = cv2.getTextSize(line, font, fs, 1)
             cv2.putText(img, line, (x0 + max(0, (tw - w) // 2), th + 17 * (j + 1)), font, fs, (0, 0, 0), 1, cv2.LINE_AA)
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise InvalidInputError("could not encode the tiles as PNG")
-    return buf.tobytes()
+    return encode_png(img, rgb=False, level=9, what="the tiles")

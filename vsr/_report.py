@@ -1,8 +1,8 @@
 """Reports of evaluation results: text tables, CSV, JSON, a per-frame PSNR plot and one HTML page.
 
-Works on the dataclasses of :mod:`vsr._evaluate` (:class:`EvalResult` from
-``vsr eval``, :class:`CompareResult` from ``vsr psnr``). The plot is drawn with
-OpenCV (no plotting dependency) and the HTML page is self-contained: the plot
+Works on the dataclasses of :mod:`vsr._evalresults` (:class:`EvalResult` from
+``vsr eval``, :class:`CompareResult` from ``vsr psnr``). Plots, crops, tables and
+the page come from :mod:`vsr._render`; the HTML page is self-contained: the plot
 and the image crops are embedded as base64 PNG.
 
 JSON has no infinity, so an infinite PSNR (identical images) is written as the
@@ -11,8 +11,6 @@ string ``"inf"``; CSV writes ``inf``, which ``float()`` reads back.
 
 from __future__ import annotations
 
-import base64
-import csv
 import html
 import json
 import math
@@ -21,37 +19,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from vsr._files import atomic_open, write_bytes, write_text
-from vsr._render import render_plot, slug, text_table
-from vsr.errors import InvalidInputError
-from vsr._evaluate import CompareResult, EvalResult, Example, Summary
+from vsr._evalresults import CompareResult, EvalResult, Example, Summary
+from vsr._files import write_bytes, write_csv, write_text
+from vsr._render import (
+    crop,
+    crop_window,
+    encode_png,
+    html_document,
+    html_table,
+    number_text,
+    png_data_uri,
+    render_plot,
+    slug,
+    text_table,
+)
 
-__all__ = [
-    "compare_to_dict",
-    "eval_to_dict",
-    "format_compare",
-    "format_eval",
-    "render_html",
-    "write_compare_report",
-    "write_eval_report",
-]
+__all__ = ["format_compare", "format_eval", "write_compare_report", "write_eval_report"]
 
 _CROP = 160  # side of the crops shown in the HTML page, in output pixels
 
 
 # --------------------------------------------------------------------------- values
-
-
-def _num(v: float | None, digits: int) -> str:
-    """Fixed-point text; ``inf`` and empty for None."""
-    if v is None:
-        return ""
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.{digits}f}"
 
 
 def _json_value(v: Any) -> Any:
@@ -139,12 +129,12 @@ def _protocol_line(result: EvalResult) -> str:
 
 
 def _score_cells(s: Summary, has_model: bool, video: bool) -> list[str]:
-    cells = [_num(s.psnr, 2), _num(s.ssim, 4)] if has_model else []
-    cells += [_num(s.bicubic_psnr, 2), _num(s.bicubic_ssim, 4)]
+    cells = [number_text(s.psnr, 2), number_text(s.ssim, 4)] if has_model else []
+    cells += [number_text(s.bicubic_psnr, 2), number_text(s.bicubic_ssim, 4)]
     if has_model:
-        cells.append(_num(s.gain, 2) if s.gain is None else f"{s.gain:+.2f}")
+        cells.append(number_text(s.gain, 2) if s.gain is None else f"{s.gain:+.2f}")
     if video:
-        cells += ([_num(s.temporal, 2)] if has_model else []) + [_num(s.bicubic_temporal, 2)]
+        cells += ([number_text(s.temporal, 2)] if has_model else []) + [number_text(s.bicubic_temporal, 2)]
     return cells
 
 
@@ -203,9 +193,9 @@ def format_compare(result: CompareResult) -> str:
     worst, best = result.frames[result.worst_index], result.frames[result.best_index]
     lines = [
         f"{result.distorted} vs {result.reference}: {n} frames, {result.width}x{result.height}",
-        f"PSNR-Y mean {_num(result.mean_psnr_y, 2)} dB (std {result.std_psnr_y:.2f}), "
-        f"PSNR-RGB mean {_num(result.mean_psnr_rgb, 2)} dB, SSIM-Y mean {result.mean_ssim_y:.4f}; "
-        f"worst frame {worst.index} ({_num(worst.psnr_y, 2)} dB), best frame {best.index} ({_num(best.psnr_y, 2)} dB)",
+        f"PSNR-Y mean {number_text(result.mean_psnr_y, 2)} dB (std {result.std_psnr_y:.2f}), "
+        f"PSNR-RGB mean {number_text(result.mean_psnr_rgb, 2)} dB, SSIM-Y mean {result.mean_ssim_y:.4f}; "
+        f"worst frame {worst.index} ({number_text(worst.psnr_y, 2)} dB), best frame {best.index} ({number_text(best.psnr_y, 2)} dB)",
     ]
     lines += [f"note: {x}" for x in result.notes]
     return "\n".join(lines)
@@ -247,23 +237,10 @@ def _compare_plot(result: CompareResult) -> bytes:
 # --------------------------------------------------------------------------- HTML
 
 
-def _png_b64(rgb: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InvalidInputError("could not encode an image crop as PNG")
-    return base64.b64encode(buf.tobytes()).decode("ascii")
-
-
 def _crop_window(example: Example, scored: str, truth: str) -> tuple[int, int, int]:
     """(top, left, side) of the square where ``scored`` differs most from ``truth``."""
     a, b = example.images[scored].astype(np.float32), example.images[truth].astype(np.float32)
-    err = np.abs(a - b).mean(axis=2)
-    h, w = err.shape
-    side = min(_CROP, h, w)
-    integral = cv2.integral(err)
-    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
-    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return int(top), int(left), side
+    return crop_window(np.abs(a - b).mean(axis=2), _CROP)
 
 
 def _examples_html(examples: Sequence[Example], scored: str, truth: str, labels: Mapping[str, str] | None = None) -> str:
@@ -273,28 +250,23 @@ def _examples_html(examples: Sequence[Example], scored: str, truth: str, labels:
     for ex in examples:
         if scored not in ex.images or truth not in ex.images:
             continue
-        top, left, side = _crop_window(ex, scored, truth)
+        window = _crop_window(ex, scored, truth)
+        top, left, side = window
         cells = "".join(
             f'<figure><img class="crop" width="{2 * side}" height="{2 * side}" alt="{html.escape(labels.get(key, key))}" '
-            f'src="data:image/png;base64,{_png_b64(np.ascontiguousarray(img[top:top + side, left:left + side]))}">'
+            f'src="{png_data_uri(encode_png(crop(img, window), what="an image crop"))}">'
             f"<figcaption>{html.escape(labels.get(key, key))}</figcaption></figure>"
             for key, img in ex.images.items()
         )
         parts.append(
-            f"<h3>{html.escape(ex.label)} item: {html.escape(ex.item)} ({_num(ex.psnr, 2)} dB)</h3>"
+            f"<h3>{html.escape(ex.label)} item: {html.escape(ex.item)} ({number_text(ex.psnr, 2)} dB)</h3>"
             f'<p class="small">{side}x{side} crop at x={left}, y={top}, where {html.escape(scored)} differs most '
             f"from {html.escape(truth)}; shown at 2x.</p><div class=\"row\">{cells}</div>"
         )
     return "\n".join(parts)
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(
+def _html_page(
     *,
     title: str,
     summary: str,
@@ -303,40 +275,15 @@ def render_html(
     examples: str,
 ) -> str:
     """A self-contained HTML page: a summary, tables (caption, header, rows), the plot and example crops."""
-    tables_html = "\n".join(f"<h2>{html.escape(c)}</h2>{_html_table(h, r)}" for c, h, r in tables)
-    plot = base64.b64encode(plot_png).decode("ascii")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
-.row {{ display: flex; gap: 1em; flex-wrap: wrap; }}
-figure {{ margin: 0; }} figcaption {{ text-align: center; }}
-img.crop {{ image-rendering: pixelated; border: 1px solid #999; }}
-.small {{ font-size: 0.9em; color: #555; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<pre>{html.escape(summary)}</pre>
-{tables_html}
-<h2>Per-frame PSNR</h2>
-<img alt="PSNR per frame" src="data:image/png;base64,{plot}">
-<h2>Worst and best</h2>
-{examples}
-</body></html>
-"""
+    tables_html = "\n".join(f"<h2>{html.escape(c)}</h2>{html_table(h, r)}" for c, h, r in tables)
+    body = (
+        f"<pre>{html.escape(summary)}</pre>\n{tables_html}\n<h2>Per-frame PSNR</h2>\n"
+        f'<img alt="PSNR per frame" src="{png_data_uri(plot_png)}">\n<h2>Worst and best</h2>\n{examples}'
+    )
+    return html_document(title, body)
 
 
 # --------------------------------------------------------------------------- writers
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    with atomic_open(path, "w", durable=False, encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
 
 
 def write_eval_report(
@@ -352,18 +299,18 @@ def write_eval_report(
     header = ["clip", "name", "index", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "gain"]
     rows = [
         [i.clip, i.name, str(i.index),
-         *(_num(v, 6) for v in (i.psnr, i.ssim, i.bicubic_psnr, i.bicubic_ssim, i.gain))]
+         *(number_text(v, 6) for v in (i.psnr, i.ssim, i.bicubic_psnr, i.bicubic_ssim, i.gain))]
         for i in result.items
     ]
     paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
-    _write_csv(paths[0], header, rows)
+    write_csv(paths[0], header, rows, durable=False)
     write_text(paths[1], json.dumps(eval_to_dict(result), indent=2, allow_nan=False) + "\n", durable=False)
     plot = _eval_plot(result)
     write_bytes(paths[2], plot, durable=False)
     if html_page:
         h, r = _eval_rows(result)
         scored = "model" if result.has_model else "bicubic"
-        page = render_html(
+        page = _html_page(
             title=f"{Path(result.dataset).name} x{result.scale}: {result.model} vs bicubic",
             summary="\n".join([_protocol_line(result), *(f"note: {n}" for n in result.notes)]),
             tables=[("Summary", h, r)],
@@ -386,18 +333,18 @@ def write_compare_report(
     out.mkdir(parents=True, exist_ok=True)
     stem = prefix or slug(f"{Path(result.distorted).stem}_vs_{Path(result.reference).stem}")
     header = ["index", "psnr_y", "psnr_rgb", "ssim_y"]
-    rows = [[str(f.index), _num(f.psnr_y, 6), _num(f.psnr_rgb, 6), _num(f.ssim_y, 6)] for f in result.frames]
+    rows = [[str(f.index), number_text(f.psnr_y, 6), number_text(f.psnr_rgb, 6), number_text(f.ssim_y, 6)] for f in result.frames]
     paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
-    _write_csv(paths[0], header, rows)
+    write_csv(paths[0], header, rows, durable=False)
     write_text(paths[1], json.dumps(compare_to_dict(result), indent=2, allow_nan=False) + "\n", durable=False)
     plot = _compare_plot(result)
     write_bytes(paths[2], plot, durable=False)
     if html_page:
-        page = render_html(
+        page = _html_page(
             title=f"{Path(result.distorted).name} vs {Path(result.reference).name}",
             summary=format_compare(result),
             tables=[("Per frame", ["frame", "PSNR-Y", "PSNR-RGB", "SSIM-Y"],
-                     [[str(f.index), _num(f.psnr_y, 2), _num(f.psnr_rgb, 2), _num(f.ssim_y, 4)] for f in result.frames])],
+                     [[str(f.index), number_text(f.psnr_y, 2), number_text(f.psnr_rgb, 2), number_text(f.ssim_y, 4)] for f in result.frames])],
             plot_png=plot,
             examples=_examples_html(result.examples, "distorted", "reference"),
         )
