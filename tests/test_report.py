@@ -23,8 +23,8 @@ from vsr._report import (
     write_compare_report,
     write_eval_report,
 )
-
-from vsr._render import render_plot
+from vsr._files import write_csv
+from vsr._render import crop, crop_window, encode_png, number_text, render_plot
 
 from _images import textured, write_rgb
 
@@ -128,3 +128,37 @@ def test_render_plot_handles_inf_and_single_points() -> None:
     assert np.any(np.all(one == (180, 119, 31), axis=2))
     with pytest.raises(InvalidInputError, match="at least one non-empty series"):
         render_plot({}, title="none")
+
+
+def test_number_text_cells() -> None:
+    assert number_text(1.23456, 2) == "1.23"
+    assert number_text(0.5, 2, signed=True) == "+0.50"
+    assert number_text(math.inf, 2) == "inf" and number_text(-math.inf, 2, signed=True) == "-inf"
+    assert number_text(None, 2) == "" and number_text(None, 2, missing="n/a") == "n/a"
+
+
+def test_encode_png_round_trip() -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    back = cv2.imdecode(np.frombuffer(encode_png(rgb), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(back, rgb[:, :, ::-1])  # PNG stores RGB; OpenCV decodes to BGR
+    same = cv2.imdecode(np.frombuffer(encode_png(rgb[:, :, ::-1].copy(), rgb=False, level=9), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(same, back)
+
+
+def test_crop_window_finds_the_heaviest_square() -> None:
+    weights = np.zeros((20, 30), np.float32)
+    weights[5:9, 17:21] = 1.0
+    assert crop_window(weights, 4) == (5, 17, 4)
+    top, left, side = crop_window(weights, 50)  # the window shrinks to fit the map
+    assert side == 20 and top == 0 and left <= 17
+    image = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    cut = crop(image, (5, 17, 4))
+    assert cut.flags["C_CONTIGUOUS"] and np.array_equal(cut, image[5:9, 17:21])
+
+
+def test_write_csv_formats_cells_atomically(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", ["name", "value", "n"], [["a", 1.5, 3], ["b", None, math.inf]], durable=False)
+    assert path == tmp_path / "t.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f)) == [["name", "value", "n"], ["a", "1.500000", "3"], ["b", "", "inf"]]
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # no partial file left behind

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from vsr._compare_report import (
+    ReportPage,
     comparison_to_dict,
     csv_tables,
     example_tiles,
@@ -61,7 +62,7 @@ from vsr.io import list_images
 from vsr.metrics import get_protocol, psnr
 from vsr.models import count_parameters, describe_config, load_model, model_scales
 
-__all__ = ["compare_models", "format_comparison", "resolve_test_sets", "write_comparison_report"]
+__all__ = ["compare_models", "format_comparison", "write_comparison_report"]
 
 _IMAGE_PROTOCOL = "edsr-benchmark"
 _CROP_SIDE = 80  # side of the crops in output pixels; shown at 2x
@@ -410,7 +411,7 @@ def write_comparison_report(
             *((out / "crops" / f"{stem}.png", png) for stem, _, png in crops),
             *((out / "plots" / f"{stem}.png", png) for _, _, extra in sections for stem, _, png in extra)]
     written += [write_bytes(path, png, durable=False) for path, png in pngs]
-    page = (comparison, title, intro, sections, figures, crops)
-    written.append(write_text(out / "report.md", markdown_report(*page), durable=False))
-    written.append(write_text(out / "report.html", html_report(*page), durable=False))
+    page = ReportPage(comparison, title, intro, sections, figures, crops)
+    written.append(write_text(out / "report.md", markdown_report(page), durable=False))
+    written.append(write_text(out / "report.html", html_report(page), durable=False))
     return written

@@ -13,6 +13,7 @@ import html
 import math
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -31,7 +32,7 @@ from vsr._render import (
 )
 
 __all__ = [
-    "clip_table",
+    "ReportPage",
     "comparison_to_dict",
     "csv_tables",
     "example_tiles",
@@ -45,6 +46,23 @@ __all__ = [
 
 #: (file stem, caption, PNG) of a figure of the report.
 Figure = tuple[str, str, bytes]
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """What ``report.md`` and ``report.html`` show: the comparison, and the figures and crops drawn from it.
+
+    ``sections`` are ``(heading, Markdown text, figures)`` placed after the group
+    tables; ``figures`` are the per-frame/per-image plots (:func:`plots`) and
+    ``crops`` the tiles of :func:`example_tiles`.
+    """
+
+    comparison: Comparison
+    title: str
+    intro: str
+    sections: Sequence[tuple[str, str, Sequence[Figure]]]
+    figures: Sequence[Figure]
+    crops: Sequence[tuple[str, DiffExample, bytes]]
 
 
 def _cell(v: float | None, digits: int, signed: bool = False) -> str:
@@ -91,7 +109,7 @@ def summary_table(comparison: Comparison) -> tuple[list[str], list[list[str]], s
     return ["model", *(h for _, h, _, _, _ in cols)], rows, best
 
 
-def clip_table(scores: SetScores, labels: Sequence[str]) -> tuple[list[str], list[list[str]], set[tuple[int, int]]]:
+def _clip_table(scores: SetScores, labels: Sequence[str]) -> tuple[list[str], list[list[str]], set[tuple[int, int]]]:
     """Per-clip PSNR / SSIM / TE of every model and bicubic on one video set."""
     clips = [c.clip for c in scores.bicubic.clips]
     header = ["model"]
@@ -377,26 +395,18 @@ def example_tiles(comparison: Comparison) -> list[tuple[str, DiffExample, bytes]
     ]
 
 
-def _protocols_and_settings(comparison: Comparison) -> tuple[list[str], str]:
-    """The protocol lines of every set, and the line on the inference settings."""
+def _page_parts(comparison: Comparison) -> tuple[Any, ...]:
+    """What both pages show: the labels, the summary table, the two group tables, the protocol and settings lines."""
     settings = (f"x{comparison.scale}; inference on {comparison.device} in {comparison.precision}; "
                 f"outputs quantized to 8 bits before scoring")
-    return protocol_lines(comparison), settings
+    groups = (group_table(comparison), group_table(comparison, "temporal"))
+    return list(comparison.labels), summary_table(comparison), groups, (protocol_lines(comparison), settings)
 
 
-def markdown_report(
-    comparison: Comparison,
-    title: str,
-    intro: str,
-    sections: Sequence[tuple[str, str, Sequence[Figure]]],
-    figures: Sequence[Figure],
-    crops: Sequence[tuple[str, DiffExample, bytes]],
-) -> str:
+def markdown_report(page: ReportPage) -> str:
     """``report.md``: the figures are linked from ``plots/`` and the crops from ``crops/``."""
-    labels = list(comparison.labels)
-    header, rows, best = summary_table(comparison)
-    grp, grp_te = group_table(comparison), group_table(comparison, "temporal")
-    proto, settings = _protocols_and_settings(comparison)
+    comparison, title, intro = page.comparison, page.title, page.intro
+    labels, (header, rows, best), (grp, grp_te), (proto, settings) = _page_parts(comparison)
     md = [f"# {title}", ""]
     if intro:
         md += [intro.strip(), ""]
@@ -415,16 +425,16 @@ def markdown_report(
         md += ["## Groups: temporal error", "",
                "Mean temporal error of each group on the video sets (grey levels; lower = steadier, closer to the "
                "ground truth's own frame-to-frame change), with the same seed-range test.", "", *markdown_table(*grp_te), ""]
-    for heading, text, extra in sections:
+    for heading, text, extra in page.sections:
         md += [f"## {heading}", "", text.strip(), ""]
         md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in extra]
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
-        h, r, b = clip_table(s, labels)
+        h, r, b = _clip_table(s, labels)
         md += [f"## {s.test_set.name}: per clip", "", *markdown_table(h, r, strong=b), ""]
     md += ["## PSNR per frame / image", ""]
-    md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in figures]
+    md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in page.figures]
     md += ["## Where the models differ most", ""]
-    md += [f"{_example_caption(e)}\n\n![{e.set_name} {e.item}](crops/{stem}.png)\n" for stem, e, _ in crops]
+    md += [f"{_example_caption(e)}\n\n![{e.set_name} {e.item}](crops/{stem}.png)\n" for stem, e, _ in page.crops]
     if comparison.notes:
         md += ["## Notes", "", *(f"- {n}" for n in comparison.notes), ""]
     md += ["Numbers: `summary.csv`, `clips.csv`, `items.csv` (one row per image/frame and model), `comparison.json`.", ""]
@@ -435,19 +445,10 @@ def _img(caption: str, png: bytes) -> str:
     return f'<p><img alt="{html.escape(caption)}" src="{png_data_uri(png)}"></p>'
 
 
-def html_report(
-    comparison: Comparison,
-    title: str,
-    intro: str,
-    sections: Sequence[tuple[str, str, Sequence[Figure]]],
-    figures: Sequence[Figure],
-    crops: Sequence[tuple[str, DiffExample, bytes]],
-) -> str:
+def html_report(page: ReportPage) -> str:
     """``report.html``: the content of :func:`markdown_report` as one self-contained page (PNGs embedded)."""
-    labels = list(comparison.labels)
-    header, rows, best = summary_table(comparison)
-    grp, grp_te = group_table(comparison), group_table(comparison, "temporal")
-    proto, settings = _protocols_and_settings(comparison)
+    comparison, title, intro = page.comparison, page.title, page.intro
+    labels, (header, rows, best), (grp, grp_te), (proto, settings) = _page_parts(comparison)
     body = [f"<pre>{html.escape(intro.strip())}</pre>"] if intro else []
     body.append("<h2>Models</h2><ul>" + "".join(
         f"<li><b>{html.escape(m.label)}</b>: <code>{html.escape(_shown(m.source))}</code> ({html.escape(m.description)}, "
@@ -461,17 +462,17 @@ def html_report(
         body.append("<h2>Groups (run-to-run noise)</h2>" + html_table(*grp))
     if grp_te is not None:
         body.append("<h2>Groups: temporal error</h2>" + html_table(*grp_te))
-    for heading, text, extra in sections:
+    for heading, text, extra in page.sections:
         body.append(f"<h2>{html.escape(heading)}</h2><pre>{html.escape(text.strip())}</pre>")
         body += [_img(cap, png) for _, cap, png in extra]
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
-        h, r, b = clip_table(s, labels)
+        h, r, b = _clip_table(s, labels)
         body.append(f"<h2>{html.escape(s.test_set.name)}: per clip</h2>" + html_table(h, r, strong=b))
     body.append("<h2>PSNR per frame / image</h2>")
-    body += [_img(cap, png) for _, cap, png in figures]
+    body += [_img(cap, png) for _, cap, png in page.figures]
     body.append("<h2>Where the models differ most</h2>")
     body += [f'<p class="small">{html.escape(_example_caption(e))}</p><p><img class="tiles" alt="{html.escape(e.item)}" '
-             f'src="{png_data_uri(png)}"></p>' for _, e, png in crops]
+             f'src="{png_data_uri(png)}"></p>' for _, e, png in page.crops]
     if comparison.notes:
         body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes) + "</ul>")
     return html_document(title, "\n".join(body))

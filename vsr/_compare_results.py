@@ -17,7 +17,6 @@ __all__ = [
     "BICUBIC",
     "Comparison",
     "DiffExample",
-    "GroupStats",
     "ModelInfo",
     "SetKind",
     "SetScores",

@@ -28,7 +28,7 @@ from vsr.models import load_model, sha256_file
 from vsr._render import render_plot
 from vsr.train import list_snapshots
 
-__all__ = ["Curve", "bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]
+__all__ = ["bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]
 
 
 @dataclass(frozen=True)

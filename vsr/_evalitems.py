@@ -33,8 +33,6 @@ __all__ = [
     "FramePairs",
     "Layout",
     "clip_frames",
-    "clip_ground_truth",
-    "compress_image",
     "degradation_words",
     "degraded_clip",
     "detect_layout",

@@ -286,6 +286,17 @@ def _html_page(
 # --------------------------------------------------------------------------- writers
 
 
+def _write_files(
+    out: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence[str]], data: Mapping[str, Any], plot: bytes
+) -> list[Path]:
+    """Write ``<stem>.csv`` (``header`` + ``rows``), ``<stem>.json`` (``data``) and ``<stem>_psnr.png``; their paths."""
+    paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
+    write_csv(paths[0], header, rows, durable=False)
+    write_text(paths[1], json.dumps(data, indent=2, allow_nan=False) + "\n", durable=False)
+    write_bytes(paths[2], plot, durable=False)
+    return paths
+
+
 def write_eval_report(
     result: EvalResult, out_dir: str | os.PathLike[str], *, html_page: bool = False, prefix: str | None = None
 ) -> list[Path]:
@@ -302,11 +313,8 @@ def write_eval_report(
          *(number_text(v, 6) for v in (i.psnr, i.ssim, i.bicubic_psnr, i.bicubic_ssim, i.gain))]
         for i in result.items
     ]
-    paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
-    write_csv(paths[0], header, rows, durable=False)
-    write_text(paths[1], json.dumps(eval_to_dict(result), indent=2, allow_nan=False) + "\n", durable=False)
     plot = _eval_plot(result)
-    write_bytes(paths[2], plot, durable=False)
+    paths = _write_files(out, stem, header, rows, eval_to_dict(result), plot)
     if html_page:
         h, r = _eval_rows(result)
         scored = "model" if result.has_model else "bicubic"
@@ -334,11 +342,8 @@ def write_compare_report(
     stem = prefix or slug(f"{Path(result.distorted).stem}_vs_{Path(result.reference).stem}")
     header = ["index", "psnr_y", "psnr_rgb", "ssim_y"]
     rows = [[str(f.index), number_text(f.psnr_y, 6), number_text(f.psnr_rgb, 6), number_text(f.ssim_y, 6)] for f in result.frames]
-    paths = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}_psnr.png"]
-    write_csv(paths[0], header, rows, durable=False)
-    write_text(paths[1], json.dumps(compare_to_dict(result), indent=2, allow_nan=False) + "\n", durable=False)
     plot = _compare_plot(result)
-    write_bytes(paths[2], plot, durable=False)
+    paths = _write_files(out, stem, header, rows, compare_to_dict(result), plot)
     if html_page:
         page = _html_page(
             title=f"{Path(result.distorted).name} vs {Path(result.reference).name}",
