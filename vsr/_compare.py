@@ -368,6 +368,9 @@ def compare_models(
     )
 
 
+# --------------------------------------------------------------------------- output
+
+
 def format_comparison(comparison: Comparison) -> str:
     """The summary table (and the group table) as plain text, for the terminal."""
     header, rows, _ = summary_table(comparison)

@@ -65,6 +65,9 @@ class ReportPage:
     crops: Sequence[tuple[str, DiffExample, bytes]]
 
 
+# --------------------------------------------------------------------------- tables
+
+
 def _cell(v: float | None, digits: int, signed: bool = False) -> str:
     return number_text(v, digits, signed=signed, missing="n/a")
 
@@ -198,6 +201,9 @@ def protocol_lines(comparison: Comparison) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------- dict and CSV
+
+
 def _jv(v: float | None) -> Any:
     if v is None or math.isfinite(v):
         return v
@@ -285,6 +291,31 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     }
 
 
+def csv_tables(comparison: Comparison, data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """File name -> (header, rows) of ``summary.csv``, ``clips.csv`` and ``items.csv``; ``data`` is :func:`comparison_to_dict`'s."""
+    labels = (*comparison.labels, BICUBIC)
+    return {
+        "summary.csv": (
+            ["set", "kind", "protocol", "model", "psnr", "ssim", "temporal_error"],
+            [[s.test_set.name, s.test_set.kind, s.bicubic.protocol.name, lab, *s.summary(lab)]
+             for s in comparison.sets for lab in labels],
+        ),
+        "clips.csv": (
+            ["set", "clip", "frames", "model", "psnr", "ssim", "temporal_error"],
+            [[s.test_set.name, c["clip"], c["frames"], lab, c[lab]["psnr"], c[lab]["ssim"], c[lab]["temporal_error"]]
+             for s, d in zip(comparison.sets, data["sets"]) for c in d.get("clips", []) for lab in labels],
+        ),
+        "items.csv": (
+            ["set", "clip", "name", "index", "model", "psnr", "ssim"],
+            [[d["name"], it["clip"], it["name"], it["index"], lab, it["psnr"][lab], it["ssim"][lab]]
+             for d in data["sets"] for it in d["items"] for lab in labels],
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- plots and crops
+
+
 def _rows_by_group(comparison: Comparison, col: int, sets: Sequence[SetScores]) -> dict[str, list[float]]:
     """Per group (mean over its members) or per model: the value of summary column ``col`` on each set; bicubic last."""
     groups = comparison.groups or {lab: [lab] for lab in comparison.labels}
@@ -364,28 +395,6 @@ def _example_caption(e: DiffExample) -> str:
 
 
 
-def csv_tables(comparison: Comparison, data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
-    """File name -> (header, rows) of ``summary.csv``, ``clips.csv`` and ``items.csv``; ``data`` is :func:`comparison_to_dict`'s."""
-    labels = (*comparison.labels, BICUBIC)
-    return {
-        "summary.csv": (
-            ["set", "kind", "protocol", "model", "psnr", "ssim", "temporal_error"],
-            [[s.test_set.name, s.test_set.kind, s.bicubic.protocol.name, lab, *s.summary(lab)]
-             for s in comparison.sets for lab in labels],
-        ),
-        "clips.csv": (
-            ["set", "clip", "frames", "model", "psnr", "ssim", "temporal_error"],
-            [[s.test_set.name, c["clip"], c["frames"], lab, c[lab]["psnr"], c[lab]["ssim"], c[lab]["temporal_error"]]
-             for s, d in zip(comparison.sets, data["sets"]) for c in d.get("clips", []) for lab in labels],
-        ),
-        "items.csv": (
-            ["set", "clip", "name", "index", "model", "psnr", "ssim"],
-            [[d["name"], it["clip"], it["name"], it["index"], lab, it["psnr"][lab], it["ssim"][lab]]
-             for d in data["sets"] for it in d["items"] for lab in labels],
-        ),
-    }
-
-
 def example_tiles(comparison: Comparison) -> list[tuple[str, DiffExample, bytes]]:
     """(file stem, example, PNG of its side-by-side tiles) for every example of the comparison."""
     labels = list(comparison.labels)
@@ -393,6 +402,9 @@ def example_tiles(comparison: Comparison) -> list[tuple[str, DiffExample, bytes]
         (slug(f"{e.set_name}_{e.clip}_{e.item}" if e.clip else f"{e.set_name}_{e.item}"), e, _example_png(e, labels))
         for e in comparison.examples
     ]
+
+
+# --------------------------------------------------------------------------- pages
 
 
 def _page_parts(comparison: Comparison) -> tuple[Any, ...]:

@@ -10,7 +10,8 @@ A data set is in one of five layouts (:func:`detect_layout`). Its items are
   (a codec sees the clip as one stream).
 
 :func:`item_pair` reads one item again, exactly as the evaluation read it (the
-crops of ``vsr compare``). Conventions: ground truth is cropped to a multiple of
+crops of ``vsr compare``); :class:`FramePairs` aligns the frames of two videos,
+frame folders or images (``vsr psnr``). Conventions: ground truth is cropped to a multiple of
 the scale; grey images are replicated to RGB and alpha is dropped (both noted).
 """
 
@@ -115,6 +116,9 @@ def _frame_source(path: Path, notes: set[str]) -> tuple[Iterator[np.ndarray], in
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return iter([as_rgb(read_image(path), path, notes)]), 1
     return _iter_video_frames(path), _video_frame_count(path)
+
+
+# --------------------------------------------------------------------------- frame pairs
 
 
 class FramePairs:

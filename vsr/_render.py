@@ -229,7 +229,18 @@ def render_plot(
             for p in pts:
                 if p is not None:
                     cv2.circle(img, p, 3, colour, -1, cv2.LINE_AA)
-    (tw, _), _ = cv2.getTextSize(title, font, 0.55, 1)
+    _draw_labels(img, title, xlabel, ylabel, left)
+    _draw_legend(img, list(series), width - right, top)
+    hidden = sum(1 for v in series.values() for x in v if not math.isfinite(x))
+    if hidden:
+        cv2.putText(img, f"{hidden} inf value(s) not drawn", (left + 6, height - bottom - 8), font, 0.4, dark, 1, cv2.LINE_AA)
+    return encode_png(img, rgb=False, what="the plot")
+
+
+def _draw_labels(img: np.ndarray, title: str, xlabel: str, ylabel: str, left: int) -> None:
+    """The title above the plot area (from ``left``), the x label centred below, the y label turned along the left edge."""
+    height, width = img.shape[:2]
+    font, dark = cv2.FONT_HERSHEY_SIMPLEX, (60, 60, 60)
     cv2.putText(img, title, (left, 22), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     (tw, _), _ = cv2.getTextSize(xlabel, font, 0.45, 1)
     cv2.putText(img, xlabel, ((width - tw) // 2, height - 10), font, 0.45, dark, 1, cv2.LINE_AA)
@@ -237,18 +248,18 @@ def render_plot(
     (tw, _), _ = cv2.getTextSize(ylabel, font, 0.45, 1)
     cv2.putText(ylab, ylabel, ((height - tw) // 2, 17), font, 0.45, 60, 1, cv2.LINE_AA)
     img[:, 4:28] = np.minimum(img[:, 4:28], np.rot90(ylab)[:, :, None])
-    # Legend: one row in the top margin, right-aligned, so it never hides data.
-    x = width - right
-    for k, name in reversed(list(enumerate(series))):
+
+
+def _draw_legend(img: np.ndarray, names: Sequence[str], right: int, top: int) -> None:
+    """One row in the top margin, right-aligned at x = ``right``, so it never hides data."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    x = right
+    for k, name in reversed(list(enumerate(names))):
         (tw, _), _ = cv2.getTextSize(name, font, 0.45, 1)
         x -= tw
         cv2.putText(img, name, (x, top - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.line(img, (x - 30, top - 14), (x - 6, top - 14), _COLOURS_BGR[k % len(_COLOURS_BGR)], 2, cv2.LINE_AA)
         x -= 30 + 18
-    hidden = sum(1 for v in series.values() for x in v if not math.isfinite(x))
-    if hidden:
-        cv2.putText(img, f"{hidden} inf value(s) not drawn", (left + 6, height - bottom - 8), font, 0.4, dark, 1, cv2.LINE_AA)
-    return encode_png(img, rgb=False, what="the plot")
 
 
 def render_tiles(tiles: Sequence[tuple[str, np.ndarray]], *, magnify: int = 2, gap: int = 6) -> bytes:
