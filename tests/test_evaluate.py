@@ -291,3 +291,21 @@ def test_compare_size_mismatch(tmp_path: Path) -> None:
         compare_frames(tmp_path / "a.png", tmp_path / "b.png")
     r = compare_frames(tmp_path / "a.png", tmp_path / "b.png", crop_to_common=True)
     assert (r.width, r.height) == (30, 20) and r.mean_psnr_y == math.inf
+
+
+# --------------------------------------------------------------------------- images too small to score
+def test_an_image_too_small_to_score_is_named(tmp_path: Path) -> None:
+    write_rgb(tmp_path / "set" / "tiny.png", _smooth(11, 9, 0))
+    # x2 leaves 4x5 LR -> 8x10 scored after modcrop: below SSIM's 11x11 window.
+    with pytest.raises(InvalidInputError, match=r"tiny\.png: too small to score: SSIM needs at least 11x11"):
+        evaluate(tmp_path / "set", scale=2)
+    write_rgb(tmp_path / "one" / "dot.png", _smooth(1, 1, 0))
+    with pytest.raises(InvalidInputError, match=r"dot\.png: 1x1 pixels is smaller than the scale 2"):
+        evaluate(tmp_path / "one", scale=2)
+
+
+def test_frames_too_small_to_score_are_named(tmp_path: Path) -> None:
+    write_rgb(tmp_path / "a.png", _smooth(9, 9, 0))
+    write_rgb(tmp_path / "b.png", _smooth(9, 9, 1))
+    with pytest.raises(InvalidInputError, match=r"a\.png frame 0: too small to score"):
+        compare_frames(tmp_path / "a.png", tmp_path / "b.png")

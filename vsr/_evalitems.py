@@ -67,11 +67,14 @@ def as_rgb(img: np.ndarray, path: Path | str, notes: set[str]) -> np.ndarray:
     return img
 
 
-def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
-    """``img`` cropped at the bottom and right to a multiple of ``scale``."""
+def modcrop(img: np.ndarray, scale: int, where: str | os.PathLike[str] = "an image") -> np.ndarray:
+    """``img`` cropped at the bottom and right to a multiple of ``scale``; ``where`` names it in errors."""
     h, w = img.shape[0] - img.shape[0] % scale, img.shape[1] - img.shape[1] % scale
     if h == 0 or w == 0:
-        raise InvalidInputError(f"an image of {img.shape[0]}x{img.shape[1]} pixels is smaller than the scale {scale}")
+        raise InvalidInputError(
+            f"{os.fspath(where)}: {img.shape[1]}x{img.shape[0]} pixels is smaller than the scale {scale}; "
+            "it cannot be scored at this scale"
+        )
     return img[:h, :w]
 
 
@@ -290,7 +293,7 @@ def image_item(
     """(ground truth, LR) of one pair of :func:`image_pairs`; the LR has been through the degradation's codec."""
     hr = as_rgb(read_image(hr_path), hr_path, notes)
     if lr_path is None:
-        gt = modcrop(hr, scale)
+        gt = modcrop(hr, scale, hr_path)
         lr = degrade(gt, scale, degradation.kind)
     else:
         lr = as_rgb(read_image(lr_path), lr_path, notes)

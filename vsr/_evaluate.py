@@ -92,15 +92,18 @@ class _Extremes:
 
 
 def _score(
-    gt: np.ndarray, bic: np.ndarray, sr: np.ndarray | None, crop: int, y: bool
+    gt: np.ndarray, bic: np.ndarray, sr: np.ndarray | None, crop: int, y: bool, where: str
 ) -> tuple[float | None, float | None, float, float]:
     kw = {"crop_border": crop, "y_channel": y}
-    return (
-        None if sr is None else psnr(sr, gt, **kw),
-        None if sr is None else ssim(sr, gt, **kw),
-        psnr(bic, gt, **kw),
-        ssim(bic, gt, **kw),
-    )
+    try:
+        return (
+            None if sr is None else psnr(sr, gt, **kw),
+            None if sr is None else ssim(sr, gt, **kw),
+            psnr(bic, gt, **kw),
+            ssim(bic, gt, **kw),
+        )
+    except InvalidInputError as e:  # e.g. an image too small for SSIM: say which one
+        raise InvalidInputError(f"{where}: {e}") from None
 
 
 def _upscale(model: UpscaleFn, lr: np.ndarray, scale: int) -> np.ndarray:
@@ -143,7 +146,7 @@ def _evaluate_images(
         gt, lr = image_item(hr_path, lr_path, scale, degradation, notes, cache)
         bic = imresize(lr, scale)
         sr = None if model is None else _upscale(model, lr[None], scale)[0]
-        p, s, bp, bs = _score(gt, bic, sr, crop, proto.y_channel)
+        p, s, bp, bs = _score(gt, bic, sr, crop, proto.y_channel, str(hr_path))
         items.append(ItemScore("", hr_path.stem, index, p, s, bp, bs))
         key = bp if p is None else p
         if extremes.wants(key):
@@ -207,7 +210,7 @@ def _evaluate_clip(
         sr = None if model is None else _upscale(model, lr, scale)
         for k, (index, name) in enumerate(chunk):
             g, b, s_ = gt_batch[k], bic[k], None if sr is None else sr[k]
-            p, ss, bp, bs = _score(g, b, s_, crop, y)
+            p, ss, bp, bs = _score(g, b, s_, crop, y, f"{root / clip if clip else root} frame {index}")
             clip_items.append(ItemScore(clip, name, index, p, ss, bp, bs))
             if prev is not None and frame_stride == 1:
                 pg, pb, ps = prev
@@ -428,8 +431,11 @@ def compare_frames(
     scores: list[FrameCompare] = []
     extremes = _Extremes()
     for index, (d, r) in enumerate(pairs):
-        py = psnr(d, r, y_channel=True)
-        scores.append(FrameCompare(index, py, psnr(d, r), ssim(d, r, y_channel=True)))
+        try:
+            py = psnr(d, r, y_channel=True)
+            scores.append(FrameCompare(index, py, psnr(d, r), ssim(d, r, y_channel=True)))
+        except InvalidInputError as e:  # e.g. frames too small for SSIM: say which
+            raise InvalidInputError(f"{d_path} frame {index}: {e}") from None
         if extremes.wants(py):
             extremes.offer(f"frame {index}", py, {"distorted": d.copy(), "reference": r.copy()})
     if not scores or pairs.size is None:

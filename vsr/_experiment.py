@@ -50,12 +50,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vsr._config import flatten
 from vsr._experiment_config import ExperimentConfig, TrainingStage, load_experiment, plan_training
-from vsr._files import atomic_open, sha256_file, write_text
+from vsr._files import sha256_file, write_csv, write_text
 from vsr.errors import ConfigError
 from vsr.train import config_to_dict, export, stored_recipe, train
 
 if TYPE_CHECKING:
-    from vsr._compare import Comparison
+    from vsr._compare_results import Comparison
 
 __all__ = ["ExperimentResult", "StageOutcome", "run_experiment"]
 
@@ -298,13 +298,6 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
     return "\n".join(lines)
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    with atomic_open(path, "w", durable=False, encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows([[f"{v:.6f}" if isinstance(v, float) else v for v in r] for r in rows])
-
-
 def _curve_sections(
     exp: ExperimentConfig, stages: list[TrainingStage], labels: dict[str, str], groups: dict[str, str],
     comparison: Comparison, root: Path, progress: bool,
@@ -457,7 +450,7 @@ def _compare_stage(
         intro=_intro(exp, stages, records), sections=[(h, t, f) for h, t, f, _ in sections],
     )
     for _, _, _, rows in sections:
-        _write_csv(report_dir / "curves.csv", ["model", "set", "iteration", "psnr"], rows)
+        write_csv(report_dir / "curves.csv", ["model", "set", "iteration", "psnr"], rows, durable=False)
     records["compare"] = {"status": "done", "fingerprint": fingerprint, "report": os.fspath(report_dir),
                           "wall_s": round(time.perf_counter() - t0, 1), "finished": _now()}
     _write_manifest(manifest_path, manifest)

@@ -181,7 +181,8 @@ def ssim(pred: Image, target: Image, *, crop_border: int = 0, y_channel: bool = 
     a, b = _prepare(pred, target, crop_border, y_channel, "ssim")
     if min(a.shape[:2]) < _SSIM_SIZE:
         raise InvalidInputError(
-            f"ssim needs at least {_SSIM_SIZE}x{_SSIM_SIZE} pixels after cropping, got {a.shape[0]}x{a.shape[1]}"
+            f"too small to score: SSIM needs at least {_SSIM_SIZE}x{_SSIM_SIZE} pixels after cropping the border, "
+            f"got {a.shape[1]}x{a.shape[0]}"
         )
     g = _gaussian_window_1d()
     return float(np.mean([_ssim_channel(a[:, :, c], b[:, :, c], g) for c in range(a.shape[2])]))

@@ -24,9 +24,6 @@ The implementation lives in ``_``-prefixed modules: ``_edsr``/``_mdsr``/``_block
 weight files), ``_loading``, ``_bundled``, ``_official`` and ``_hub`` (the download cache).
 """
 
-# Not part of the surface (absent from __all__): vsr._curves still imports sha256_file from here. Its home is
-# vsr._files; drop this line once _curves imports it from there.
-from vsr._files import sha256_file  # noqa: F401
 from vsr.models._bundled import BundledWeights as BundledWeights
 from vsr.models._bundled import bundled_weights as bundled_weights
 from vsr.models._bundled import default_model_name as default_model_name
