@@ -48,7 +48,8 @@ def test_missing_frames_are_counted_and_reported(make_video: Callable[..., Path]
     src = make_video("in.mp4", frames=8)
     stats = upscale_video(src, tmp_path / "o.mp4", scale=2, model=str(ckpt), device="cpu", batch_size=2, progress=False)
     assert (stats.frames, stats.frames_missing) == (7, 1)
-    assert "1 of 8 frames could not be decoded" in stats.summary()
+    assert stats.missing_at == pytest.approx((3 / 25,))  # frame 3 of a 25 fps clip
+    assert "1 of 8 frames could not be decoded at 00:00:00.1" in stats.summary()
     assert _frames(tmp_path / "o.mp4") == 7
 
 
@@ -78,7 +79,16 @@ def test_frames_decoded_with_errors_are_counted_by_pyav(damaged: Path, tmp_path:
     stats = upscale_video(damaged, tmp_path / "o.mp4", **kw)  # type: ignore[arg-type]
     assert stats.frames == 30 and stats.frames_missing == 0
     assert stats.frames_damaged is not None and 0 < stats.frames_damaged < 30
-    assert f"{stats.frames_damaged} frames decoded with errors" in stats.summary()
+    assert f"{stats.frames_damaged} frames decoded with errors at 00:00:" in stats.summary()
+    assert len(stats.damaged_at) == stats.frames_damaged and all(0 <= t < 30 / 25 for t in stats.damaged_at)
     with pytest.raises(InvalidInputError, match="frames decoded with errors"):
         upscale_video(damaged, tmp_path / "strict.mp4", strict=True, **kw)  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mp4", "o.mp4"]
+
+
+def test_damage_times_are_merged_into_places() -> None:
+    from vsr._pipeline import _when
+
+    assert _when(()) == ""
+    assert _when((4.2, 4.24, 4.28, 70.0)) == " at 00:00:04.2-00:00:04.3, 00:01:10.0"
+    assert _when((1.0, 10.0, 20.0, 30.0, 3725.5)) == " at 00:00:01.0, 00:00:10.0, 00:00:20.0 and 2 more places"

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,8 @@ from vsr._files import destination_lock
 from vsr._prefetch import Prefetcher, Sink
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
 from vsr._upscaler import Upscaler
-from vsr.errors import InvalidInputError, OutputExistsError
-from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoReader, VideoWriter, check_pixels, read_image, write_image
+from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError
+from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoInfo, VideoReader, VideoWriter, check_pixels, read_image, write_image
 
 __all__ = [
     "ImageStats",
@@ -62,7 +62,9 @@ class UpscaleStats:
     ``frames_expected`` is the frame count known before decoding (exact when
     ``frames_expected_exact``); ``seconds`` is the wall time of the whole call.
     ``frames_damaged`` counts frames decoded with errors (PyAV's decoder; ``None``
-    when decord decoded, which does not tell).
+    when decord decoded, which does not tell). ``missing_at`` and ``damaged_at``
+    are the times (seconds from the start of the stream) of the frames that could
+    not be decoded and of those decoded with errors, when known.
     """
 
     src: Path
@@ -81,6 +83,8 @@ class UpscaleStats:
     pix_fmt: str
     bytes_written: int
     frames_damaged: int | None = None
+    missing_at: tuple[float, ...] = ()
+    damaged_at: tuple[float, ...] = ()
 
     @property
     def fps(self) -> float:
@@ -98,9 +102,9 @@ class UpscaleStats:
         """``"; 3 of 150 frames could not be decoded ..."`` for a damaged input, else ``""``."""
         notes = []
         if self.frames_missing:
-            notes.append(f"{self.frames_missing} of {self.frames_expected} frames could not be decoded")
+            notes.append(f"{self.frames_missing} of {self.frames_expected} frames could not be decoded{_when(self.missing_at)}")
         if self.frames_damaged:
-            notes.append(f"{self.frames_damaged} frames decoded with errors (may show glitches)")
+            notes.append(f"{self.frames_damaged} frames decoded with errors{_when(self.damaged_at)} (may show glitches)")
         return f"; damaged input: {', '.join(notes)}; --strict refuses it" if notes else ""
 
     def summary(self) -> str:
@@ -114,6 +118,45 @@ class UpscaleStats:
     def line(self) -> str:
         """The line ``vsr upscale`` prints for this video: ``<src>: <summary>``."""
         return f"{self.src}: {self.summary()}"
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(max(0.0, seconds), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h:02d}:{m:02d}:{s:04.1f}"
+
+
+def _when(times: Sequence[float], most: int = 3) -> str:
+    """`` at 00:00:04.2-00:00:04.5, 00:01:10.0`` for frame times (runs of close frames merged); ``""`` if none."""
+    if not times:
+        return ""
+    spans: list[list[float]] = []
+    for t in sorted(times):
+        if spans and t - spans[-1][1] <= 1.0:  # within a second of the previous damage: one place in the video
+            spans[-1][1] = t
+        else:
+            spans.append([t, t])
+    shown = [_clock(a) if a == b else f"{_clock(a)}-{_clock(b)}" for a, b in spans[:most]]
+    more = f" and {len(spans) - most} more places" if len(spans) > most else ""
+    return f" at {', '.join(shown)}{more}"
+
+
+def _noting_pts(batches: Iterable[FrameBatch], seen: set[int]) -> Iterator[FrameBatch]:
+    for b in batches:
+        seen.update(b.pts)
+        yield b
+
+
+def _missing(reader: VideoReader, delivered: set[int]) -> list[int]:
+    """Timestamps of the frames the reader's index lists but decoding did not deliver."""
+    try:
+        return [p for p in reader.frame_pts if p not in delivered]
+    except UnsupportedError:  # packets without timestamps: the count is all we know
+        return []
+
+
+def _times(pts: Sequence[int], info: VideoInfo) -> tuple[float, ...]:
+    return tuple(float((p - info.start_pts) * info.time_base) for p in pts)
 
 
 @dataclass(frozen=True)
@@ -178,7 +221,8 @@ def run_single(
         )
         bar, report = _progress(progress, info.num_frames, info.num_frames_exact, src.name)
         try:
-            frames = upscale_stream(lambda: reader, upscaler, writer, report)
+            delivered: set[int] = set()
+            frames = upscale_stream(lambda: _noting_pts(reader, delivered), upscaler, writer, report)
             if decode.strict and info.num_frames_exact and frames != info.num_frames:
                 raise damaged_error(src, info.num_frames - frames, info.num_frames)
             if decode.strict and reader.frames_damaged:
@@ -203,6 +247,8 @@ def run_single(
         scale=upscaler.scale, decoder=reader.backend, device=str(upscaler.device), precision=upscaler.precision,
         codec=writer.codec, pix_fmt=writer.pix_fmt, bytes_written=dst.stat().st_size,
         frames_damaged=reader.frames_damaged if reader.backend == "pyav" else None,
+        missing_at=_times(_missing(reader, delivered), info) if info.num_frames_exact and frames < (info.num_frames or 0) else (),
+        damaged_at=_times(reader.damaged_pts, info),
     )
 
 

@@ -156,8 +156,9 @@ class VideoReader:
         threads: decoder threads (0 = automatic).
 
     ``frames_damaged`` counts the frames PyAV delivered with FFmpeg's "corrupt"
-    flag (decoded with errors, concealed; they may show glitches). decord reports
-    no such thing, so it stays 0 for frames decord delivers.
+    flag (decoded with errors, concealed; they may show glitches), and
+    ``damaged_pts`` holds their timestamps. decord reports no such thing, so
+    frames decord delivers are never counted.
 
     Iterating decodes the file from ``start`` each time. Every decodable frame is
     delivered exactly once with its source timestamp; ``info.num_frames`` is the
@@ -208,6 +209,7 @@ class VideoReader:
             info = replace(info, num_frames=int(round(span * info.fps)) or None)
         self.info = info
         self.frames_damaged = 0
+        self.damaged_pts: list[int] = []
         self._decord: Any = None
         self.backend, self.backend_note = self._choose(backend)
 
@@ -354,7 +356,9 @@ class VideoReader:
                     if last_pts is not None and p <= last_pts:
                         log.warning("%s: frame %d has timestamp %d after %d; kept in decode order", self.path, index, p, last_pts)
                     last_pts = p
-                    self.frames_damaged += bool(frame.is_corrupt)
+                    if frame.is_corrupt:
+                        self.frames_damaged += 1
+                        self.damaged_pts.append(int(p))
                     frames.append(self._convert(frame))
                     pts.append(int(p))
                     durs.append(int(frame.duration or 0))
