@@ -41,6 +41,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "models": (BOTTOM, ("errors", "_files", "_device")),
     "data": (MIDDLE, None),
     "_upscaler": (MIDDLE, None),
+    "_memory": (MIDDLE, None),
     "_upscale": (MIDDLE, None),
     "_upscale_settings": (MIDDLE, None),
     "_pipeline": (MIDDLE, None),

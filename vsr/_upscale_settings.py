@@ -29,6 +29,7 @@ from torch import nn
 from vsr._device import Precision
 from vsr._distributed import dist_env, rank_device
 from vsr._target import Target, choose_model_scale
+from vsr._memory import fit_in_memory
 from vsr._upscaler import Upscaler
 from vsr.errors import UnsupportedError
 from vsr.io import DEFAULT_MAX_PIXELS, Backend
@@ -182,10 +183,17 @@ class Upscalers:
         return self._built[scale]
 
     def for_size(self, width: int, height: int, *, what: str = "the input") -> Upscaler:
-        """The Upscaler for an input of ``width`` x ``height`` (the factor may depend on it with a target)."""
+        """The Upscaler for an input of ``width`` x ``height`` (the factor may depend on it with a target).
+
+        Raises:
+            OutOfMemoryError: frames of that size cannot fit in the memory available for the tile asked
+                for (the message names the flags that would), or for any tile.
+        """
         s = self.settings
         scales = model_scales(s.model) if isinstance(s.model, nn.Module) else ()
-        return self.get(choose_model_scale(s.scale, s.target, width, height, scales, what=what))
+        upscaler = self.get(choose_model_scale(s.scale, s.target, width, height, scales, what=what))
+        # Decided here, before decoding: on a CPU, running out of memory is a kill, not an exception.
+        return fit_in_memory(upscaler, width, height, what=what, adapt=s.tile is None)
 
     def preload(self) -> None:
         """Load the model now when its factor is fixed, so that a bad model fails before the first file."""
