@@ -325,3 +325,15 @@ def test_plain_upscale_never_needs_the_network(tmp_path: Path, monkeypatch: pyte
     with caplog.at_level(logging.WARNING):
         result = CliRunner().invoke(cli, ["upscale", str(img), "--scale", "2", "-q"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "/tmp/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"}], ids=["default", "TORCH_HOME", "XDG"])
+def test_cache_dir_without_torch_is_torch_hubs(env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "XDG_CACHE_HOME", "VSR_HOME")}
+    code = ("import sys; from vsr.models import cache_dir; light = cache_dir(); assert 'torch' not in sys.modules; "
+            "import torch.hub, pathlib; print(light == pathlib.Path(torch.hub.get_dir()) / 'checkpoints')")
+    r = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True)
+    assert r.stdout.strip() == "True", r.stderr

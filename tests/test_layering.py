@@ -38,7 +38,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "_distributed": (BOTTOM, ("errors",)),
     "_lazy": (BOTTOM, ()),
     "io": (BOTTOM, ("errors", "_files", "_lazy")),
-    "models": (BOTTOM, ("errors", "_files", "_device")),
+    "models": (BOTTOM, ("errors", "_files", "_device", "_lazy")),
     "data": (MIDDLE, None),
     "_upscaler": (MIDDLE, None),
     "_memory": (MIDDLE, None),

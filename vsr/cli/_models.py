@@ -19,9 +19,11 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
     `vsr models --fetch edsr_x2 mdsr` prefetches official files, e.g. before
     going offline. Scores marked "published" are the authors', not measured by vsr.
     """
-    from vsr.models import (
-        MODELS, OFFICIAL_WEIGHTS, PRESET_PARAMETERS, bundled_weights, cache_dir, cached_path, official_file,
-    )
+    # Nothing here imports torch: presets and parameter counts are literal tables, weights are described by
+    # their manifest, and official files by name and cache state.
+    from vsr.models import OFFICIAL_WEIGHTS, PRESET_PARAMETERS, bundled_weights, cache_dir, cached_path, official_file
+
+    MODELS = tuple(PRESET_PARAMETERS)
 
     if names and not fetch:
         raise click.UsageError("NAME arguments go with --fetch, e.g. `vsr models --fetch edsr_x2`")

@@ -22,35 +22,77 @@ The public surface, by task:
 The implementation lives in ``_``-prefixed modules: ``_edsr``/``_mdsr``/``_blocks``
 (the networks), ``_registry`` (presets), ``_checkpoint`` (reading and writing
 weight files), ``_loading``, ``_bundled``, ``_official`` and ``_hub`` (the download cache).
+
+Names are imported on first use (PEP 562): listing presets, bundled weights and
+official files (``vsr models``) does not import torch.
 """
 
-from vsr.models._bundled import BundledWeights as BundledWeights
-from vsr.models._bundled import bundled_weights as bundled_weights
-from vsr.models._bundled import default_model_name as default_model_name
-from vsr.models._checkpoint import describe_config as describe_config
-from vsr.models._checkpoint import infer_config as infer_config
-from vsr.models._checkpoint import save_model as save_model
-from vsr.models._edsr import EDSR as EDSR
-from vsr.models._hub import OFFLINE_ENV as OFFLINE_ENV
-from vsr.models._hub import cache_dir as cache_dir
-from vsr.models._hub import cached_path as cached_path
-from vsr.models._hub import is_offline as is_offline
-from vsr.models._loading import init_from_weights as init_from_weights
-from vsr.models._loading import list_models as list_models
-from vsr.models._loading import load_model as load_model
-from vsr.models._loading import resolve_model_source as resolve_model_source
-from vsr.models._mdsr import MDSR as MDSR
-from vsr.models._official import OFFICIAL_WEIGHTS as OFFICIAL_WEIGHTS
-from vsr.models._official import OfficialWeights as OfficialWeights
-from vsr.models._official import official_file as official_file
-from vsr.models._official import official_name as official_name
-from vsr.models._official import official_url as official_url
-from vsr.models._registry import MODELS as MODELS
-from vsr.models._registry import PRESET_PARAMETERS as PRESET_PARAMETERS
-from vsr.models._registry import build_model as build_model
-from vsr.models._registry import count_parameters as count_parameters
-from vsr.models._registry import get_model as get_model
-from vsr.models._registry import model_scales as model_scales
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vsr._lazy import lazy_attributes
+
+_LAZY: dict[str, str] = {
+    "BundledWeights": "vsr.models._bundled",
+    "bundled_weights": "vsr.models._bundled",
+    "default_model_name": "vsr.models._bundled",
+    "describe_config": "vsr.models._checkpoint",
+    "infer_config": "vsr.models._checkpoint",
+    "save_model": "vsr.models._checkpoint",
+    "EDSR": "vsr.models._edsr",
+    "OFFLINE_ENV": "vsr.models._hub",
+    "cache_dir": "vsr.models._hub",
+    "cached_path": "vsr.models._hub",
+    "is_offline": "vsr.models._hub",
+    "init_from_weights": "vsr.models._loading",
+    "list_models": "vsr.models._loading",
+    "load_model": "vsr.models._loading",
+    "resolve_model_source": "vsr.models._loading",
+    "MDSR": "vsr.models._mdsr",
+    "OFFICIAL_WEIGHTS": "vsr.models._official",
+    "OfficialWeights": "vsr.models._official",
+    "official_file": "vsr.models._official",
+    "official_name": "vsr.models._official",
+    "official_url": "vsr.models._official",
+    "MODELS": "vsr.models._registry",
+    "PRESET_PARAMETERS": "vsr.models._presets",
+    "build_model": "vsr.models._registry",
+    "count_parameters": "vsr.models._registry",
+    "get_model": "vsr.models._registry",
+    "model_scales": "vsr.models._registry",
+}
+
+if TYPE_CHECKING:
+    from vsr.models._bundled import BundledWeights as BundledWeights
+    from vsr.models._bundled import bundled_weights as bundled_weights
+    from vsr.models._bundled import default_model_name as default_model_name
+    from vsr.models._checkpoint import describe_config as describe_config
+    from vsr.models._checkpoint import infer_config as infer_config
+    from vsr.models._checkpoint import save_model as save_model
+    from vsr.models._edsr import EDSR as EDSR
+    from vsr.models._hub import OFFLINE_ENV as OFFLINE_ENV
+    from vsr.models._hub import cache_dir as cache_dir
+    from vsr.models._hub import cached_path as cached_path
+    from vsr.models._hub import is_offline as is_offline
+    from vsr.models._loading import init_from_weights as init_from_weights
+    from vsr.models._loading import list_models as list_models
+    from vsr.models._loading import load_model as load_model
+    from vsr.models._loading import resolve_model_source as resolve_model_source
+    from vsr.models._mdsr import MDSR as MDSR
+    from vsr.models._official import OFFICIAL_WEIGHTS as OFFICIAL_WEIGHTS
+    from vsr.models._official import OfficialWeights as OfficialWeights
+    from vsr.models._official import official_file as official_file
+    from vsr.models._official import official_name as official_name
+    from vsr.models._official import official_url as official_url
+    from vsr.models._registry import MODELS as MODELS
+    from vsr.models._presets import PRESET_PARAMETERS as PRESET_PARAMETERS
+    from vsr.models._registry import build_model as build_model
+    from vsr.models._registry import count_parameters as count_parameters
+    from vsr.models._registry import get_model as get_model
+    from vsr.models._registry import model_scales as model_scales
+
+__getattr__, __dir__ = lazy_attributes("vsr.models", _LAZY, globals())
 
 __all__ = [
     "EDSR",

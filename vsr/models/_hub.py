@@ -58,9 +58,13 @@ def cache_dir() -> Path:
     home = os.environ.get(HOME_ENV)
     if home:
         return Path(home).expanduser() / "checkpoints"
-    import torch.hub
+    if "torch" in sys.modules:  # honours torch.hub.set_dir() in a program that imported torch
+        import torch.hub
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    # torch.hub's default, worked out without importing torch (`vsr models` stays light).
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch")
+    return Path(torch_home).expanduser() / "hub" / "checkpoints"
 
 
 def hash_prefix(filename: str) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 from vsr.errors import CheckpointError, UnsupportedError
 from vsr.models._edsr import EDSR, edsr, edsr_baseline
 from vsr.models._mdsr import MDSR, MDSR_SCALES, mdsr, mdsr_baseline
+from vsr.models._presets import PRESET_PARAMETERS, PRESET_SHAPES
 
 __all__ = ["MODELS", "PRESET_PARAMETERS", "PRESET_SHAPES", "build_model", "count_parameters", "get_model", "model_scales"]
 
@@ -28,24 +29,6 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "mdsr_baseline": mdsr_baseline,
     "mdsr": mdsr,
 }
-
-#: ``(arch, n_resblocks, n_feats)`` of each preset, to check that a file holds the preset asked for.
-PRESET_SHAPES: dict[str, tuple[str, int, int]] = {
-    "edsr_baseline": ("edsr", 16, 64),
-    "edsr": ("edsr", 32, 256),
-    "mdsr_baseline": ("mdsr", 16, 64),
-    "mdsr": ("mdsr", 80, 64),
-}
-
-#: Trainable parameters of each preset at x2, x3 and x4 (:func:`count_parameters` of :func:`get_model`).
-#: An MDSR preset holds all three branches, so its count is the same at every scale.
-PRESET_PARAMETERS: dict[str, dict[int, int]] = {
-    "edsr_baseline": {2: 1_369_859, 3: 1_554_499, 4: 1_517_571},
-    "edsr": {2: 40_729_603, 3: 43_680_003, 4: 43_089_923},
-    "mdsr_baseline": {2: 3_227_203, 3: 3_227_203, 4: 3_227_203},
-    "mdsr": {2: 7_953_987, 3: 7_953_987, 4: 7_953_987},
-}
-
 
 def get_model(
     name: str,
