@@ -48,6 +48,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def private_plan_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Execution plans measured earlier on the developer's machine must not change what a test runs."""
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path_factory.mktemp("vsr_cache")))
+
+
+@pytest.fixture(autouse=True)
 def prevent_leaking_rng() -> Iterator[None]:
     """Restore the torch, numpy and random states after each test."""
     torch_state = torch.get_rng_state()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from typing import Literal
 
 import torch
 
 from vsr.errors import UnsupportedError
 
-__all__ = ["Precision", "PRECISIONS", "resolve_device", "resolve_precision", "cpu_has_native_bf16", "autocast_dtype"]
+__all__ = ["Precision", "PRECISIONS", "resolve_device", "resolve_precision", "cpu_has_native_bf16", "autocast_dtype",
+           "emulated_slowdown", "warn_if_emulated"]
+
+log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -41,14 +46,23 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off.
+
+    Both the CPU flags and oneDNN must agree: ``ONEDNN_MAX_CPU_ISA=AVX2`` on an
+    AVX-512-BF16 CPU keeps the flag in ``/proc/cpuinfo`` but makes oneDNN
+    emulate bf16 (~7x slower than fp32 per conv), and ``auto`` must not pick that.
+    """
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
             flags = f.read()
     except OSError:
         flags = ""
+    onednn = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
     if "avx512_bf16" in flags or "amx_bf16" in flags:
-        return True
+        try:
+            return onednn is None or bool(onednn())
+        except RuntimeError:
+            return True
     # Apple silicon and other platforms: rely on oneDNN's own check when present.
     mkldnn = getattr(torch.backends, "mkldnn", None)
     check = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
@@ -78,3 +92,26 @@ def resolve_precision(precision: str, device: torch.device) -> Literal["fp32", "
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype for a resolved precision, or ``None`` for fp32."""
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
+def emulated_slowdown(dtype: torch.dtype = torch.bfloat16) -> float:
+    """Measured time of a 3x3 conv under ``dtype`` autocast on the CPU, over fp32 (best of 3 each; about 0.1-1 s)."""
+    conv = torch.nn.Conv2d(32, 32, 3, padding=1).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(1, 32, 64, 64).contiguous(memory_format=torch.channels_last)
+    best = {}
+    with torch.inference_mode():
+        for low in (False, True, False, True, False, True):
+            t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=dtype, enabled=low):
+                conv(x)
+            best[low] = min(best.get(low, float("inf")), time.perf_counter() - t0)
+    return best[True] / best[False]
+
+
+def warn_if_emulated(precision: str, device: torch.device) -> None:
+    """Warn, with the measured cost, when bf16 was forced on a CPU that only emulates it (``auto`` never picks it)."""
+    if device.type != "cpu" or precision != "bf16" or cpu_has_native_bf16():
+        return
+    ratio = emulated_slowdown()
+    log.warning("bf16 is emulated on this CPU (no AVX512-BF16/AMX): a conv measured %.1fx %s than fp32 here; "
+                "use --precision auto or fp32", ratio if ratio >= 1 else 1 / ratio, "slower" if ratio >= 1 else "faster")

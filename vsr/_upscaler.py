@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr._device import Precision, autocast_dtype, resolve_device, resolve_precision
+from vsr._device import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
+from vsr._plan import Decision, Plan
 from vsr._target import Target
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
 from vsr.models import MDSR, load_model, model_scales
@@ -135,15 +136,20 @@ class Upscaler:
         device: ``None``/"auto" (cuda, then mps, then cpu) or an explicit device.
         precision: ``auto`` = autocast fp16/bf16 on CUDA, bf16 on CPUs with native
             bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly.
-        batch_size: frames per forward pass.
+        batch_size: frames per forward pass; ``None`` = the execution plan's
+            choice (see :meth:`prepare`; 4 with bf16/fp16, else 1, until measured).
         tile: LR tile side for frames that do not fit in memory (``None`` = whole
-            frames). After an out-of-memory error the call that hit it retries with
+            frames, or the plan's choice). After an out-of-memory error the call that hit it retries with
             half the tile; the next call starts from this value again.
         tile_overlap: LR context around each tile; defaults to the model's
             receptive margin, which makes tiled output match untiled output.
         self_ensemble: average the 8 dihedral transforms (8x slower; only valid
             for symmetric degradations such as bicubic).
-        channels_last: use the NHWC memory format (faster on CPU and tensor cores).
+        channels_last: use the NHWC memory format (faster on CPU and tensor cores);
+            ``None`` = the plan's choice (NHWC until measured).
+        compile: run through ``torch.compile`` (``None`` = when a measured plan says
+            so for a long video; ``True`` needs a C++ compiler and falls back to
+            eager with one warning line without one).
         target: an output size other than ``scale`` times the input (a fractional
             scale, a size, one side): the model output is reduced to it with
             :func:`area_resize` before rounding. It must not exceed ``scale``
@@ -157,37 +163,77 @@ class Upscaler:
         scale: int,
         device: str | torch.device | None = None,
         precision: Precision | str = "auto",
-        batch_size: int = 4,
+        batch_size: int | None = None,
         tile: int | None = None,
         tile_overlap: int | None = None,
         self_ensemble: bool = False,
-        channels_last: bool = True,
+        channels_last: bool | None = None,
         target: Target | None = None,
+        compile: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
+        warn_if_emulated(self.precision, self.device)
         if not isinstance(model, nn.Module):
             model = load_model(model, scale=scale, device="cpu")
         scales = model_scales(model)
         if scales and scale not in scales:
             raise UnsupportedError(f"the model upscales {', '.join(f'x{s}' for s in scales)}; x{scale} was requested")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise UnsupportedError(f"batch_size must be >= 1, got {batch_size}")
         if tile is not None and tile < _MIN_TILE:
             raise UnsupportedError(f"tile must be >= {_MIN_TILE} LR pixels (or None for whole frames), got {tile}")
         self.scale = int(scale)
         self.target = target
-        self.batch_size = int(batch_size)
-        self.tile = tile
         self.tile_overlap = receptive_margin(model, self.scale) if tile_overlap is None else int(tile_overlap)
         self.self_ensemble = bool(self_ensemble)
-        self.channels_last = bool(channels_last) and self.device.type != "mps"
         model = model.eval().to(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
         for p in model.parameters():
             p.requires_grad_(False)
         self.model = model
+        # Execution plan (vsr._plan): what the caller fixed is pinned; the rest may be measured by prepare().
+        self.pinned = {k for k, v in (("batch_size", batch_size), ("tile", tile), ("channels_last", channels_last),
+                                      ("runtime", compile)) if v is not None}
+        low = self.precision in ("bf16", "fp16") or self.device.type == "cuda"
+        self._compiled: Any = None
+        self._tuner: Any = None
+        self._threads0 = torch.get_num_threads()
+        self.decision: Decision | None = None
+        self.apply_plan(Plan(
+            batch_size=int(batch_size) if batch_size is not None else (4 if low else 1),
+            channels_last=bool(channels_last) if channels_last is not None else True,
+            tile=tile, runtime="compiled" if compile else "eager",
+        ))
+
+    # ------------------------------------------------------------ execution plan
+    def apply_plan(self, plan: Plan) -> None:
+        """Run from now on as ``plan`` says (batch size, memory format, tile, threads, eager/compiled)."""
+        self.plan = plan
+        self.batch_size = plan.batch_size
+        self.tile = plan.tile
+        self.channels_last = plan.channels_last and self.device.type != "mps"
+        self.model = self.model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        threads = plan.threads or self._threads0
+        if self.device.type == "cpu" and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        if plan.runtime == "compiled" and (self._compiled is None or self._compiled.model is not self.model):
+            from vsr._compiled import CompiledForward
+
+            self._compiled = CompiledForward(self.model, self.scale)
+
+    def prepare(self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False) -> Decision:
+        """Choose the execution plan for ``frames`` frames of ``width`` x ``height``; returns the decision.
+
+        A plan measured earlier for the same key is used at once; a video long
+        enough that measuring costs under 5% of it gets its first batches run
+        with candidate plans and keeps the fastest (saved for next time); a
+        single image or short clip runs the default plan. ``dry_run`` only
+        says what would happen (``vsr upscale --plan``).
+        """
+        from vsr._autotune import decide
+
+        self.decision, self._tuner = decide(self, width, height, frames, dry_run=dry_run)
+        return self.decision
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """``(width, height)`` of the output for an input of that size."""
@@ -218,7 +264,10 @@ class Upscaler:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            y = self.model(x, self.scale)
+            if self.plan.runtime == "compiled" and self._compiled is not None:
+                y = self._compiled(x)
+            else:
+                y = self.model(x, self.scale)
         return y.float()
 
     @staticmethod
@@ -299,6 +348,13 @@ class Upscaler:
         single = frames.ndim == 3
         if frames.ndim not in (3, 4) or frames.shape[-1] != 3:
             raise InvalidInputError(f"expected RGB frames H x W x 3 or N x H x W x 3, got shape {tuple(frames.shape)}")
+        if self._tuner is not None and not self._tuner.done:
+            return self._tuner(frames)  # type: ignore[no-any-return]
+        return self._upscale_frames(frames)
+
+    def _upscale_frames(self, frames: ArrayT) -> ArrayT:
+        is_numpy = isinstance(frames, np.ndarray)
+        single = frames.ndim == 3
         t = torch.from_numpy(np.ascontiguousarray(frames)) if is_numpy else frames
         if single:
             t = t.unsqueeze(0)

@@ -1,0 +1,144 @@
+"""Choosing an :class:`~vsr.Upscaler`'s execution plan: the cache, the measurement, the compiled path.
+
+:func:`decide` is what :meth:`Upscaler.prepare` runs. In order:
+
+1. a plan cached for the same :class:`~vsr._plan.PlanKey` is used as it is
+   (its compiled variant only if the input is long enough to pay for compiling);
+2. otherwise, when the input is long enough (:func:`~vsr._plan.should_tune`),
+   the first batches run with candidate eager plans, the fastest is kept, then
+   (for a run long enough to amortise it, with a C++ compiler present) its
+   compiled variant is timed against it; the winner is saved;
+3. otherwise the default plan runs, and the decision says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from vsr._compiled import compiler_status, inductor_cache_dir
+from vsr._plan import Decision, Plan, PlanKey, Tuner, cache_dir, load_plan, model_signature, save_plan, should_tune, tuning_candidates
+
+__all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS"]
+
+log = logging.getLogger(__name__)
+
+#: Compile time assumed before one was measured on this machine (8-35 s measured per shape on 2 cores).
+COMPILE_SECONDS_GUESS = 30.0
+#: Compiling must cost at most this share of the run it speeds up (it gained ~10% where measured).
+_COMPILE_SHARE = 0.05
+
+
+def worth_compiling(frames: int | None, seconds_per_frame: float, compile_seconds: float | None) -> bool:
+    """Whether ``frames`` more frames at ``seconds_per_frame`` pay for compiling (at most 5% of their time)."""
+    if not frames:
+        return False
+    return frames * seconds_per_frame * _COMPILE_SHARE >= (compile_seconds or COMPILE_SECONDS_GUESS)
+
+
+def _pin(plan: Plan, base: Plan, pinned: set[str]) -> Plan:
+    """``plan`` with the caller's pinned choices (``base``) put back."""
+    fixed = {k: getattr(base, k) for k in pinned if k in ("batch_size", "tile", "channels_last", "runtime")}
+    return dataclasses.replace(plan, **fixed)
+
+
+def _key(up: Any, width: int, height: int) -> PlanKey:
+    precision = up.precision + ("+ensemble" if up.self_ensemble else "")
+    return PlanKey(model=model_signature(up.model), scale=up.scale, width=width, height=height, device=str(up.device),
+                   precision=precision)
+
+
+def _timings_note(timings: dict[str, float], winner: Plan) -> str:
+    best = timings.get(winner.describe())
+    if not best:
+        return ""
+    others = sorted((t, name) for name, t in timings.items() if name != winner.describe())
+    if not others:
+        return f"{1 / best:.2f} fps"
+    slowest = others[-1]
+    return f"{1 / best:.2f} fps, {slowest[0] / best:.2f}x faster than {slowest[1]}"
+
+
+def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: bool = False, batch_frames: int = 4
+           ) -> tuple[Decision, Tuner | None]:
+    """The plan for ``up`` on ``frames`` frames of ``width`` x ``height``, and the tuner measuring it (or ``None``).
+
+    Applies the plan to ``up`` unless ``dry_run``. ``batch_frames`` is how many
+    frames each call brings (the video reader's batch): the largest batch
+    size worth trying.
+    """
+    key = _key(up, width, height)
+    base: Plan = up.plan
+    pinned: set[str] = up.pinned
+    can_compile, no_compile_why = compiler_status()
+    rec = load_plan(key)
+    if rec is not None:
+        plan = _pin(rec["plan"], base, pinned)
+        per_frame = rec["timings"].get(rec["plan"].describe(), 0.0)
+        note = ""
+        if plan.runtime == "compiled" and "runtime" not in pinned:
+            if not can_compile:
+                plan, note = _pin(rec["fallback"], base, pinned), f"; eager because {no_compile_why}"
+            elif not worth_compiling(frames, per_frame, rec.get("compile_seconds")):
+                plan, note = _pin(rec["fallback"], base, pinned), "; eager: too short to pay for compiling"
+        measured = _timings_note(rec["timings"], rec["plan"])
+        decision = Decision(plan, "cached", f"measured {rec['measured']}{': ' + measured if measured else ''}{note}; "
+                            f"cached in {rec['path']}")
+        if not dry_run:
+            up.apply_plan(plan)
+        return decision, None
+
+    cands = tuning_candidates(base, width=width, height=height, margin=up.tile_overlap, pinned=sorted(pinned),
+                              max_batch=batch_frames, cpus=_cpus())
+    tune, why = should_tune(frames, len(cands), batch_frames)
+    if not tune:
+        source = "pinned" if len(cands) < 2 else "default"
+        return Decision(base, source, f"default plan: {why}"), None
+    decision = Decision(base, "measure", why, tuple(cands))
+    if dry_run:
+        return decision, None
+    log.info("measuring %d execution plans on the first frames (%s)", len(cands), why)
+    state: dict[str, Any] = {"timings": {}}
+
+    def eager_done(winner: Plan, timings: dict[Plan, float], used: int) -> None:
+        state["timings"].update({p.describe(): t for p, t in timings.items()})
+        state["eager"] = winner
+        remaining = frames - used if frames is not None else None
+        if "runtime" not in pinned and up.device.type == "cpu" and worth_compiling(remaining, timings[winner], None):
+            if not can_compile:
+                log.warning("not compiling the model: %s; running eagerly", no_compile_why)
+            else:
+                inductor_cache_dir(cache_dir())
+                compiled = dataclasses.replace(winner, runtime="compiled")
+                # Compiled first: its first call compiles, the second is timed against the eager winner's.
+                up._tuner = Tuner([compiled, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,
+                                  on_done=compiled_done)
+                return
+        finish(winner, None)
+
+    def compiled_done(winner: Plan, timings: dict[Plan, float], used: int) -> None:
+        comp = up._compiled
+        state["timings"].update({p.describe(): t for p, t in timings.items()})
+        if winner.runtime == "compiled" and (comp is None or comp.fallback_reason):
+            winner = state["eager"]
+            up.apply_plan(winner)
+        finish(winner, comp.compile_seconds if comp is not None else None)
+
+    def finish(winner: Plan, compile_seconds: float | None) -> None:
+        path = save_plan(key, winner, fallback=state["eager"], timings=state["timings"], compile_seconds=compile_seconds)
+        summary = ", ".join(f"{name}: {1 / t:.2f} fps" for name, t in sorted(state["timings"].items(), key=lambda kv: kv[1]))
+        log.info("execution plan: %s (measured %s)%s", winner.describe(), summary, f"; saved to {path}" if path else "")
+        up.decision = Decision(winner, "cached", f"measured now: {summary}")
+
+    tuner = Tuner(cands, apply=up.apply_plan, run=up._upscale_frames, frames_total=frames, on_done=eager_done)
+    return decision, tuner
+
+
+def _cpus() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

@@ -1,0 +1,117 @@
+"""The compiled path: ``torch.compile`` (inductor, freezing) around a model, with a clean fallback to eager.
+
+Inductor turns the frozen model into C++ kernels (conv + bias + ReLU fused,
+weights pre-packed for oneDNN), about 1.1x faster than eager channels_last on
+the CPUs measured, at 8-35 s of compilation per input shape. It needs a C++
+compiler; without one, or when compilation fails for any other reason, the
+model runs eagerly and one log line says why. Compiled kernels are kept in
+``<vsr cache>/inductor`` (unless ``TORCHINDUCTOR_CACHE_DIR`` is set) so that a
+later run of the same shape can reuse them where torch allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["compiler_status", "CompiledForward", "inductor_cache_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def compiler_status() -> tuple[bool, str]:
+    """``(True, "g++ at /usr/bin/g++")`` when inductor can build CPU kernels here, else ``(False, why)``.
+
+    Inductor calls ``$CXX`` (default ``g++``; ``cl`` on Windows); this looks for
+    the same program, without running it.
+    """
+    default = "cl" if sys.platform == "win32" else "g++"
+    cxx = os.environ.get("CXX") or default
+    where = shutil.which(cxx)
+    if where is None:
+        var = " (from $CXX)" if os.environ.get("CXX") else ""
+        return False, f"no C++ compiler: {cxx}{var} is not on PATH"
+    return True, f"{cxx} at {where}"
+
+
+def inductor_cache_dir(vsr_cache: Path) -> Path:
+    """Point inductor's on-disk cache into vsr's cache folder unless the user chose one; returns the folder used."""
+    if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        # Inductor's default lives under /tmp, which many systems clear at boot: compiled kernels would not survive.
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(vsr_cache / "inductor")
+    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+
+
+class CompiledForward:
+    """``fn(x)`` = ``model(x, scale)`` through ``torch.compile`` with freezing; eager after a failed compilation.
+
+    Args:
+        model: an eval-mode module called as ``model(x, scale)``.
+        scale: the scale passed to it.
+        dynamic: compile once for any input size (slower kernels) instead of once per size.
+
+    ``fallback_reason`` is ``None`` while compiled, else the one-line reason it
+    runs eagerly; ``compile_seconds`` is the time of the first (compiling) call.
+    """
+
+    def __init__(self, model: nn.Module, scale: int, *, dynamic: bool = False) -> None:
+        self.model, self.scale = model, scale
+        self.fallback_reason: str | None = None
+        self.compile_seconds: float | None = None
+        ok, why = compiler_status()
+        self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+        if not ok:
+            self._fall_back(why)
+            return
+        self._fn = torch.compile(_Bound(model, scale), backend="inductor", dynamic=dynamic, options={"freezing": True})
+
+    def _fall_back(self, why: str) -> None:
+        self.fallback_reason = why
+        self._fn = None
+        log.warning("torch.compile unavailable (%s); running the model eagerly", why)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls go through compiled code."""
+        return self._fn is not None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the model on ``x``; the first call compiles."""
+        if self._fn is None:
+            return self.model(x, self.scale)
+        first = self.compile_seconds is None
+        t0 = time.perf_counter()
+        try:
+            y = self._fn(x)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any compiler failure (missing headers, linker, inductor bug) means: run eagerly
+            self._fall_back(_one_line(e))
+            return self.model(x, self.scale)
+        if first:
+            self.compile_seconds = time.perf_counter() - t0
+        return y
+
+
+class _Bound(nn.Module):
+    """``model(x, scale)`` as a one-argument module, so the scale is a constant to the compiler."""
+
+    def __init__(self, model: nn.Module, scale: int) -> None:
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, self.scale)

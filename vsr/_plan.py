@@ -1,0 +1,366 @@
+"""Execution plans chosen by measurement, and the cache that remembers them (FFTW's "wisdom" for vsr).
+
+A :class:`Plan` is how the model runs: frames per forward pass, memory format,
+LR tile side, intra-op threads, and eager or compiled execution. The best plan
+depends on the CPU (cache sizes, AVX2 vs AVX-512, native bf16) far more than
+any rule can predict: batch 4 wins on an AVX-512-BF16 EPYC and loses to batch 1
+on an AVX2-only one. So for a long video vsr times a few candidate plans on
+the video's own first frames (their outputs are kept: only the time lost to the
+slower candidates is spent), keeps the fastest, and writes it to the user's
+cache folder under a key made of everything the timing depends on
+(:class:`PlanKey`). The next run with the same key uses it at once.
+
+Every plan computes the same function: tiles overlap by the model's receptive
+margin, and batch size, memory format, threads and compilation only reorder
+float arithmetic, so outputs differ by at most one grey level after rounding
+(``tests/test_plan.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from vsr._files import write_text
+
+__all__ = [
+    "CACHE_ENV", "TUNE_ENV", "Plan", "PlanKey", "Decision", "Tuner", "cache_dir", "cpu_signature", "load_plan",
+    "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming vsr's cache folder (default ``$XDG_CACHE_HOME/vsr``, i.e. ``~/.cache/vsr``).
+CACHE_ENV = "VSR_CACHE_DIR"
+#: ``VSR_TUNE=0`` never measures plans (cached plans are still used); ``VSR_TUNE=1`` measures whatever the length.
+TUNE_ENV = "VSR_TUNE"
+#: Largest share of a run the measurement may cost.
+TUNE_BUDGET = 0.05
+#: Rounds over the candidates; the best round of each counts (the first includes one-off kernel set-up).
+_ROUNDS = 2
+#: A slower candidate is assumed to cost at most this fraction of a frame extra when deciding whether to tune.
+_WORST_SLOWDOWN = 0.6
+#: Bump when the meaning of a cached record changes: older records are then ignored.
+_FORMAT = 1
+
+Runtime = Literal["eager", "compiled"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the model runs; see the module docstring.
+
+    ``tile=None`` runs whole frames; ``threads=0`` leaves torch's thread count alone.
+    """
+
+    batch_size: int = 1
+    channels_last: bool = True
+    tile: int | None = None
+    threads: int = 0
+    runtime: Runtime = "eager"
+
+    def describe(self) -> str:
+        """``batch 1, channels_last, whole frames, eager`` (threads only when set)."""
+        parts = [f"batch {self.batch_size}", "channels_last" if self.channels_last else "NCHW",
+                 f"{self.tile}-px tiles" if self.tile else "whole frames"]
+        if self.threads:
+            parts.append(f"{self.threads} threads")
+        parts.append(self.runtime)
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Plan:
+        """Inverse of :meth:`to_json`; raises ``TypeError``/``ValueError`` on a malformed record."""
+        plan = cls(**d)
+        if plan.batch_size < 1 or plan.runtime not in ("eager", "compiled") or plan.threads < 0:
+            raise ValueError(f"invalid plan {d}")
+        return plan
+
+
+def _cpu_info() -> tuple[str, set[str]]:
+    name, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("model name") and name == "unknown":
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        import platform
+
+        name = platform.processor() or platform.machine()
+    return name, flags
+
+
+#: The CPU flags that change which kernels oneDNN and ATen pick.
+_KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+                 "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_signature() -> str:
+    """CPU model, the kernel-relevant flags, logical CPUs, and the ISA limits set by environment.
+
+    ``ONEDNN_MAX_CPU_ISA``/``ATEN_CPU_CAPABILITY`` change the kernels without
+    changing ``/proc/cpuinfo``, so they are part of it.
+    """
+    name, flags = _cpu_info()
+    have = [f for f in _KERNEL_FLAGS if f in flags]
+    env = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if os.environ.get(k)]
+    return "; ".join([name, " ".join(have) or "-", f"{os.cpu_count()} cpus", *env])
+
+
+@dataclass(frozen=True)
+class PlanKey:
+    """Everything a plan's timing depends on."""
+
+    model: str
+    scale: int
+    width: int
+    height: int
+    device: str
+    precision: str
+    torch: str = torch.__version__
+    cpu: str = field(default_factory=cpu_signature)
+
+    def digest(self) -> str:
+        """A file-name-safe hash of the key."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def model_signature(model: torch.nn.Module) -> str:
+    """``EDSR(n_feats=64, n_resblocks=16, ...)``: the architecture, not the weights (speed does not depend on them)."""
+    config = getattr(model, "config", None)
+    if isinstance(config, dict):
+        items = ", ".join(f"{k}={config[k]}" for k in sorted(config) if k not in ("scale", "scales"))
+        return f"{type(model).__name__}({items})"
+    n = sum(p.numel() for p in model.parameters())
+    return f"{type(model).__name__}({n} parameters)"
+
+
+def cache_dir() -> Path:
+    """``$VSR_CACHE_DIR``, else ``$XDG_CACHE_HOME/vsr``, else ``~/.cache/vsr``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "vsr"
+
+
+def _plan_path(key: PlanKey) -> Path:
+    return cache_dir() / "plans" / f"{key.digest()}.json"
+
+
+def load_plan(key: PlanKey) -> dict[str, Any] | None:
+    """The cached record for ``key`` (``plan``, ``fallback``, ``timings``, ``measured``...), or ``None``.
+
+    A missing, unreadable or foreign record is ``None``: the cache is only a
+    cache, and a damaged file must not stop an upscale.
+    """
+    path = _plan_path(key)
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec.get("format") != _FORMAT or rec.get("key") != dataclasses.asdict(key):
+            return None
+        rec["plan"] = Plan.from_json(rec["plan"])
+        rec["fallback"] = Plan.from_json(rec.get("fallback") or rec["plan"].to_json())
+        rec["path"] = str(path)
+        return rec
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        log.info("ignoring the unreadable plan cache %s (%s)", path, e)
+        return None
+
+
+def save_plan(key: PlanKey, plan: Plan, *, fallback: Plan, timings: dict[str, float], compile_seconds: float | None = None) -> Path | None:
+    """Write the record for ``key`` atomically; returns its path, or ``None`` (with a log line) when it cannot be written.
+
+    ``fallback`` is the best eager plan, used when the compiled winner is not
+    worth compiling for a shorter input later.
+    """
+    path = _plan_path(key)
+    rec = {
+        "format": _FORMAT, "key": dataclasses.asdict(key), "plan": plan.to_json(), "fallback": fallback.to_json(),
+        "timings": timings, "compile_seconds": compile_seconds,
+        "measured": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, json.dumps(rec, indent=1) + "\n", durable=False)
+    except OSError as e:
+        log.warning("could not save the measured plan to %s (%s); the next run will measure again", path, e)
+        return None
+    return path
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The plan that runs first, where it came from, and the candidates still to measure (if any)."""
+
+    plan: Plan
+    source: Literal["default", "cached", "measure", "pinned"]
+    reason: str
+    candidates: tuple[Plan, ...] = ()
+
+    def summary(self) -> str:
+        """One line for ``--plan`` and the log."""
+        if self.source == "measure":
+            names = "; ".join(c.describe() for c in self.candidates)
+            return f"plan: to be measured on the first frames among [{names}] ({self.reason})"
+        return f"plan: {self.plan.describe()} ({self.reason})"
+
+
+def should_tune(frames: int | None, n_candidates: int, frames_per_try: int) -> tuple[bool, str]:
+    """Whether measuring ``n_candidates`` plans fits in :data:`TUNE_BUDGET` of a ``frames``-frame run, and why.
+
+    Tuning frames are real output, so the cost is only the slower candidates'
+    extra time: at most ``_WORST_SLOWDOWN`` of a frame per frame they run.
+    """
+    env = os.environ.get(TUNE_ENV, "")
+    if env == "0":
+        return False, f"{TUNE_ENV}=0"
+    if n_candidates < 2:
+        return False, "nothing to choose between"
+    if env == "1":
+        return True, f"{TUNE_ENV}=1"
+    if frames is None:
+        return False, "frame count unknown: not measured"
+    tried = (n_candidates - 1) * _ROUNDS * frames_per_try
+    worst = tried * _WORST_SLOWDOWN
+    if worst > TUNE_BUDGET * frames:
+        need = math.ceil(worst / TUNE_BUDGET)
+        what = "a single image" if frames == 1 else f"{frames} frames"
+        return False, f"{what} is too short to measure plans ({need}+ frames needed to keep it under {TUNE_BUDGET:.0%})"
+    return True, f"{frames} frames: measuring costs under {TUNE_BUDGET:.0%}"
+
+
+def tuning_candidates(
+    base: Plan, *, width: int, height: int, margin: int, pinned: Sequence[str], max_batch: int, cpus: int,
+) -> list[Plan]:
+    """The eager plans worth timing for this frame size, ``base`` first; dimensions named in ``pinned`` stay as in ``base``.
+
+    - batch 1, 2 and 4 (up to ``max_batch``, the decoder's batch): larger
+      batches amortise per-call overhead but can fall out of a small L2;
+    - NCHW at the best-guess batch: oneDNN sometimes prefers it for 3-channel edges;
+    - a tile only for frames large enough that the overlap costs at most 30%
+      (overlap-exact tiles recompute ``margin`` pixels on every side);
+    - one thread fewer on CPUs with 4 or more, which leaves a core to the
+      decoder and encoder threads (on 2 cores it would halve the model's speed).
+    """
+    out = [base]
+
+    def add(p: Plan) -> None:
+        if p not in out:
+            out.append(p)
+
+    if "batch_size" not in pinned:
+        for b in (1, 2, 4):
+            if b <= max_batch:
+                add(dataclasses.replace(base, batch_size=b))
+    if "channels_last" not in pinned:
+        add(dataclasses.replace(base, channels_last=not base.channels_last))
+    if "tile" not in pinned and base.tile is None:
+        tile = _smallest_cheap_tile(width, height, margin)
+        if tile is not None:
+            add(dataclasses.replace(base, tile=tile))
+    if "threads" not in pinned and cpus >= 4:
+        add(dataclasses.replace(base, threads=cpus - 1))
+    return out
+
+
+def _tiled_work(width: int, height: int, tile: int, margin: int) -> float:
+    """Pixels computed with overlap-exact tiles over pixels of the frame (1.0 = no overhead)."""
+
+    def extent(n: int) -> int:
+        return sum(min(a + tile + margin, n) - max(a - margin, 0) for a in range(0, n, tile))
+
+    return extent(width) * extent(height) / (width * height)
+
+
+def _smallest_cheap_tile(width: int, height: int, margin: int, max_overhead: float = 1.3) -> int | None:
+    """The smallest tile side (side/2, side/3, ...) whose overlap costs at most ``max_overhead``; ``None`` if none does."""
+    side = max(width, height)
+    best = None
+    for k in range(2, 17):
+        tile = math.ceil(side / k)
+        if tile < 64 or _tiled_work(width, height, tile, margin) > max_overhead:
+            break
+        best = tile
+    return best
+
+
+class Tuner:
+    """Run each batch it is given with the next candidate plan, time it, and settle on the fastest.
+
+    Args:
+        candidates: plans to time, in order; each gets ``_ROUNDS`` batches.
+        apply: switches the upscaler to a plan.
+        run: upscales one batch of uint8 frames with the current plan.
+        frames_total: frames in the whole run (limits the time lost to slow candidates).
+        on_done: called with the winner, the per-frame seconds of every candidate and
+            the frames the measurement used.
+    """
+
+    def __init__(
+        self,
+        candidates: Sequence[Plan],
+        *,
+        apply: Callable[[Plan], None],
+        run: Callable[[Any], Any],
+        frames_total: int | None,
+        on_done: Callable[[Plan, dict[Plan, float], int], None],
+    ) -> None:
+        self.candidates = list(candidates)
+        self._apply, self._run, self._on_done = apply, run, on_done
+        self._budget = TUNE_BUDGET * frames_total if frames_total else math.inf
+        self._best: dict[Plan, float] = {}
+        self._step = 0
+        self._frames = 0
+        self._lost = 0.0  # seconds lost against the fastest candidate so far
+        self.done = False
+
+    def __call__(self, frames: Any) -> Any:
+        """Upscale ``frames`` (one batch) with the next candidate; after the last, apply the winner."""
+        plan = self.candidates[self._step % len(self.candidates)]
+        self._apply(plan)
+        n = len(frames) if getattr(frames, "ndim", 4) == 4 else 1
+        t0 = time.perf_counter()
+        out = self._run(frames)
+        per_frame = (time.perf_counter() - t0) / n
+        self._best[plan] = min(per_frame, self._best.get(plan, math.inf))
+        self._frames += n
+        fastest = min(self._best.values())
+        self._lost += max(0.0, per_frame - fastest) * n
+        self._step += 1
+        over_budget = self._lost / fastest > self._budget if fastest > 0 else False
+        if self._step >= _ROUNDS * len(self.candidates) or over_budget:
+            if over_budget:
+                log.info("plan measurement stopped early: the slower candidates used up the %.0f%% budget", TUNE_BUDGET * 100)
+            self.finish()
+        return out
+
+    def finish(self) -> Plan:
+        """Apply and report the fastest plan measured so far (the first candidate if none was)."""
+        if not self.done:
+            self.done = True
+            winner = min(self._best, key=self._best.__getitem__) if self._best else self.candidates[0]
+            self._apply(winner)
+            self._on_done(winner, dict(self._best), self._frames)
+        return min(self._best, key=self._best.__getitem__) if self._best else self.candidates[0]
