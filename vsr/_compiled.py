@@ -76,7 +76,7 @@ class CompiledForward:
         if not ok:
             self._fall_back(why)
             return
-        self._fn = torch.compile(_Bound(model, scale), backend="inductor", dynamic=dynamic, options={"freezing": True})
+        self._fn = torch.compile(_Bound(model, scale), backend="inductor", dynamic=dynamic)
 
     def _fall_back(self, why: str) -> None:
         self.fallback_reason = why
@@ -94,8 +94,11 @@ class CompiledForward:
             return self.model(x, self.scale)
         first = self.compile_seconds is None
         t0 = time.perf_counter()
+        from torch._inductor import config
+
         try:
-            y = self._fn(x)
+            with config.patch(freezing=True):  # the weights become constants: folded, pre-packed for oneDNN
+                y = self._fn(x)
         except torch.OutOfMemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - any compiler failure (missing headers, linker, inductor bug) means: run eagerly

@@ -16,8 +16,8 @@ __all__ = ["Precision", "PRECISIONS", "resolve_device", "resolve_precision", "cp
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -74,13 +74,18 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> Literal["fp32", "bf16", "fp16"]:
-    """Resolve the ``auto`` policy: fp16 on CUDA (bf16 if supported), bf16 on CPUs with native bf16, else fp32."""
+def resolve_precision(precision: str, device: torch.device) -> Literal["fp32", "bf16", "fp16", "int8"]:
+    """Resolve the ``auto`` policy: fp16 on CUDA (bf16 if supported), bf16 on CPUs with native bf16, else fp32.
+
+    ``auto`` never picks an emulated format, nor int8 (which trades quality for speed: opt-in only).
+    """
     if precision not in PRECISIONS:
         raise UnsupportedError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     if precision != "auto":
         if precision == "fp16" and device.type == "cpu":
             raise UnsupportedError("fp16 is not supported on the CPU; use --precision bf16 or fp32")
+        if precision == "int8" and device.type != "cpu":
+            raise UnsupportedError(f"int8 runs on the CPU only (got {device}); use --device cpu, or --precision auto on a GPU")
         return precision  # type: ignore[return-value]
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -135,7 +135,8 @@ class Upscaler:
         scale: the upscaling factor; must be one the model supports.
         device: ``None``/"auto" (cuda, then mps, then cpu) or an explicit device.
         precision: ``auto`` = autocast fp16/bf16 on CUDA, bf16 on CPUs with native
-            bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly.
+            bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly; or ``int8``
+            (CPU, needs torchao and a C++ compiler; costs some PSNR: see the model card).
         batch_size: frames per forward pass; ``None`` = the execution plan's
             choice (see :meth:`prepare`; 4 with bf16/fp16, else 1, until measured).
         tile: LR tile side for frames that do not fit in memory (``None`` = whole
@@ -194,8 +195,13 @@ class Upscaler:
         # Execution plan (vsr._plan): what the caller fixed is pinned; the rest may be measured by prepare().
         self.pinned = {k for k, v in (("batch_size", batch_size), ("tile", tile), ("channels_last", channels_last),
                                       ("runtime", compile)) if v is not None}
+        if self.precision == "int8":
+            # Every new batch or tile shape recompiles the int8 graph: its plan is fixed, not measured.
+            self.pinned |= {"batch_size", "tile", "channels_last", "runtime", "threads"}
+            batch_size = batch_size or 2
         low = self.precision in ("bf16", "fp16") or self.device.type == "cuda"
         self._compiled: Any = None
+        self._int8: Any = None
         self._tuner: Any = None
         self._threads0 = torch.get_num_threads()
         self.decision: Decision | None = None
@@ -263,6 +269,12 @@ class Upscaler:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.precision == "int8":
+            if self._int8 is None:
+                from ._int8 import Int8Forward
+
+                self._int8 = Int8Forward(self.model, self.scale)
+            return self._int8(x).float()
         with self._autocast():
             if self.plan.runtime == "compiled" and self._compiled is not None:
                 y = self._compiled(x)

@@ -1,0 +1,89 @@
+"""Quality cost of ``--precision int8``: Set5/Set14 PSNR (EDSR benchmark protocol) fp32 vs int8, and drift on noisy video.
+
+    python benchmarks/bench_int8.py [--scales 2 3 4] [--sets Set5 Set14] [--json out.json]
+
+For each bundled model: the mean Y-PSNR of fp32 and int8 (the compiled oneDNN
+kernels that ship, one compilation per image size) and the change. Then, on the
+first frames of the real clips in ../shared/data/videos and on random noise,
+how far int8 output drifts from fp32 output (mean and max absolute difference in
+grey levels, PSNR of int8 against fp32). Run it with ``ONEDNN_MAX_CPU_ISA=AVX2
+ATEN_CPU_CAPABILITY=avx2`` to get the kernels of a CPU without VNNI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
+from vsr.evaluate import evaluate  # noqa: E402
+from vsr.inference import Upscaler  # noqa: E402
+from vsr.io import VideoReader  # noqa: E402
+from vsr.models import default_model_name, load_model  # noqa: E402
+
+DATA = Path(os.environ.get("VSR_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def drift(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Mean/max absolute difference and PSNR of ``a`` against ``b`` (uint8 arrays)."""
+    d = a.astype(np.float64) - b.astype(np.float64)
+    mse = float((d**2).mean())
+    return {"mean_abs": float(np.abs(d).mean()), "max_abs": float(np.abs(d).max()),
+            "psnr_vs_fp32": 10 * np.log10(255**2 / mse) if mse else float("inf")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
+    ap.add_argument("--frames", type=int, default=8, help="frames of each clip for the drift check")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    # One compilation per image size: allow one per Set14 image instead of falling back to the slow reference graph.
+    torch._dynamo.config.recompile_limit = 256
+    torch._dynamo.config.accumulated_recompile_limit = 4096
+    print(f"# {machine()}")
+    isa = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}
+    print(f"# ISA limits: {isa or 'none'}")
+    out: dict[str, object] = {"machine": machine(), "isa_env": isa, "sets": {}, "drift": {}}
+    for scale in args.scales:
+        name = default_model_name(scale)
+        model = load_model(name)
+        fp32 = Upscaler(model, scale=scale, device="cpu", precision="fp32")
+        int8 = Upscaler(model, scale=scale, device="cpu", precision="int8")
+        for s in args.sets:
+            a = evaluate(DATA / s, scale, fp32, model_name=name).mean.psnr
+            b = evaluate(DATA / s, scale, int8, model_name=name).mean.psnr
+            assert a is not None and b is not None
+            out["sets"].setdefault(s, {})[str(scale)] = {"fp32": round(a, 3), "int8": round(b, 3), "delta": round(b - a, 3)}  # type: ignore[union-attr]
+            print(f"{name} x{scale} {s:<6} fp32 {a:.3f} dB  int8 {b:.3f} dB  ({b - a:+.3f})", flush=True)
+        if scale != args.scales[0]:
+            continue
+        clips = sorted((DATA / "videos").glob("*.mp4"))
+        rng = np.random.default_rng(0)
+        inputs = {"random noise 96x96": rng.integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)}
+        for clip in clips:
+            with VideoReader(clip, batch_size=args.frames) as r:
+                inputs[clip.stem] = next(iter(r)).frames[: args.frames]
+        for label, frames in inputs.items():
+            h, w = frames.shape[1:3]
+            if h * w > 400 * 300:  # keep the 720p clip affordable: its centre
+                frames = np.ascontiguousarray(frames[:, h // 2 - 90 : h // 2 + 90, w // 2 - 160 : w // 2 + 160])
+            d = drift(np.concatenate([int8(f[None]) for f in frames]), fp32(frames))
+            out["drift"][label] = {k: round(v, 3) for k, v in d.items()}  # type: ignore[index]
+            print(f"x{scale} drift on {label} ({len(frames)} frames {frames.shape[2]}x{frames.shape[1]}): mean |int8-fp32| "
+                  f"{d['mean_abs']:.2f}, max {d['max_abs']:.0f} levels, PSNR vs fp32 {d['psnr_vs_fp32']:.2f} dB", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
