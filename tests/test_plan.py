@@ -94,7 +94,7 @@ def test_compile_failure_at_first_call_falls_back(caplog: pytest.LogCaptureFixtu
 def test_single_images_and_short_clips_are_never_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(_plan.TUNE_ENV, raising=False)
     assert should_tune(1, 4, 4) == (False, should_tune(1, 4, 4)[1])
-    assert "single image" in should_tune(1, 4, 4)[1]
+    assert "single image" in should_tune(1, 4, 4)[1] and not should_tune(1, 4, 4)[0]
     assert not should_tune(100, 4, 4)[0]
     assert not should_tune(None, 4, 4)[0]
     assert should_tune(2000, 4, 4)[0]

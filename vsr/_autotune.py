@@ -68,8 +68,10 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     frames each call brings (the video reader's batch): the largest batch
     size worth trying.
     """
-    key = _key(up, width, height)
     base: Plan = up.plan
+    if up.precision == "int8":
+        return Decision(base, "pinned", "int8 runs a fixed plan: each new batch or tile shape recompiles its graph"), None
+    key = _key(up, width, height)
     pinned: set[str] = up.pinned
     can_compile, no_compile_why = compiler_status()
     rec = load_plan(key)

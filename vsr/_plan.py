@@ -246,8 +246,9 @@ def should_tune(frames: int | None, n_candidates: int, frames_per_try: int) -> t
     worst = tried * _WORST_SLOWDOWN
     if worst > TUNE_BUDGET * frames:
         need = math.ceil(worst / TUNE_BUDGET)
-        what = "a single image" if frames == 1 else f"{frames} frames"
-        return False, f"{what} is too short to measure plans ({need}+ frames needed to keep it under {TUNE_BUDGET:.0%})"
+        if frames == 1:
+            return False, "a single image: plans are only measured on videos"
+        return False, f"{frames} frames is too short to measure plans ({need}+ frames keep it under {TUNE_BUDGET:.0%})"
     return True, f"{frames} frames: measuring costs under {TUNE_BUDGET:.0%}"
 
 

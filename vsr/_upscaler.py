@@ -208,7 +208,7 @@ class Upscaler:
         self.apply_plan(Plan(
             batch_size=int(batch_size) if batch_size is not None else (4 if low else 1),
             channels_last=bool(channels_last) if channels_last is not None else True,
-            tile=tile, runtime="compiled" if compile else "eager",
+            tile=tile, runtime="compiled" if compile or self.precision == "int8" else "eager",
         ))
 
     # ------------------------------------------------------------ execution plan
@@ -222,7 +222,7 @@ class Upscaler:
         threads = plan.threads or self._threads0
         if self.device.type == "cpu" and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        if plan.runtime == "compiled" and (self._compiled is None or self._compiled.model is not self.model):
+        if plan.runtime == "compiled" and self.precision != "int8" and (self._compiled is None or self._compiled.model is not self.model):
             from vsr._compiled import CompiledForward
 
             self._compiled = CompiledForward(self.model, self.scale)
