@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._compiled import compiler_status
-from .errors import UnsupportedError
+from vsr._compiled import compiler_status
+from vsr.errors import UnsupportedError
 
 __all__ = ["int8_status", "calibration_patches", "edge_layers", "quantize_int8", "Int8Forward"]
 

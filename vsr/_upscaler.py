@@ -271,7 +271,7 @@ class Upscaler:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.precision == "int8":
             if self._int8 is None:
-                from ._int8 import Int8Forward
+                from vsr._int8 import Int8Forward
 
                 self._int8 = Int8Forward(self.model, self.scale)
             return self._int8(x).float()
