@@ -168,8 +168,8 @@ def test_bad_inputs_and_options_are_refused() -> None:
         up(np.zeros((4, 4), dtype=np.uint8))
     with pytest.raises(UnsupportedError, match="x3 was requested"):
         Upscaler(_tiny(), scale=3)
-    with pytest.raises(UnsupportedError, match="allowed: auto, fp32, bf16, fp16"):
-        Upscaler(_tiny(), scale=2, precision="int8")
+    with pytest.raises(UnsupportedError, match="allowed: auto, fp32, bf16, fp16, int8"):
+        Upscaler(_tiny(), scale=2, precision="int4")
     with pytest.raises(UnsupportedError, match="fp16 is not supported on the CPU"):
         Upscaler(_tiny(), scale=2, device="cpu", precision="fp16")
     with pytest.raises(UnsupportedError, match="unknown device"):

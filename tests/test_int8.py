@@ -67,7 +67,7 @@ def test_int8_without_torchao_is_a_one_line_error_naming_the_extra(monkeypatch: 
     monkeypatch.setitem(sys.modules, "torchao", None)  # import torchao -> ImportError
     ok, why = _int8.int8_status()
     assert not ok and "vsr[cpu-int8]" in why
-    from vsr.inference import Upscaler
+    from vsr import Upscaler
 
     torch.manual_seed(0)
     up = Upscaler(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), scale=2, device="cpu", precision="int8")

@@ -15,7 +15,7 @@ from vsr import _plan
 from vsr._autotune import worth_compiling
 from vsr._compiled import CompiledForward, compiler_status
 from vsr._plan import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
-from vsr.inference import Upscaler
+from vsr import Upscaler
 from vsr.models import get_model
 
 
