@@ -53,13 +53,32 @@ WEIGHT_RANGE = (-64, 63)
 def int8_status() -> tuple[bool, str]:
     """``(True, "torchao x.y")`` when int8 can run here, else ``(False, why)`` naming the fix."""
     try:
-        import torchao
+        torchao = _import_torchao()
     except ImportError:
         return False, "--precision int8 needs torchao: pip install 'vsr[cpu-int8]' (or pip install torchao)"
     ok, why = compiler_status()
     if not ok:
         return False, f"--precision int8 needs a C++ compiler for torch.compile ({why}); install g++ or set CXX"
     return True, f"torchao {torchao.__version__}"
+
+
+def _import_torchao() -> Any:
+    """``import torchao`` without its start-up chatter (CUDA-only kernels that a CPU build cannot load, an Enum deprecation)."""
+    import sys
+
+    if "torchao" in sys.modules and sys.modules["torchao"] is not None:
+        return sys.modules["torchao"]
+    loggers = [logging.getLogger(n) for n in ("torchao", "torch.utils._pytree")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        import torchao
+
+        return torchao
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _dead_leaves(rng: np.random.Generator, size: int, discs: int) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""CPU execution plans side by side: eager layouts and batches, compiled, bf16, int8, the conv ceiling, and end to end.
+
+    python benchmarks/bench_cpu.py [--rounds 3] [--frames 4] [--size 320x180] [--e2e-frames 24]
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/bench_cpu.py   # an AVX2-only CPU's kernels
+
+Bundled EDSR-baseline x2 weights (int8 is calibrated for them). Model-only
+variants run interleaved over ``--rounds`` rounds in one process (best round
+counts; the machine is shared), then a single 3x3 64->64 conv gives the
+practical ceiling in GFLOP/s, then the whole ``upscale_video`` runs against the
+official-style whole loop (cv2 decode -> fp32 NCHW batch 1 -> cv2 encode).
+Prints the CPU flags, the ISA limits set by environment and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import conv_gflop, machine  # noqa: E402
+from bench_upscale import make_clip, official_demo  # noqa: E402
+
+from vsr import Upscaler  # noqa: E402
+from vsr._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
+from vsr._pipeline import upscale_video  # noqa: E402
+from vsr._plan import Plan  # noqa: E402
+from vsr.models import default_model_name, load_model  # noqa: E402
+
+
+def cpu_flags() -> str:
+    """The kernel-relevant flags ``lscpu`` reports."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "lscpu unavailable"
+    flags = next((line.split(":", 1)[1].split() for line in out.splitlines() if line.startswith("Flags")), [])
+    keep = [f for f in flags if f.startswith(("avx", "amx", "fma", "sse4_2")) or "vnni" in f]
+    name = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+    return f"{name}; {' '.join(keep)}"
+
+
+def conv_ceiling(h: int, w: int, dtype: torch.dtype | None, repeats: int = 5) -> float:
+    """GFLOP/s of one 3x3 64->64 conv (channels_last) on an ``h x w`` map, best of ``repeats``."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(1, 64, h, w).contiguous(memory_format=torch.channels_last)
+    best = float("inf")
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        conv(x)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            conv(x)
+            best = min(best, time.perf_counter() - t0)
+    return 2 * 9 * 64 * 64 * h * w / best / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=4, help="frames per variant per round")
+    ap.add_argument("--size", default="320x180")
+    ap.add_argument("--e2e-frames", type=int, default=24, help="clip length for the end-to-end part (0: skip it)")
+    ap.add_argument("--no-int8", action="store_true")
+    args = ap.parse_args()
+    w, h = map(int, args.size.split("x"))
+    scale = 2
+    isa = " ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ)
+    print(f"# {machine()}")
+    print(f"# lscpu: {cpu_flags()}")
+    print(f"# ISA limits by environment: {isa or 'none'}; torch CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+          f"native bf16 (flags and oneDNN): {cpu_has_native_bf16()}")
+    print(f"# load average at start: {os.getloadavg()}")
+    model = load_model(default_model_name(scale)).eval()
+    official = copy.deepcopy(model)
+    gflop = conv_gflop(official, torch.rand(1, 3, h, w) * 255, scale)
+    frames = np.random.default_rng(0).integers(0, 256, (args.frames, h, w, 3), dtype=np.uint8)
+
+    def official_loop() -> None:
+        with torch.inference_mode():
+            for f in frames:
+                official(torch.from_numpy(f).permute(2, 0, 1)[None].float(), scale).clamp(0, 255).round()
+
+    def planned(precision: str, plan: Plan) -> Callable[[], object]:
+        up = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision=precision)
+        up.apply_plan(plan)
+        return lambda: up(frames)
+
+    auto = Upscaler(copy.deepcopy(model), scale=scale, device="cpu")
+    variants: dict[str, Callable[[], object]] = {
+        "official: fp32 NCHW batch 1": official_loop,
+        f"vsr default before measuring ({auto.precision}, {auto.plan.describe()})": lambda: auto(frames),
+        "fp32 channels_last batch 1": planned("fp32", Plan(batch_size=1)),
+        "fp32 channels_last batch 4": planned("fp32", Plan(batch_size=4)),
+        "fp32 NCHW batch 4": planned("fp32", Plan(batch_size=4, channels_last=False)),
+        "fp32 compiled (inductor, freezing) batch 1": planned("fp32", Plan(batch_size=1, runtime="compiled")),
+    }
+    if cpu_has_native_bf16():
+        variants["bf16 channels_last batch 1"] = planned("bf16", Plan(batch_size=1))
+        variants["bf16 channels_last batch 4"] = planned("bf16", Plan(batch_size=4))
+    else:
+        print(f"# bf16 is emulated here: a conv measured {emulated_slowdown():.1f}x slower than fp32 (not run)")
+    if not args.no_int8:
+        for b in (1, 2):
+            up8 = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision="int8", batch_size=b)
+            variants[f"int8 (torchao PT2E, compiled) batch {b}"] = lambda up8=up8: up8(frames)
+    # Warm-up: compiles (timed) and first oneDNN primitive creation, outside the rounds.
+    for name, fn in variants.items():
+        t0 = time.perf_counter()
+        fn()
+        print(f"# warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    best = {name: float("inf") for name in variants}
+    for r in range(args.rounds):
+        for name, fn in variants.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / args.frames)
+        print(f"# round {r + 1}/{args.rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
+    ceiling32 = conv_ceiling(h, w, None)
+    ceiling16 = conv_ceiling(h, w, torch.bfloat16) if cpu_has_native_bf16() else None
+    base = best["official: fp32 NCHW batch 1"]
+    eager_cl = best["fp32 channels_last batch 1"]
+    print(f"\nModel only: EDSR-baseline x{scale}, {w}x{h}, {gflop:.1f} GFLOP/frame; best of {args.rounds} rounds of {args.frames} frames")
+    print(f"{'variant':<62} {'fps':>6} {'GFLOP/s':>8} {'vs official':>11} {'vs fp32 CL b1':>13}")
+    for name, t in sorted(best.items(), key=lambda kv: kv[1]):
+        print(f"{name:<62} {1 / t:6.2f} {gflop / t:8.1f} {base / t:10.2f}x {eager_cl / t:12.2f}x")
+    print(f"single 3x3 64->64 conv ceiling: fp32 channels_last {ceiling32:.0f} GFLOP/s"
+          + (f", bf16 {ceiling16:.0f} GFLOP/s" if ceiling16 else ""))
+    lossless = {n: t for n, t in best.items() if not n.startswith("int8") and not n.startswith("official")}
+    top = min(lossless, key=lossless.__getitem__)
+    ceiling = ceiling16 if ceiling16 and "bf16" in top else ceiling32
+    print(f"fastest lossless variant: {top}: {gflop / lossless[top] / ceiling:.0%} of the matching conv ceiling")
+    print(f"# load average after the model part: {os.getloadavg()}")
+    if args.e2e_frames:
+        end_to_end(model, scale, w, h, args.e2e_frames)
+
+
+def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int) -> None:
+    """Official-style whole loop vs ``upscale_video`` (default, int8), one clip, alternating over 2 rounds."""
+    tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_cpu_"))
+    src = make_clip(tmp / "clip.mp4", n, w, h)
+    runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], "vsr upscale (default)": [],
+                                    "vsr upscale --precision int8": []}
+    for _ in range(2):
+        t0 = time.perf_counter()
+        k = official_demo(src, tmp / "official.mp4", copy.deepcopy(model), scale)
+        runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(k / (time.perf_counter() - t0))
+        for name, precision in (("vsr upscale (default)", "auto"), ("vsr upscale --precision int8", "int8")):
+            stats = upscale_video(src, tmp / f"{precision}.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,
+                                  overwrite=True, progress=False)
+            runs[name].append(stats.fps)
+    base = max(runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"])
+    print(f"\nEnd to end: {n} frames {w}x{h} -> x{scale}, libx264; best of 2 alternating runs (set-up included: model "
+          "load, int8 quantization and compilation)")
+    for name, fps in runs.items():
+        print(f"{name:<52} {max(fps):6.2f} fps  {max(fps) / base:5.2f}x   (runs: {', '.join(f'{v:.2f}' for v in fps)})")
+    print(f"# load average after end to end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
