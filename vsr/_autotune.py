@@ -101,7 +101,7 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     if dry_run:
         return decision, None
     log.info("measuring %d execution plans on the first frames (%s)", len(cands), why)
-    state: dict[str, Any] = {"timings": {}}
+    state: dict[str, Any] = {"timings": {}, "tuners": []}
 
     def eager_done(winner: Plan, timings: dict[Plan, float], used: int) -> None:
         state["timings"].update({p.describe(): t for p, t in timings.items()})
@@ -116,6 +116,7 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
                 # Compiled first: its first call compiles, the second is timed against the eager winner's.
                 up._tuner = Tuner([compiled, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,
                                   on_done=compiled_done)
+                state["tuners"].append(up._tuner)
                 return
         finish(winner, None)
 
@@ -130,10 +131,16 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     def finish(winner: Plan, compile_seconds: float | None) -> None:
         path = save_plan(key, winner, fallback=state["eager"], timings=state["timings"], compile_seconds=compile_seconds)
         summary = ", ".join(f"{name}: {1 / t:.2f} fps" for name, t in sorted(state["timings"].items(), key=lambda kv: kv[1]))
-        log.info("execution plan: %s (measured %s)%s", winner.describe(), summary, f"; saved to {path}" if path else "")
+        lost = sum(t.lost_seconds for t in state["tuners"])
+        total = (frames or 0) * state["timings"].get(winner.describe(), 0.0)
+        cost = f"; measuring cost {lost:.1f} s" + (f" ({lost / total:.1%} of the run)" if total else "")
+        compiling = f", compiling {compile_seconds:.1f} s" if compile_seconds else ""
+        log.info("execution plan: %s (measured %s%s%s)%s", winner.describe(), summary, cost, compiling,
+                 f"; saved to {path}" if path else "")
         up.decision = Decision(winner, "cached", f"measured now: {summary}")
 
     tuner = Tuner(cands, apply=up.apply_plan, run=up._upscale_frames, frames_total=frames, on_done=eager_done)
+    state["tuners"].append(tuner)
     return decision, tuner
 
 

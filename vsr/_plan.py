@@ -337,6 +337,11 @@ class Tuner:
         self._lost = 0.0  # seconds lost against the fastest candidate so far
         self.done = False
 
+    @property
+    def lost_seconds(self) -> float:
+        """Time spent beyond what the fastest candidate would have needed for the same frames (the first calls' set-up included)."""
+        return self._lost
+
     def __call__(self, frames: Any) -> Any:
         """Upscale ``frames`` (one batch) with the next candidate; after the last, apply the winner."""
         plan = self.candidates[self._step % len(self.candidates)]
