@@ -28,8 +28,13 @@ _SATURATION_PROBE = textwrap.dedent("""
     import numpy as np, torch
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
     from vsr._int8 import Int8Forward, calibration_patches
-    from vsr.models import default_model_name, load_model
-    model = load_model(default_model_name(2)).eval()
+    from vsr.models import default_model_name, get_model, load_model
+    # The bundled x2 weights, cut to 4 residual blocks (+ the body's last conv) to keep compilation short: trained
+    # activation and weight magnitudes are what make the int16 pair sums overflow, not the depth.
+    full = load_model(default_model_name(2)).state_dict()
+    model = get_model("edsr_baseline", scale=2, n_resblocks=4).eval()
+    model.load_state_dict({**{k: v for k, v in full.items() if not k.startswith("body.") or int(k.split(".")[1]) < 4},
+                           **{k.replace("body.16.", "body.4."): v for k, v in full.items() if k.startswith("body.16.")}})
     # Generated test images (another seed than calibration): two dead-leaves images, odd-sized 47x45.
     x = torch.cat(calibration_patches(count=2, size=47, seed=1234))[:, :, :45].contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
@@ -40,7 +45,7 @@ _SATURATION_PROBE = textwrap.dedent("""
         y = Int8Forward(model, 2, quantizer=q)(x).clamp(0, 255).round()
         out[name] = float(10 * np.log10(255**2 / ((y - ref) ** 2).mean().item()))
     print(json.dumps(out))
-""")
+""")  # noqa: E501
 
 
 @needs_int8
@@ -51,9 +56,9 @@ def test_int8_does_not_saturate_on_cpus_without_vnni() -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     psnr = json.loads(res.stdout.strip().splitlines()[-1])
     # vsr's recipe (7-bit weights, edge convs in fp32) stays close to fp32 on AVX2 kernels ...
-    assert psnr["vsr"] >= 38.0, psnr
+    assert psnr["vsr"] >= 45.0, psnr  # measured 54.9 dB
     # ... where torchao's default 8-bit weights overflow the int16 pair sums: this test would catch that recipe.
-    assert psnr["torchao_default"] <= psnr["vsr"] - 6.0, psnr
+    assert psnr["torchao_default"] <= psnr["vsr"] - 10.0, psnr  # measured 30.3 dB
 
 
 def test_auto_never_picks_int8_and_gpus_refuse_it() -> None:
