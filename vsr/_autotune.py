@@ -60,6 +60,22 @@ def _timings_note(timings: dict[str, float], winner: Plan) -> str:
     return f"{1 / best:.2f} fps, {slowest[0] / best:.2f}x faster than {slowest[1]}"
 
 
+def _cached_decision(rec: dict[str, Any], base: Plan, pinned: set[str], frames: int | None, can_compile: bool,
+                     no_compile_why: str) -> Decision:
+    """The decision for a cached record: its plan, or its eager fallback when compiling is impossible or not worth it."""
+    plan = _pin(rec["plan"], base, pinned)
+    per_frame = rec["timings"].get(rec["plan"].describe(), 0.0)
+    note = ""
+    if plan.runtime == "compiled" and "runtime" not in pinned:
+        if not can_compile:
+            plan, note = _pin(rec["fallback"], base, pinned), f"; eager because {no_compile_why}"
+        elif not worth_compiling(frames, per_frame, rec.get("compile_seconds")):
+            plan, note = _pin(rec["fallback"], base, pinned), "; eager: too short to pay for compiling"
+    measured = _timings_note(rec["timings"], rec["plan"])
+    return Decision(plan, "cached", f"measured {rec['measured']}{': ' + measured if measured else ''}{note}; "
+                    f"cached in {rec['path']}")
+
+
 def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: bool = False, batch_frames: int = 4
            ) -> tuple[Decision, Tuner | None]:
     """The plan for ``up`` on ``frames`` frames of ``width`` x ``height``, and the tuner measuring it (or ``None``).
@@ -76,19 +92,9 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     can_compile, no_compile_why = compiler_status()
     rec = load_plan(key)
     if rec is not None:
-        plan = _pin(rec["plan"], base, pinned)
-        per_frame = rec["timings"].get(rec["plan"].describe(), 0.0)
-        note = ""
-        if plan.runtime == "compiled" and "runtime" not in pinned:
-            if not can_compile:
-                plan, note = _pin(rec["fallback"], base, pinned), f"; eager because {no_compile_why}"
-            elif not worth_compiling(frames, per_frame, rec.get("compile_seconds")):
-                plan, note = _pin(rec["fallback"], base, pinned), "; eager: too short to pay for compiling"
-        measured = _timings_note(rec["timings"], rec["plan"])
-        decision = Decision(plan, "cached", f"measured {rec['measured']}{': ' + measured if measured else ''}{note}; "
-                            f"cached in {rec['path']}")
+        decision = _cached_decision(rec, base, pinned, frames, can_compile, no_compile_why)
         if not dry_run:
-            up.apply_plan(plan)
+            up.apply_plan(decision.plan)
         return decision, None
 
     cands = tuning_candidates(base, width=width, height=height, margin=up.tile_overlap, pinned=sorted(pinned),
