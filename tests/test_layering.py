@@ -62,6 +62,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "_experiment_config": (TOP, None),
     "_curves": (TOP, None),
     "_preview": (TOP, None),
+    "_plan_report": (TOP, None),
     "train": (TOP, None),
     "cli": (TOP, None),
     "__init__": (TOP, None),

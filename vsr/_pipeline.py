@@ -207,7 +207,7 @@ def run_single(
     start, duration = decode.start, decode.duration
     # One run per destination at a time: a second one refuses at once instead of racing the first to the end.
     with destination_lock(dst), VideoReader(
-        src, backend=decode.decoder, batch_size=upscalers.settings.batch_size, start=start, duration=duration
+        src, backend=decode.decoder, batch_size=upscalers.read_batch, start=start, duration=duration
     ) as reader:
         info = reader.info
         check_pixels(src, info.width, info.height, decode.max_pixels)
@@ -215,6 +215,8 @@ def run_single(
             raise no_frames_error(src, decode, info.duration)
         upscaler = upscalers.for_size(info.width, info.height, what=str(src))
         out_w, out_h = upscaler.output_size(info.width, info.height)
+        decision = upscaler.prepare(info.width, info.height, info.num_frames or None)  # may measure plans on the first batches
+        log.info("%s: %s", src, decision.summary())
         writer = VideoWriter(
             dst, width=out_w, height=out_h, source=info, codec=encode.codec, crf=encode.crf, preset=encode.preset,
             pix_fmt=encode.pix_fmt, encoder_options=encode.encoder_options, start=start, duration=duration, overwrite=overwrite,

@@ -382,7 +382,7 @@ def _open(
     if env.is_main:  # one run per destination at a time (every rank of a torchrun job is one run)
         stack.enter_context(destination_lock(dst))
     reader = stack.enter_context(VideoReader(
-        src, backend=decode.decoder, batch_size=upscalers.settings.batch_size, start=decode.start, duration=decode.duration
+        src, backend=decode.decoder, batch_size=upscalers.read_batch, start=decode.start, duration=decode.duration
     ))
     check_pixels(src, reader.info.width, reader.info.height, decode.max_pixels)
     try:
@@ -394,4 +394,6 @@ def _open(
         ) from None
     if not pts:
         raise no_frames_error(src, decode, reader.info.duration)
-    return reader, upscalers.for_size(reader.info.width, reader.info.height, what=str(src))
+    up = upscalers.for_size(reader.info.width, reader.info.height, what=str(src))
+    up.prepare(reader.info.width, reader.info.height, len(pts) // env.world_size)  # this rank's share of the frames
+    return reader, up

@@ -49,7 +49,9 @@ class InferenceSettings:
             ``None`` with a ``target`` picks, per input, the smallest one that reaches it.
         target: an exact output size or fractional scale (:class:`vsr.Target`); the
             model output is reduced to it with an area filter, frame by frame.
-        device, precision, batch_size, tile, self_ensemble: see :class:`vsr.Upscaler`.
+        device, precision, batch_size, tile, self_ensemble, compile: see :class:`vsr.Upscaler`; ``batch_size``,
+            ``tile`` and ``compile`` left ``None`` are the execution plan's choice (measured on the first
+            frames of a long video, then cached: :meth:`vsr.Upscaler.prepare`).
 
     Raises:
         UnsupportedError: neither ``scale`` nor ``target`` is given.
@@ -60,9 +62,10 @@ class InferenceSettings:
     target: Target | None = None
     device: str | torch.device | None = None
     precision: Precision | str = "auto"
-    batch_size: int = 4
+    batch_size: int | None = None
     tile: int | None = None
     self_ensemble: bool = False
+    compile: bool | None = None
 
     def __post_init__(self) -> None:
         if self.scale is None and self.target is None:
@@ -178,9 +181,14 @@ class Upscalers:
             s = self.settings
             self._built[scale] = Upscaler(
                 self.source(scale), scale=scale, device=self._device, precision=s.precision, batch_size=s.batch_size,
-                tile=s.tile, self_ensemble=s.self_ensemble, target=s.target,
+                tile=s.tile, self_ensemble=s.self_ensemble, target=s.target, compile=s.compile,
             )
         return self._built[scale]
+
+    @property
+    def read_batch(self) -> int:
+        """Frames per decoded batch: the batch size, or, when the plan chooses it, the largest it tries (4)."""
+        return self.settings.batch_size or 4
 
     def for_size(self, width: int, height: int, *, what: str = "the input") -> Upscaler:
         """The Upscaler for an input of ``width`` x ``height`` (the factor may depend on it with a target).
