@@ -207,3 +207,24 @@ def test_forced_bf16_on_an_emulating_cpu_warns_with_the_measured_cost(monkeypatc
     with caplog.at_level(logging.WARNING):
         _device.warn_if_emulated("bf16", torch.device("cpu"))
     assert "emulated" in caplog.text and "6.5x slower" in caplog.text
+
+
+def test_cli_plan_prints_the_plan_and_why_and_writes_nothing(tmp_path: Path, make_video, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from vsr.cli import cli
+    from vsr.models import save_model
+
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path / "cache"))
+    ckpt = save_model(tiny(), tmp_path / "tiny_x2.pt")
+    src = make_video("clip.mp4", frames=6, size=(32, 24))
+    r = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "-m", str(ckpt), "--precision", "fp32", "--plan"])
+    assert r.exit_code == 0, r.output
+    assert "(32x24, 6 frames, x2, cpu, fp32): plan: batch 1, channels_last, whole frames, eager" in r.stdout
+    assert "too short to measure" in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny_x2.pt"]  # no output, no cache entry
+    # after a measurement is cached for this size, --plan shows it and where it came from
+    key = PlanKey(model=_plan.model_signature(tiny()), scale=2, width=32, height=24, device="cpu", precision="fp32")
+    save_plan(key, Plan(batch_size=2, channels_last=False), fallback=Plan(), timings={"batch 2, NCHW, whole frames, eager": 0.5})
+    r = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "-m", str(ckpt), "--precision", "fp32", "--plan"])
+    assert "plan: batch 2, NCHW, whole frames, eager (measured " in r.stdout and "cached in" in r.stdout
