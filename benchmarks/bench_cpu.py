@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--e2e-frames", type=int, default=24, help="clip length for the end-to-end part (0: skip it)")
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--e2e-only", action="store_true", help="skip the model-only part")
     ap.add_argument("--startup", action="store_true", help="also time import and import-to-first-frame in fresh processes")
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
@@ -81,6 +82,9 @@ def main() -> None:
           f"native bf16 (flags and oneDNN): {cpu_has_native_bf16()}")
     print(f"# load average at start: {os.getloadavg()}")
     model = load_model(default_model_name(scale)).eval()
+    if args.e2e_only:
+        end_to_end(model, scale, w, h, args.e2e_frames)
+        return
     official = copy.deepcopy(model)
     gflop = conv_gflop(official, torch.rand(1, 3, h, w) * 255, scale)
     frames = np.random.default_rng(0).integers(0, 256, (args.frames, h, w, 3), dtype=np.uint8)
@@ -179,16 +183,17 @@ def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int) -> No
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_cpu_"))
     src = make_clip(tmp / "clip.mp4", n, w, h)
     runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], "vsr upscale (default)": [],
-                                    "vsr upscale --precision int8": []}
+                                    "vsr upscale --compile": [], "vsr upscale --precision int8": []}
     steady: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(2):
         t0 = time.perf_counter()
         k = official_demo(src, tmp / "official.mp4", copy.deepcopy(model), scale)
         runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(k / (time.perf_counter() - t0))
-        for name, precision in (("vsr upscale (default)", "auto"), ("vsr upscale --precision int8", "int8")):
+        for name, precision, comp in (("vsr upscale (default)", "auto", None), ("vsr upscale --compile", "auto", True),
+                                      ("vsr upscale --precision int8", "int8", None)):
             marks: list[tuple[float, int]] = []
             stats = upscale_video(src, tmp / f"{precision}.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,
-                                  overwrite=True, progress=lambda f, m=marks: m.append((time.perf_counter(), f)))
+                                  compile=comp, overwrite=True, progress=lambda f, m=marks: m.append((time.perf_counter(), f)))
             runs[name].append(stats.fps)
             # Steady state: frames encoded after the first batch, over the time they took (set-up and compile excluded).
             if len(marks) > 1:
