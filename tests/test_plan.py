@@ -228,3 +228,29 @@ def test_cli_plan_prints_the_plan_and_why_and_writes_nothing(tmp_path: Path, mak
     save_plan(key, Plan(batch_size=2, channels_last=False), fallback=Plan(), timings={"batch 2, NCHW, whole frames, eager": 0.5})
     r = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "-m", str(ckpt), "--precision", "fp32", "--plan"])
     assert "plan: batch 2, NCHW, whole frames, eager (measured " in r.stdout and "cached in" in r.stdout
+
+
+def test_upscale_video_measures_plans_on_its_first_frames(tmp_path: Path, make_video, monkeypatch: pytest.MonkeyPatch) -> None:
+    import av
+
+    from vsr import upscale_video
+
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    src = make_video("clip.mkv", frames=24, size=(40, 24), codec="ffv1", pix_fmt="bgr0")
+
+    def frames_of(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+    monkeypatch.setenv(_plan.TUNE_ENV, "0")
+    upscale_video(src, tmp_path / "plain.mkv", scale=2, model=tiny(), precision="fp32", codec="ffv1", pix_fmt="bgr0",
+                  progress=False)
+    assert not (tmp_path / "cache" / "plans").exists()
+    monkeypatch.setenv(_plan.TUNE_ENV, "1")
+    stats = upscale_video(src, tmp_path / "tuned.mkv", scale=2, model=tiny(), precision="fp32", codec="ffv1", pix_fmt="bgr0",
+                          progress=False)
+    assert stats.frames == 24 and len(list((tmp_path / "cache" / "plans").glob("*.json"))) == 1
+    a, b = frames_of(tmp_path / "plain.mkv"), frames_of(tmp_path / "tuned.mkv")
+    assert a.shape == b.shape == (24, 48, 80, 3)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
