@@ -32,7 +32,7 @@ from bench_upscale import make_clip, official_demo  # noqa: E402
 
 from vsr import Upscaler  # noqa: E402
 from vsr._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
-from vsr._pipeline import upscale_video  # noqa: E402
+from vsr import upscale_video  # noqa: E402
 from vsr._plan import Plan  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
 
