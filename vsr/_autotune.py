@@ -85,8 +85,9 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     size worth trying.
     """
     base: Plan = up.plan
-    if up.precision == "int8":
-        return Decision(base, "pinned", "int8 runs a fixed plan: each new batch or tile shape recompiles its graph"), None
+    if up.precision == "int8" or ("runtime" in up.pinned and base.runtime == "compiled"):
+        what = "int8" if up.precision == "int8" else "--compile"
+        return Decision(base, "pinned", f"{what} runs a fixed plan: each new batch or tile shape recompiles its graph"), None
     key = _key(up, width, height)
     pinned: set[str] = up.pinned
     can_compile, no_compile_why = compiler_status()

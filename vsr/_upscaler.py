@@ -149,8 +149,9 @@ class Upscaler:
         channels_last: use the NHWC memory format (faster on CPU and tensor cores);
             ``None`` = the plan's choice (NHWC until measured).
         compile: run through ``torch.compile`` (``None`` = when a measured plan says
-            so for a long video; ``True`` needs a C++ compiler and falls back to
-            eager with one warning line without one).
+            so for a long video; ``True`` fixes the rest of the plan, since each new
+            shape recompiles, and falls back to eager with one warning line without
+            a C++ compiler).
         target: an output size other than ``scale`` times the input (a fractional
             scale, a size, one side): the model output is reduced to it with
             :func:`area_resize` before rounding. It must not exceed ``scale``
@@ -195,9 +196,10 @@ class Upscaler:
         # Execution plan (vsr._plan): what the caller fixed is pinned; the rest may be measured by prepare().
         self.pinned = {k for k, v in (("batch_size", batch_size), ("tile", tile), ("channels_last", channels_last),
                                       ("runtime", compile)) if v is not None}
-        if self.precision == "int8":
-            # Every new batch or tile shape recompiles the int8 graph: its plan is fixed, not measured.
+        if self.precision == "int8" or compile:
+            # Every new batch, tile or memory layout recompiles a compiled graph: that plan is fixed, not measured.
             self.pinned |= {"batch_size", "tile", "channels_last", "runtime", "threads"}
+        if self.precision == "int8":
             batch_size = batch_size or 2
         low = self.precision in ("bf16", "fp16") or self.device.type == "cuda"
         self._compiled: Any = None
