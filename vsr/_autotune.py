@@ -17,8 +17,8 @@ import dataclasses
 import logging
 from typing import Any
 
-from vsr._compiled import compiler_status, inductor_cache_dir
-from vsr._plan import Decision, Plan, PlanKey, Tuner, cache_dir, load_plan, model_signature, save_plan, should_tune, tuning_candidates
+from vsr._compiled import compiler_status
+from vsr._plan import Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates
 
 __all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS"]
 
@@ -118,7 +118,6 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
             if not can_compile:
                 log.warning("not compiling the model: %s; running eagerly", no_compile_why)
             else:
-                inductor_cache_dir(cache_dir())
                 compiled = dataclasses.replace(winner, runtime="compiled")
                 # Compiled first: its first call compiles, the second is timed against the eager winner's.
                 up._tuner = Tuner([compiled, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,

@@ -225,8 +225,10 @@ class Upscaler:
         if self.device.type == "cpu" and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         if plan.runtime == "compiled" and self.precision != "int8" and (self._compiled is None or self._compiled.model is not self.model):
-            from vsr._compiled import CompiledForward
+            from vsr._compiled import CompiledForward, inductor_cache_dir
+            from vsr._plan import cache_dir
 
+            inductor_cache_dir(cache_dir())  # compiled kernels kept with vsr's cache, for the next run
             self._compiled = CompiledForward(self.model, self.scale)
 
     def prepare(self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False) -> Decision:
@@ -273,8 +275,11 @@ class Upscaler:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.precision == "int8":
             if self._int8 is None:
+                from vsr._compiled import inductor_cache_dir
                 from vsr._int8 import Int8Forward
+                from vsr._plan import cache_dir
 
+                inductor_cache_dir(cache_dir())
                 self._int8 = Int8Forward(self.model, self.scale)
             return self._int8(x).float()
         with self._autocast():
