@@ -254,3 +254,19 @@ def test_upscale_video_measures_plans_on_its_first_frames(tmp_path: Path, make_v
     a, b = frames_of(tmp_path / "plain.mkv"), frames_of(tmp_path / "tuned.mkv")
     assert a.shape == b.shape == (24, 48, 80, 3)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_plans_respect_the_memory_guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import copy
+
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv(_plan.TUNE_ENV, "1")
+    up = Upscaler(tiny(), scale=2, device="cpu", precision="fp32")
+    # what vsr._memory.fit_in_memory returns when a frame does not fit: a copy that tiles
+    fitted = copy.copy(up)
+    fitted.tile = 16
+    d = fitted.prepare(64, 64, 5000, fits=lambda batch, tile: batch == 1)
+    assert all(c.tile == 16 and c.batch_size == 1 for c in d.candidates) or d.source != "measure"
+    # without the guard's change, candidates that would not fit are dropped
+    d2 = up.prepare(64, 64, 5000, fits=lambda batch, tile: batch <= 2)
+    assert d2.source == "measure" and max(c.batch_size for c in d2.candidates) == 2

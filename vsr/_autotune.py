@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from vsr._compiled import compiler_status
@@ -76,23 +77,25 @@ def _cached_decision(rec: dict[str, Any], base: Plan, pinned: set[str], frames: 
                     f"cached in {rec['path']}")
 
 
-def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: bool = False, batch_frames: int = 4
-           ) -> tuple[Decision, Tuner | None]:
+def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: bool = False, batch_frames: int = 4,
+           fits: Callable[[int, int | None], bool] | None = None) -> tuple[Decision, Tuner | None]:
     """The plan for ``up`` on ``frames`` frames of ``width`` x ``height``, and the tuner measuring it (or ``None``).
 
     Applies the plan to ``up`` unless ``dry_run``. ``batch_frames`` is how many
     frames each call brings (the video reader's batch): the largest batch
-    size worth trying.
+    size worth trying. ``fits(batch, tile)`` drops the plans that would not fit in memory.
     """
-    base: Plan = up.plan
+    base: Plan = dataclasses.replace(up.plan, batch_size=up.batch_size, tile=up.tile)
+    pinned: set[str] = set(up.pinned)
+    if base != up.plan:  # the memory guard (vsr._memory) made this input's batch smaller or tiled it: keep that
+        pinned |= {"batch_size", "tile"}
     if up.precision == "int8" or ("runtime" in up.pinned and base.runtime == "compiled"):
         what = "int8" if up.precision == "int8" else "--compile"
         return Decision(base, "pinned", f"{what} runs a fixed plan: each new batch or tile shape recompiles its graph"), None
     key = _key(up, width, height)
-    pinned: set[str] = up.pinned
     can_compile, no_compile_why = compiler_status()
     rec = load_plan(key)
-    if rec is not None:
+    if rec is not None and (fits is None or fits(rec["plan"].batch_size, rec["plan"].tile)):
         decision = _cached_decision(rec, base, pinned, frames, can_compile, no_compile_why)
         if not dry_run:
             up.apply_plan(decision.plan)
@@ -100,6 +103,8 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
 
     cands = tuning_candidates(base, width=width, height=height, margin=up.tile_overlap, pinned=sorted(pinned),
                               max_batch=batch_frames, cpus=_cpus())
+    if fits is not None:
+        cands = [c for i, c in enumerate(cands) if i == 0 or fits(c.batch_size, c.tile)]
     tune, why = should_tune(frames, len(cands), batch_frames)
     if not tune:
         source = "pinned" if len(cands) < 2 else "default"

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from torch import nn
 from vsr._upscaler import Upscaler
 from vsr.errors import OutOfMemoryError
 
-__all__ = ["available_bytes", "estimate_bytes", "fit_in_memory"]
+__all__ = ["available_bytes", "estimate_bytes", "fit_in_memory", "plan_fits"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,15 @@ def fit_in_memory(
     fitted = copy.copy(upscaler)  # shares the model; only this input's frames use the smaller batch or tile
     fitted.batch_size, fitted.tile = batch, tile
     return fitted
+
+
+def plan_fits(upscaler: Upscaler, width: int, height: int) -> Callable[[int, int | None], bool]:
+    """``fits(batch, tile)``: whether that batch and tile fit the memory free now (for the execution-plan candidates)."""
+    free = available_bytes(upscaler.device)
+    if free is None:
+        return lambda batch, tile: True
+    budget = free * _USABLE
+    return lambda batch, tile: estimate_bytes(upscaler, width, height, tile=tile, batch=batch) <= budget
 
 
 def _first_fit(upscaler: Upscaler, width: int, height: int, budget: float) -> tuple[int, int | None, int] | None:

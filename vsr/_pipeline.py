@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from vsr._files import destination_lock
+from vsr._memory import plan_fits
 from vsr._prefetch import Prefetcher, Sink
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
 from vsr._upscaler import Upscaler
@@ -215,7 +216,9 @@ def run_single(
             raise no_frames_error(src, decode, info.duration)
         upscaler = upscalers.for_size(info.width, info.height, what=str(src))
         out_w, out_h = upscaler.output_size(info.width, info.height)
-        decision = upscaler.prepare(info.width, info.height, info.num_frames or None)  # may measure plans on the first batches
+        # May measure plans on the first batches; only among those that fit in memory.
+        decision = upscaler.prepare(info.width, info.height, info.num_frames or None,
+                                    fits=plan_fits(upscaler, info.width, info.height))
         log.info("%s: %s", src, decision.summary())
         writer = VideoWriter(
             dst, width=out_w, height=out_h, source=info, codec=encode.codec, crf=encode.crf, preset=encode.preset,

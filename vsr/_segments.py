@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from vsr._distributed import DistEnv, Group, Progress, dist_env, sigterm_as_interrupt
 from vsr._files import destination_lock, sha256_file
+from vsr._memory import plan_fits
 from vsr._pipeline import UpscaleStats, damaged_error, no_frames_error, upscale_stream, warn_if_short
 from vsr._segment_plan import (
     FORMAT,
@@ -395,5 +396,6 @@ def _open(
     if not pts:
         raise no_frames_error(src, decode, reader.info.duration)
     up = upscalers.for_size(reader.info.width, reader.info.height, what=str(src))
-    up.prepare(reader.info.width, reader.info.height, len(pts) // env.world_size)  # this rank's share of the frames
+    w, h = reader.info.width, reader.info.height
+    up.prepare(w, h, len(pts) // env.world_size, fits=plan_fits(up, w, h))  # this rank's share of the frames
     return reader, up

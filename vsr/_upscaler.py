@@ -231,18 +231,22 @@ class Upscaler:
             inductor_cache_dir(cache_dir())  # compiled kernels kept with vsr's cache, for the next run
             self._compiled = CompiledForward(self.model, self.scale)
 
-    def prepare(self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False) -> Decision:
+    def prepare(
+        self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False,
+        fits: Callable[[int, int | None], bool] | None = None,
+    ) -> Decision:
         """Choose the execution plan for ``frames`` frames of ``width`` x ``height``; returns the decision.
 
         A plan measured earlier for the same key is used at once; a video long
         enough that measuring costs under 5% of it gets its first batches run
         with candidate plans and keeps the fastest (saved for next time); a
         single image or short clip runs the default plan. ``dry_run`` only
-        says what would happen (``vsr upscale --plan``).
+        says what would happen (``vsr upscale --plan``). ``fits(batch, tile)``
+        rules out plans that would not fit in memory (:func:`vsr._memory.plan_fits`).
         """
         from vsr._autotune import decide
 
-        self.decision, self._tuner = decide(self, width, height, frames, dry_run=dry_run)
+        self.decision, self._tuner = decide(self, width, height, frames, dry_run=dry_run, fits=fits)
         return self.decision
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
