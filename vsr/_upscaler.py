@@ -138,7 +138,8 @@ class Upscaler:
             bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly; or ``int8``
             (CPU, needs torchao and a C++ compiler; costs some PSNR: see the model card).
         batch_size: frames per forward pass; ``None`` = the execution plan's
-            choice (see :meth:`prepare`; 4 with bf16/fp16, else 1, until measured).
+            choice (see :meth:`prepare`; until measured, 4 on a GPU and 1 on the CPU,
+            where batch 1 was faster in fp32 and, in 2 of 3 runs, in bf16: benchmarks/RESULTS.md).
         tile: LR tile side for frames that do not fit in memory (``None`` = whole
             frames, or the plan's choice). After an out-of-memory error the call that hit it retries with
             half the tile; the next call starts from this value again.
@@ -201,14 +202,14 @@ class Upscaler:
             self.pinned |= {"batch_size", "tile", "channels_last", "runtime", "threads"}
         if self.precision == "int8":
             batch_size = batch_size or 2
-        low = self.precision in ("bf16", "fp16") or self.device.type == "cuda"
+        gpu = self.device.type != "cpu"
         self._compiled: Any = None
         self._int8: Any = None
         self._tuner: Any = None
         self._threads0 = torch.get_num_threads()
         self.decision: Decision | None = None
         self.apply_plan(Plan(
-            batch_size=int(batch_size) if batch_size is not None else (4 if low else 1),
+            batch_size=int(batch_size) if batch_size is not None else (4 if gpu else 1),
             channels_last=bool(channels_last) if channels_last is not None else True,
             tile=tile, runtime="compiled" if compile or self.precision == "int8" else "eager",
         ))
