@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["compiler_status", "CompiledForward", "inductor_cache_dir"]
+__all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class CompiledForward:
         if not ok:
             self._fall_back(why)
             return
-        self._fn = torch.compile(_Bound(model, scale), backend="inductor", dynamic=dynamic)
+        self._fn = torch.compile(ScaleBound(model, scale), backend="inductor", dynamic=dynamic)
 
     def _fall_back(self, why: str) -> None:
         self.fallback_reason = why
@@ -109,8 +109,8 @@ class CompiledForward:
         return y
 
 
-class _Bound(nn.Module):
-    """``model(x, scale)`` as a one-argument module, so the scale is a constant to the compiler."""
+class ScaleBound(nn.Module):
+    """``model(x, scale)`` as a one-argument module, so the scale is a constant to a compiler or exporter."""
 
     def __init__(self, model: nn.Module, scale: int) -> None:
         super().__init__()

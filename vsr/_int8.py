@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr._compiled import compiler_status
+from vsr._compiled import ScaleBound, compiler_status
 from vsr.errors import UnsupportedError
 
 __all__ = ["int8_status", "calibration_patches", "edge_layers", "quantize_int8", "Int8Forward"]
@@ -118,15 +118,6 @@ def edge_layers(model: nn.Module) -> list[str]:
     return names
 
 
-class _Bound(nn.Module):
-    def __init__(self, model: nn.Module, scale: int) -> None:
-        super().__init__()
-        self.model, self.scale = model, scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, self.scale)
-
-
 def _quantizer(model_prefix: str, keep: Sequence[str], weight_range: tuple[int, int]) -> Any:
     from torchao.quantization.pt2e import MinMaxObserver
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
@@ -161,7 +152,7 @@ def quantize_int8(
 
     patches = list(patches) if patches is not None else calibration_patches()
     keep = edge_layers(model) if keep is None else keep
-    bound = _Bound(copy.deepcopy(model).float().eval(), scale)
+    bound = ScaleBound(copy.deepcopy(model).float().eval(), scale)
     dims = {0: torch.export.Dim("n", min=1, max=1024), 2: torch.export.Dim("h", min=4, max=8192),
             3: torch.export.Dim("w", min=4, max=8192)}
     example = torch.cat([patches[0], patches[-1]])  # a batch of 2, so that export does not specialise the batch to 1
