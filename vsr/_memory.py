@@ -22,6 +22,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -52,15 +53,19 @@ def _feature_width(model: nn.Module) -> int:
     return widths.most_common(1)[0][0] if widths else 64
 
 
-def estimate_bytes(upscaler: Upscaler, width: int, height: int, *, tile: int | None = None, batch: int | None = None) -> int:
+#: ``estimate_bytes(tile=...)`` default: the upscaler's own tile (``None`` means whole frames).
+_ITS_TILE: Any = object()
+
+
+def estimate_bytes(upscaler: Upscaler, width: int, height: int, *, tile: int | None = _ITS_TILE, batch: int | None = None) -> int:
     """Peak memory (bytes) one batch of ``width`` x ``height`` frames adds to the loaded ``upscaler``.
 
-    ``tile`` and ``batch`` default to the upscaler's. A tiled frame needs the
+    ``tile`` (``None`` = whole frames) and ``batch`` default to the upscaler's. A tiled frame needs the
     activations of one tile (with its overlap) plus the whole input and output
     frames as floats. ``benchmarks/bench_memory_estimate.py`` compares it with
     the measured peak.
     """
-    tile = upscaler.tile if tile is None else tile
+    tile = upscaler.tile if tile is _ITS_TILE else tile
     batch = upscaler.batch_size if batch is None else batch
     s = upscaler.scale
     tiled = tile is not None and (width > tile or height > tile)
@@ -172,7 +177,7 @@ def _first_fit(upscaler: Upscaler, width: int, height: int, budget: float) -> tu
     """(batch, tile, estimate) of the fewest changes that fit: a tile at the same batch, one frame per batch, both."""
     candidates: list[tuple[int, int | None]] = [(upscaler.batch_size, t) for t in _TILES]
     if upscaler.batch_size > 1:
-        candidates += [(1, None)] + [(1, t) for t in _TILES]
+        candidates += [(1, upscaler.tile)] + [(1, t) for t in _TILES]
     for batch, tile in candidates:
         if tile is not None and (tile >= max(width, height) or (upscaler.tile is not None and tile >= upscaler.tile)):
             continue

@@ -33,6 +33,7 @@ import numpy as np
 from vsr._files import destination_lock
 from vsr._memory import plan_fits
 from vsr._prefetch import Prefetcher, Sink
+from vsr._render import clock_text
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
 from vsr._upscaler import Upscaler
 from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError
@@ -121,12 +122,6 @@ class UpscaleStats:
         return f"{self.src}: {self.summary()}"
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h:02d}:{m:02d}:{s:04.1f}"
-
-
 def _when(times: Sequence[float], most: int = 3) -> str:
     """`` at 00:00:04.2-00:00:04.5, 00:01:10.0`` for frame times (runs of close frames merged); ``""`` if none."""
     if not times:
@@ -137,7 +132,7 @@ def _when(times: Sequence[float], most: int = 3) -> str:
             spans[-1][1] = t
         else:
             spans.append([t, t])
-    shown = [_clock(a) if a == b else f"{_clock(a)}-{_clock(b)}" for a, b in spans[:most]]
+    shown = [clock_text(a, 1) if a == b else f"{clock_text(a, 1)}-{clock_text(b, 1)}" for a, b in spans[:most]]
     more = f" and {len(spans) - most} more places" if len(spans) > most else ""
     return f" at {', '.join(shown)}{more}"
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from torch import nn
 
+from vsr._render import clock_text
 from vsr._upscale import FileResult, FolderStats, destination, run_folder
 from vsr._upscale_settings import InferenceSettings, Upscalers
 from vsr._upscaler import Upscaler
@@ -64,7 +65,7 @@ class Preview:
     def summary(self) -> str:
         """One line: where, the speed on this frame, and the projection."""
         (w, h), (ow, oh) = self.input_size, self.output_size
-        where = f" at {_clock(self.at)}" if self.at is not None else ""
+        where = f" at {clock_text(self.at)}" if self.at is not None else ""
         line = (f"preview{where} -> {self.path} ({w}x{h} -> {ow}x{oh}): {self.seconds:.2f} s for this frame "
                 f"({self.fps:.2f} fps, {self.device}, {self.precision})")
         if self.frames is not None and self.frames > 1:
@@ -171,11 +172,11 @@ def _grab(src: Path, at: float | None, decoder: Backend) -> tuple[np.ndarray, fl
     if at is None:
         at = info.duration / 2 if info.duration else 0.0
     elif info.duration is not None and at >= info.duration:
-        raise InvalidInputError(f"{src}: --at {_clock(at)} is past the end (the video lasts {_clock(info.duration)}); pick an earlier time")
+        raise InvalidInputError(f"{src}: --at {clock_text(at)} is past the end (the video lasts {clock_text(info.duration)}); pick an earlier time")
     with VideoReader(src, backend=decoder, batch_size=1, start=at) as reader:
         for batch in reader:
             return batch.frames[0], at, info.num_frames
-    raise InvalidInputError(f"{src}: no frame at {_clock(at)}; pick an earlier --at")
+    raise InvalidInputError(f"{src}: no frame at {clock_text(at)}; pick an earlier --at")
 
 
 def detail_region(frame: np.ndarray, fraction: float = 0.25) -> tuple[int, int, int, int]:
@@ -243,12 +244,6 @@ def _hstack(images: list[np.ndarray], gap: np.ndarray) -> np.ndarray:
     h = max(i.shape[0] for i in images)
     padded = [np.pad(i, ((0, h - i.shape[0]), (0, 0), (0, 0)), constant_values=255) for i in images]
     return np.concatenate([padded[0], np.repeat(gap, h, axis=0), *padded[1:]], axis=1)
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h:02d}:{m:02d}:{s:05.2f}"
 
 
 def _duration(seconds: float) -> str:

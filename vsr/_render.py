@@ -19,6 +19,7 @@ import numpy as np
 from vsr.errors import InvalidInputError
 
 __all__ = [
+    "clock_text",
     "crop",
     "crop_window",
     "encode_png",
@@ -48,6 +49,13 @@ def number_text(v: float | None, digits: int, *, signed: bool = False, missing: 
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def clock_text(seconds: float, decimals: int = 2) -> str:
+    """``hh:mm:ss.ss`` for a time in a video (negative times read as 0)."""
+    m, sec = divmod(max(0.0, seconds), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h:02d}:{m:02d}:{sec:0{3 + decimals}.{decimals}f}"
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
