@@ -1,4 +1,4 @@
-"""Choosing an :class:`~vsr.Upscaler`'s execution plan: the cache, the measurement, the compiled path.
+"""Choosing an :class:`~vsr.Upscaler`'s execution plan: the cache, the measurement, compiled and OpenVINO runtimes.
 
 :func:`decide` is what :meth:`Upscaler.prepare` runs. In order:
 
@@ -6,8 +6,9 @@
    (its compiled variant only if the input is long enough to pay for compiling);
 2. otherwise, when the input is long enough (:func:`~vsr._plan.should_tune`),
    the first batches run with candidate eager plans, the fastest is kept, then
-   (for a run long enough to amortise it, with a C++ compiler present) its
-   compiled variant is timed against it; the winner is saved;
+   (for an fp32/bf16 CPU run long enough to amortise the set-up) its compiled variant
+   (with a C++ compiler present) and its OpenVINO variant (fp32, with openvino
+   installed) are timed against it; the winner is saved;
 3. otherwise the default plan runs, and the decision says why.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vsr._compiled import compiler_status
+from vsr._openvino import openvino_status
 from vsr._plan import Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates
 
 __all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS"]
@@ -61,17 +63,17 @@ def _timings_note(timings: dict[str, float], winner: Plan) -> str:
     return f"{1 / best:.2f} fps, {slowest[0] / best:.2f}x faster than {slowest[1]}"
 
 
-def _cached_decision(rec: dict[str, Any], base: Plan, pinned: set[str], frames: int | None, can_compile: bool,
-                     no_compile_why: str) -> Decision:
-    """The decision for a cached record: its plan, or its eager fallback when compiling is impossible or not worth it."""
+def _cached_decision(rec: dict[str, Any], base: Plan, pinned: set[str], frames: int | None, can_run: bool,
+                     cannot_why: str) -> Decision:
+    """The decision for a cached record: its plan, or its eager fallback when its runtime is missing or its set-up not worth it."""
     plan = _pin(rec["plan"], base, pinned)
     per_frame = rec["timings"].get(rec["plan"].describe(), 0.0)
     note = ""
-    if plan.runtime == "compiled" and "runtime" not in pinned:
-        if not can_compile:
-            plan, note = _pin(rec["fallback"], base, pinned), f"; eager because {no_compile_why}"
+    if plan.runtime != "eager" and "runtime" not in pinned:
+        if not can_run:
+            plan, note = _pin(rec["fallback"], base, pinned), f"; eager because {cannot_why}"
         elif not worth_compiling(frames, per_frame, rec.get("compile_seconds")):
-            plan, note = _pin(rec["fallback"], base, pinned), "; eager: too short to pay for compiling"
+            plan, note = _pin(rec["fallback"], base, pinned), f"; eager: too short to pay for setting up {plan.runtime}"
     measured = _timings_note(rec["timings"], rec["plan"])
     return Decision(plan, "cached", f"measured {rec['measured']}{': ' + measured if measured else ''}{note}; "
                     f"cached in {rec['path']}")
@@ -94,9 +96,11 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
         return Decision(base, "pinned", f"{what} runs a fixed plan: each new batch or tile shape recompiles its graph"), None
     key = _key(up, width, height)
     can_compile, no_compile_why = compiler_status()
+    openvino_ok, no_openvino_why = openvino_status()
     rec = load_plan(key)
     if rec is not None and (fits is None or fits(rec["plan"].batch_size, rec["plan"].tile)):
-        decision = _cached_decision(rec, base, pinned, frames, can_compile, no_compile_why)
+        ok, why = (openvino_ok, no_openvino_why) if rec["plan"].runtime == "openvino" else (can_compile, no_compile_why)
+        decision = _cached_decision(rec, base, pinned, frames, ok, why)
         if not dry_run:
             up.apply_plan(decision.plan)
         return decision, None
@@ -119,25 +123,24 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
         state["timings"].update({p.describe(): t for p, t in timings.items()})
         state["eager"] = winner
         remaining = frames - used if frames is not None else None
+        runtimes = []
         if "runtime" not in pinned and up.device.type == "cpu" and worth_compiling(remaining, timings[winner], None):
-            if not can_compile:
-                log.warning("not compiling the model: %s; running eagerly", no_compile_why)
-            else:
-                compiled = dataclasses.replace(winner, runtime="compiled")
-                # Compiled first: its first call compiles, the second is timed against the eager winner's.
-                up._tuner = Tuner([compiled, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,
-                                  on_done=compiled_done)
-                state["tuners"].append(up._tuner)
-                return
+            runtimes = _runtime_candidates(winner, up.precision, compiler=(can_compile, no_compile_why), openvino=openvino_ok)
+        if runtimes:
+            # The other runtimes first: the first call of each sets it up, the second is timed against the eager winner's.
+            up._tuner = Tuner([*runtimes, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,
+                              on_done=compiled_done)
+            state["tuners"].append(up._tuner)
+            return
         finish(winner, None)
 
     def compiled_done(winner: Plan, timings: dict[Plan, float], used: int) -> None:
-        comp = up._compiled
         state["timings"].update({p.describe(): t for p, t in timings.items()})
-        if winner.runtime == "compiled" and (comp is None or comp.fallback_reason):
-            winner = state["eager"]
+        runner = {"compiled": up._compiled, "openvino": up._openvino}.get(winner.runtime)
+        if winner.runtime != "eager" and (runner is None or runner.fallback_reason):
+            winner, runner = state["eager"], None
             up.apply_plan(winner)
-        finish(winner, comp.compile_seconds if comp is not None else None)
+        finish(winner, runner.compile_seconds if runner is not None else None)
 
     def finish(winner: Plan, compile_seconds: float | None) -> None:
         path = save_plan(key, winner, fallback=state["eager"], timings=state["timings"], compile_seconds=compile_seconds)
@@ -153,6 +156,18 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     tuner = Tuner(cands, apply=up.apply_plan, run=up._upscale_frames, frames_total=frames, on_done=eager_done)
     state["tuners"].append(tuner)
     return decision, tuner
+
+
+def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, str], openvino: bool) -> list[Plan]:
+    """The eager winner's compiled and OpenVINO variants that can run here (OpenVINO only in fp32: it runs no autocast)."""
+    out = []
+    if compiler[0]:
+        out.append(dataclasses.replace(winner, runtime="compiled"))
+    else:
+        log.warning("not compiling the model: %s; running eagerly", compiler[1])
+    if openvino and precision == "fp32":
+        out.append(dataclasses.replace(winner, runtime="openvino"))
+    return out
 
 
 def _cpus() -> int:

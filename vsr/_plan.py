@@ -1,7 +1,8 @@
 """Execution plans chosen by measurement, and the cache that remembers them (FFTW's "wisdom" for vsr).
 
 A :class:`Plan` is how the model runs: frames per forward pass, memory format,
-LR tile side, intra-op threads, and eager or compiled execution. The best plan
+LR tile side, intra-op threads, and the runtime: eager, compiled
+(``torch.compile``) or OpenVINO (the model exported to its CPU runtime). The best plan
 depends on the CPU (cache sizes, AVX2 vs AVX-512, native bf16) far more than
 any rule can predict: batch 4 wins on an AVX-512-BF16 EPYC and loses to batch 1
 on an AVX2-only one. So for a long video vsr times a few candidate plans on
@@ -11,7 +12,7 @@ cache folder under a key made of everything the timing depends on
 (:class:`PlanKey`). The next run with the same key uses it at once.
 
 Every plan computes the same function: tiles overlap by the model's receptive
-margin, and batch size, memory format, threads and compilation only reorder
+margin, and batch size, memory format, threads and the runtime only reorder
 float arithmetic, so outputs differ by at most one grey level after rounding
 (``tests/test_plan.py``).
 """
@@ -37,7 +38,7 @@ from vsr._files import write_text
 
 __all__ = [
     "CACHE_ENV", "TUNE_ENV", "Plan", "PlanKey", "Decision", "Tuner", "cache_dir", "cpu_signature", "load_plan",
-    "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET",
+    "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET", "RUNTIMES",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ _WORST_SLOWDOWN = 0.6
 #: Bump when the meaning of a cached record changes: older records are then ignored.
 _FORMAT = 1
 
-Runtime = Literal["eager", "compiled"]
+Runtime = Literal["eager", "compiled", "openvino"]
+#: Every runtime a plan may name.
+RUNTIMES: tuple[str, ...] = ("eager", "compiled", "openvino")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class Plan:
     def from_json(cls, d: dict[str, Any]) -> Plan:
         """Inverse of :meth:`to_json`; raises ``TypeError``/``ValueError`` on a malformed record."""
         plan = cls(**d)
-        if plan.batch_size < 1 or plan.runtime not in ("eager", "compiled") or plan.threads < 0:
+        if plan.batch_size < 1 or plan.runtime not in RUNTIMES or plan.threads < 0:
             raise ValueError(f"invalid plan {d}")
         return plan
 
@@ -192,8 +195,8 @@ def load_plan(key: PlanKey) -> dict[str, Any] | None:
 def save_plan(key: PlanKey, plan: Plan, *, fallback: Plan, timings: dict[str, float], compile_seconds: float | None = None) -> Path | None:
     """Write the record for ``key`` atomically; returns its path, or ``None`` (with a log line) when it cannot be written.
 
-    ``fallback`` is the best eager plan, used when the compiled winner is not
-    worth compiling for a shorter input later.
+    ``fallback`` is the best eager plan, used when the compiled or OpenVINO winner
+    is not worth its set-up for a shorter input later, or its runtime is missing.
     """
     path = _plan_path(key)
     rec = {

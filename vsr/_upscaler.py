@@ -205,6 +205,7 @@ class Upscaler:
         gpu = self.device.type != "cpu"
         self._compiled: Any = None
         self._int8: Any = None
+        self._openvino: Any = None
         self._tuner: Any = None
         self._threads0 = torch.get_num_threads()
         self.decision: Decision | None = None
@@ -216,7 +217,7 @@ class Upscaler:
 
     # ------------------------------------------------------------ execution plan
     def apply_plan(self, plan: Plan) -> None:
-        """Run from now on as ``plan`` says (batch size, memory format, tile, threads, eager/compiled)."""
+        """Run from now on as ``plan`` says (batch size, memory format, tile, threads, eager/compiled/OpenVINO)."""
         self.plan = plan
         self.batch_size = plan.batch_size
         self.tile = plan.tile
@@ -231,6 +232,12 @@ class Upscaler:
 
             inductor_cache_dir(cache_dir())  # compiled kernels kept with vsr's cache, for the next run
             self._compiled = CompiledForward(self.model, self.scale)
+        if plan.runtime == "openvino" and (self._openvino is None or self._openvino.model is not self.model
+                                           or self._openvino.threads != threads):
+            from vsr._openvino import OpenVINOForward
+            from vsr._plan import cache_dir
+
+            self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / "openvino", threads=threads)
 
     def prepare(
         self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False,
@@ -290,6 +297,8 @@ class Upscaler:
         with self._autocast():
             if self.plan.runtime == "compiled" and self._compiled is not None:
                 y = self._compiled(x)
+            elif self.plan.runtime == "openvino" and self._openvino is not None and self.precision == "fp32":
+                y = self._openvino(x)
             else:
                 y = self.model(x, self.scale)
         return y.float()

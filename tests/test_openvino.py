@@ -1,0 +1,139 @@
+"""The OpenVINO runtime: same pixels as untiled fp32 eager, the IR converted once and cached, a clean fallback, a plan candidate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsr import Upscaler, _autotune, _openvino, _plan
+from vsr._openvino import OpenVINOForward, ir_path, openvino_status
+from vsr._plan import Plan, PlanKey, save_plan
+from vsr.models import get_model
+
+needs_openvino = pytest.mark.skipif(not openvino_status()[0], reason=openvino_status()[1])
+
+
+def tiny(name: str = "edsr_baseline", scale: int = 2, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return get_model(name, scale=scale, n_resblocks=2, n_feats=8).eval()
+
+
+def frames(n: int = 3, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
+    """Odd sizes and an odd count: edge tiles and a last batch smaller than the plan's."""
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+@needs_openvino
+@pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
+@pytest.mark.parametrize("plan,ensemble", [
+    (Plan(batch_size=2, runtime="openvino"), False),
+    (Plan(batch_size=1, channels_last=False, tile=16, runtime="openvino"), False),
+    (Plan(batch_size=2, tile=16, runtime="openvino"), True),
+], ids=["batch2", "tiled", "tiled-ensemble"])
+def test_openvino_plan_matches_untiled_fp32_eager_within_one_level(
+    name: str, scale: int, plan: Plan, ensemble: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    model = tiny(name, scale)
+    ref = Upscaler(model, scale=scale, device="cpu", precision="fp32", batch_size=1, channels_last=False,
+                   self_ensemble=ensemble)(frames())
+    up = Upscaler(model, scale=scale, device="cpu", precision="fp32", self_ensemble=ensemble)
+    up.apply_plan(plan)
+    out = up(frames())
+    assert up._openvino.active and up._openvino.compile_seconds is not None
+    assert out.shape == ref.shape == (3, 21 * scale, 35 * scale, 3)
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+
+
+@needs_openvino
+def test_ir_is_converted_once_and_keyed_by_the_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import openvino as ov
+
+    model = tiny()
+    x = torch.rand(1, 3, 12, 10) * 255
+    first = OpenVINOForward(model, 2, cache=tmp_path)
+    y1 = first(x)
+    path = ir_path(model, 2, tmp_path)
+    assert path.exists() and path.with_suffix(".bin").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".partial")] == []
+
+    def no_conversion(*a: object, **k: object) -> None:
+        raise AssertionError("converted again despite a cached IR")
+
+    monkeypatch.setattr(ov, "convert_model", no_conversion)
+    again = OpenVINOForward(model, 2, cache=tmp_path)
+    assert torch.equal(again(x), y1) and again.active
+    assert ir_path(tiny(seed=1), 2, tmp_path) != path and ir_path(model, 3, tmp_path) != path
+
+
+def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_openvino.importlib.util, "find_spec", lambda name: None)
+    ok, why = openvino_status()
+    assert not ok and "pip install vsr[cpu-openvino]" in why
+    model = tiny()
+    with caplog.at_level(logging.WARNING):
+        up = Upscaler(model, scale=2, device="cpu", precision="fp32")
+        up.apply_plan(Plan(runtime="openvino"))
+        out = up(frames(2))
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "not installed" in lines[0] and "eagerly" in lines[0]
+    assert not up._openvino.active
+    assert np.array_equal(out, Upscaler(model, scale=2, device="cpu", precision="fp32")(frames(2)))
+
+
+@needs_openvino
+def test_conversion_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import openvino as ov
+
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("unsupported op\nmore detail")
+
+    monkeypatch.setattr(ov, "convert_model", broken)
+    model = tiny()
+    fwd = OpenVINOForward(model, 2, cache=None)
+    x = torch.rand(1, 3, 8, 8) * 255
+    with caplog.at_level(logging.WARNING), torch.inference_mode():
+        y = fwd(x)
+        assert torch.equal(y, model(x, 2))
+    assert fwd.fallback_reason == "RuntimeError: unsupported op" and not fwd.active
+
+
+@needs_openvino
+def test_long_run_times_openvino_against_the_eager_winner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/nonexistent/g++")  # no compiled candidate: only OpenVINO joins the second round
+    monkeypatch.setattr(_autotune, "worth_compiling", lambda *a: True)  # a tiny model never pays for set-up on its own
+    model = tiny()
+    up = Upscaler(model, scale=2, device="cpu", precision="fp32")
+    decision = up.prepare(35, 21, frames=5000)
+    assert decision.source == "measure"
+    ref = Upscaler(model, scale=2, device="cpu", precision="fp32", batch_size=1, channels_last=False)
+    for i in range(2 * len(decision.candidates) + 4):
+        f = frames(4, seed=i)
+        assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 1
+    assert up._tuner.done and up.decision.source == "cached"
+    rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
+    assert any(name.endswith("openvino") for name in rec["timings"])
+    assert rec["fallback"]["runtime"] == "eager"
+
+
+def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_autotune, "openvino_status", lambda: (False, "openvino is not installed"))
+    model = tiny()
+    key = PlanKey(model=_plan.model_signature(model), scale=2, width=35, height=21, device="cpu", precision="fp32")
+    fast = Plan(batch_size=2, runtime="openvino")
+    save_plan(key, fast, fallback=dataclasses.replace(fast, runtime="eager"),
+              timings={fast.describe(): 0.01}, compile_seconds=2.0)
+    up = Upscaler(model, scale=2, device="cpu", precision="fp32")
+    d = up.prepare(35, 21, frames=100000)
+    assert up.plan == Plan(batch_size=2) and "eager because openvino is not installed" in d.reason
+    assert Plan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
