@@ -137,3 +137,41 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
     d = up.prepare(35, 21, frames=100000)
     assert up.plan == Plan(batch_size=2) and "eager because openvino is not installed" in d.reason
     assert Plan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
+
+
+def test_runtime_choice_is_validated_and_openvino_means_fp32() -> None:
+    from vsr.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="contradicts"):
+        Upscaler(tiny(), scale=2, device="cpu", compile=True, runtime="openvino")
+    with pytest.raises(UnsupportedError, match="fp32 only"):
+        Upscaler(tiny(), scale=2, device="cpu", precision="bf16", runtime="openvino")
+    with pytest.raises(UnsupportedError, match="runtime must be one of"):
+        Upscaler(tiny(), scale=2, device="cpu", runtime="tensorrt")
+    up = Upscaler(tiny(), scale=2, device="cpu", precision="auto", runtime="openvino")
+    assert up.precision == "fp32" and up.plan.runtime == "openvino" and "runtime" in up.pinned
+    assert Upscaler(tiny(), scale=2, device="cpu", compile=False).plan.runtime == "eager"
+
+
+@needs_openvino
+def test_cli_runtime_openvino_upscales_a_video_like_eager(tmp_path: Path, make_video, monkeypatch: pytest.MonkeyPatch) -> None:
+    import av
+    from click.testing import CliRunner
+
+    from vsr.cli import cli
+    from vsr.models import save_model
+
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path / "cache"))
+    ckpt = save_model(tiny(), tmp_path / "tiny_x2.pt")
+    src = make_video("clip.mkv", frames=5, size=(40, 24), codec="ffv1", pix_fmt="bgr0")
+    outs = []
+    for runtime in ("eager", "openvino"):
+        dst = tmp_path / f"{runtime}.mkv"
+        r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(dst), "-s", "2", "-m", str(ckpt), "--runtime", runtime,
+                                     "--codec", "ffv1", "--pix-fmt", "bgr0", "--precision", "fp32"])
+        assert r.exit_code == 0, r.output
+        with av.open(str(dst)) as c:
+            outs.append(np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]))
+    assert outs[0].shape == outs[1].shape == (5, 48, 80, 3)
+    assert np.abs(outs[0].astype(int) - outs[1].astype(int)).max() <= 1
+    assert list((tmp_path / "cache" / "openvino").glob("*.xml"))

@@ -143,7 +143,8 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
         finish(winner, runner.compile_seconds if runner is not None else None)
 
     def finish(winner: Plan, compile_seconds: float | None) -> None:
-        path = save_plan(key, winner, fallback=state["eager"], timings=state["timings"], compile_seconds=compile_seconds)
+        fallback = dataclasses.replace(state["eager"], runtime="eager")  # what runs when the winner's runtime cannot
+        path = save_plan(key, winner, fallback=fallback, timings=state["timings"], compile_seconds=compile_seconds)
         summary = ", ".join(f"{name}: {1 / t:.2f} fps" for name, t in sorted(state["timings"].items(), key=lambda kv: kv[1]))
         lost = sum(t.lost_seconds for t in state["tuners"])
         total = (frames or 0) * state["timings"].get(winner.describe(), 0.0)

@@ -49,8 +49,8 @@ class InferenceSettings:
             ``None`` with a ``target`` picks, per input, the smallest one that reaches it.
         target: an exact output size or fractional scale (:class:`vsr.Target`); the
             model output is reduced to it with an area filter, frame by frame.
-        device, precision, batch_size, tile, self_ensemble, compile: see :class:`vsr.Upscaler`; ``batch_size``,
-            ``tile`` and ``compile`` left ``None`` are the execution plan's choice (measured on the first
+        device, precision, batch_size, tile, self_ensemble, compile, runtime: see :class:`vsr.Upscaler`; ``batch_size``,
+            ``tile``, ``compile`` and ``runtime`` left ``None`` are the execution plan's choice (measured on the first
             frames of a long video, then cached: :meth:`vsr.Upscaler.prepare`).
 
     Raises:
@@ -66,6 +66,7 @@ class InferenceSettings:
     tile: int | None = None
     self_ensemble: bool = False
     compile: bool | None = None
+    runtime: str | None = None
 
     def __post_init__(self) -> None:
         if self.scale is None and self.target is None:
@@ -182,6 +183,7 @@ class Upscalers:
             self._built[scale] = Upscaler(
                 self.source(scale), scale=scale, device=self._device, precision=s.precision, batch_size=s.batch_size,
                 tile=s.tile, self_ensemble=s.self_ensemble, target=s.target, compile=s.compile,
+                runtime=s.runtime,
             )
         return self._built[scale]
 

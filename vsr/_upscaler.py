@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from vsr._device import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
-from vsr._plan import Decision, Plan
+from vsr._plan import RUNTIMES, Decision, Plan
 from vsr._target import Target
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
 from vsr.models import MDSR, load_model, model_scales
@@ -119,6 +119,20 @@ def self_ensemble_transforms() -> list[tuple[Callable[[torch.Tensor], torch.Tens
     return [((lambda x, i=i: _transform(x, i)), (lambda x, i=i: _inverse(x, i))) for i in range(8)]
 
 
+def _runtime_choice(compile: bool | None, runtime: str | None, precision: str) -> str | None:
+    """The runtime asked for by ``compile`` and ``runtime`` (``None``: the plan's choice); refuses contradictions."""
+    if runtime is not None and runtime not in RUNTIMES:
+        raise UnsupportedError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if compile is not None:
+        implied = "compiled" if compile else "eager"
+        if runtime is not None and runtime != implied:
+            raise UnsupportedError(f"compile={compile} contradicts runtime={runtime!r}")
+        runtime = implied
+    if runtime == "openvino" and str(precision) not in ("auto", "fp32"):
+        raise UnsupportedError(f"the OpenVINO runtime runs fp32 only; {precision} was requested (use fp32 or auto)")
+    return runtime
+
+
 def _is_oom(e: BaseException) -> bool:
     if isinstance(e, torch.OutOfMemoryError):
         return True
@@ -153,6 +167,11 @@ class Upscaler:
             so for a long video; ``True`` fixes the rest of the plan, since each new
             shape recompiles, and falls back to eager with one warning line without
             a C++ compiler).
+        runtime: ``eager``, ``compiled`` (as ``compile=True``) or ``openvino``: the
+            fp32 model exported to OpenVINO's CPU runtime (needs ``pip install
+            'vsr[cpu-openvino]'``; same pixels; eager with one warning line without
+            it). ``None`` = the measured plan's choice. ``openvino`` runs fp32 only:
+            ``precision="auto"`` becomes fp32 and bf16/fp16/int8 are refused.
         target: an output size other than ``scale`` times the input (a fractional
             scale, a size, one side): the model output is reduced to it with
             :func:`area_resize` before rounding. It must not exceed ``scale``
@@ -173,9 +192,11 @@ class Upscaler:
         channels_last: bool | None = None,
         target: Target | None = None,
         compile: bool | None = None,
+        runtime: str | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        runtime = _runtime_choice(compile, runtime, precision)
+        self.precision = resolve_precision("fp32" if runtime == "openvino" else precision, self.device)
         warn_if_emulated(self.precision, self.device)
         if not isinstance(model, nn.Module):
             model = load_model(model, scale=scale, device="cpu")
@@ -196,8 +217,8 @@ class Upscaler:
         self.model = model
         # Execution plan (vsr._plan): what the caller fixed is pinned; the rest may be measured by prepare().
         self.pinned = {k for k, v in (("batch_size", batch_size), ("tile", tile), ("channels_last", channels_last),
-                                      ("runtime", compile)) if v is not None}
-        if self.precision == "int8" or compile:
+                                      ("runtime", runtime)) if v is not None}
+        if self.precision == "int8" or runtime == "compiled":
             # Every new batch, tile or memory layout recompiles a compiled graph: that plan is fixed, not measured.
             self.pinned |= {"batch_size", "tile", "channels_last", "runtime", "threads"}
         if self.precision == "int8":
@@ -212,7 +233,7 @@ class Upscaler:
         self.apply_plan(Plan(
             batch_size=int(batch_size) if batch_size is not None else (4 if gpu else 1),
             channels_last=bool(channels_last) if channels_last is not None else True,
-            tile=tile, runtime="compiled" if compile or self.precision == "int8" else "eager",
+            tile=tile, runtime="compiled" if self.precision == "int8" else runtime or "eager",  # type: ignore[arg-type]
         ))
 
     # ------------------------------------------------------------ execution plan

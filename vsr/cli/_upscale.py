@@ -73,6 +73,9 @@ def _target_options(
               help="LR tile side for large frames (default: whole frames, or the measured plan's).")
 @click.option("--compile/--no-compile", "compile_model", default=None,
               help="Run through torch.compile (default: when a measured plan says so for a long video).")
+@click.option("--runtime", type=click.Choice(["eager", "compiled", "openvino"]), default=None,
+              help="How the model runs (default: the measured plan's choice for a long video). openvino: fp32 through "
+                   "OpenVINO's CPU runtime, same pixels (pip install 'vsr[cpu-openvino]'); compiled: as --compile.")
 @click.option("--plan", "show_plan", is_flag=True,
               help="Print the execution plan each input would run with, and why; upscale nothing.")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/transposes (8x slower, slightly better).")
@@ -110,7 +113,7 @@ def _target_options(
 def upscale_cmd(
     input_path: Path, output: Path | None, scale: float | None, size: str | None, width: int | None, height: int | None,
     model_scale: int | None, model_src: str | None, offline: bool, device: str, precision: str, batch_size: int | None,
-    tile: int | None, compile_model: bool | None, show_plan: bool, self_ensemble: bool, codec: str | None, crf: int | None, preset: str | None, pix_fmt: str,
+    tile: int | None, compile_model: bool | None, runtime: str | None, show_plan: bool, self_ensemble: bool, codec: str | None, crf: int | None, preset: str | None, pix_fmt: str,
     encoder_opts: dict[str, str], decoder: str, start: float | None, duration: float | None, overwrite: bool,
     preview: bool, at: float | None, segment_frames: int | None, resume: bool, keep_segments: bool, max_pixels: int,
     strict: bool, quiet: bool,
@@ -146,7 +149,8 @@ def upscale_cmd(
     if preview and (env.distributed or segmented):
         raise click.UsageError("--preview upscales one frame in one process; drop torchrun/--resume/--segment-frames/--keep-segments")
     inference = InferenceSettings(model=model_src, scale=k_fixed, target=target, device=device, precision=precision,
-                                  batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, compile=compile_model)
+                                  batch_size=batch_size, tile=tile, self_ensemble=self_ensemble, compile=compile_model,
+                                  runtime=runtime)
     if show_plan:
         if preview or segmented:
             raise click.UsageError("--plan only prints the plan; drop --preview/--resume/--segment-frames/--keep-segments")
