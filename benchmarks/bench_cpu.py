@@ -1,4 +1,4 @@
-"""CPU execution plans side by side: eager layouts and batches, compiled, bf16, int8, the conv ceiling, and end to end.
+"""CPU execution plans side by side: eager layouts and batches, compiled, OpenVINO, bf16, int8, the conv ceiling, end to end.
 
     python benchmarks/bench_cpu.py [--rounds 5] [--frames 4] [--size 320x180] [--e2e-frames 24] [--startup]
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/bench_cpu.py   # an AVX2-only CPU's kernels
@@ -33,6 +33,7 @@ from bench_upscale import make_clip, official_demo  # noqa: E402
 from vsr import Upscaler  # noqa: E402
 from vsr._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
 from vsr import upscale_video  # noqa: E402
+from vsr._openvino import openvino_status  # noqa: E402
 from vsr._plan import Plan  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
 
@@ -69,7 +70,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=4, help="frames per variant per round")
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--e2e-frames", type=int, default=24, help="clip length for the end-to-end part (0: skip it)")
-    ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--no-int8", action="store_true", help="skip int8 (its set-up takes minutes) in both parts")
     ap.add_argument("--e2e-only", action="store_true", help="skip the model-only part")
     ap.add_argument("--startup", action="store_true", help="also time import and import-to-first-frame in fresh processes")
     args = ap.parse_args()
@@ -83,7 +84,7 @@ def main() -> None:
     print(f"# load average at start: {os.getloadavg()}")
     model = load_model(default_model_name(scale)).eval()
     if args.e2e_only:
-        end_to_end(model, scale, w, h, args.e2e_frames)
+        end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8)
         return
     official = copy.deepcopy(model)
     gflop = conv_gflop(official, torch.rand(1, 3, h, w) * 255, scale)
@@ -108,6 +109,11 @@ def main() -> None:
         "fp32 NCHW batch 4": planned("fp32", Plan(batch_size=4, channels_last=False)),
         "fp32 compiled (inductor, freezing) batch 1": planned("fp32", Plan(batch_size=1, runtime="compiled")),
     }
+    if openvino_status()[0]:
+        for b in (1, 2):
+            variants[f"fp32 OpenVINO batch {b}"] = planned("fp32", Plan(batch_size=b, runtime="openvino"))
+    else:
+        print(f"# OpenVINO not run: {openvino_status()[1]}")
     if cpu_has_native_bf16():
         variants["bf16 channels_last batch 1"] = planned("bf16", Plan(batch_size=1))
         variants["bf16 channels_last batch 4"] = planned("bf16", Plan(batch_size=4))
@@ -148,7 +154,7 @@ def main() -> None:
     print(f"fastest lossless variant: {top}: {gflop / lossless[top] / ceiling:.0%} of the matching conv ceiling")
     print(f"# load average after the model part: {os.getloadavg()}")
     if args.e2e_frames:
-        end_to_end(model, scale, w, h, args.e2e_frames)
+        end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8)
     if args.startup:
         startup(w, h)
 
@@ -178,22 +184,30 @@ def startup(w: int, h: int) -> None:
         print(f"precision {precision:<5} import {imp:.2f} s, first frame after {first:.2f} s")
 
 
-def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int) -> None:
-    """Official-style whole loop vs ``upscale_video`` (default, int8), one clip, alternating over 2 rounds."""
+def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8: bool = True) -> None:
+    """Official-style whole loop vs ``upscale_video`` (default, compiled, int8, OpenVINO), one clip, alternating over 2 rounds."""
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_cpu_"))
     src = make_clip(tmp / "clip.mp4", n, w, h)
     runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], "vsr upscale (default)": [],
                                     "vsr upscale --compile": [], "vsr upscale --precision int8": []}
+    variants: list[tuple[str, str, dict[str, object]]] = [
+        ("vsr upscale (default)", "auto", {}), ("vsr upscale --compile", "auto", {"compile": True}),
+        ("vsr upscale --precision int8", "int8", {})][: 3 if int8 else 2]
+    if not int8:
+        del runs["vsr upscale --precision int8"]
+    if openvino_status()[0]:
+        for b in (1, 2):  # the first run converts the model (IR cached for the second); --batch-size as a measured plan would
+            runs[f"vsr upscale --runtime openvino --batch-size {b}"] = []
+            variants.append((f"vsr upscale --runtime openvino --batch-size {b}", "fp32", {"runtime": "openvino", "batch_size": b}))
     steady: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(2):
         t0 = time.perf_counter()
         k = official_demo(src, tmp / "official.mp4", copy.deepcopy(model), scale)
         runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(k / (time.perf_counter() - t0))
-        for name, precision, comp in (("vsr upscale (default)", "auto", None), ("vsr upscale --compile", "auto", True),
-                                      ("vsr upscale --precision int8", "int8", None)):
+        for name, precision, extra in variants:
             marks: list[tuple[float, int]] = []
             stats = upscale_video(src, tmp / f"{precision}.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,
-                                  compile=comp, overwrite=True, progress=lambda f, m=marks: m.append((time.perf_counter(), f)))
+                                  overwrite=True, progress=lambda f, m=marks: m.append((time.perf_counter(), f)), **extra)
             runs[name].append(stats.fps)
             # Steady state: frames encoded after the first batch, over the time they took (set-up and compile excluded).
             if len(marks) > 1:
