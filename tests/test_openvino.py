@@ -175,3 +175,28 @@ def test_cli_runtime_openvino_upscales_a_video_like_eager(tmp_path: Path, make_v
     assert outs[0].shape == outs[1].shape == (5, 48, 80, 3)
     assert np.abs(outs[0].astype(int) - outs[1].astype(int)).max() <= 1
     assert list((tmp_path / "cache" / "openvino").glob("*.xml"))
+
+
+_CTRL_C_AFTER_OPENVINO = """
+import gc, signal, torch
+from vsr._openvino import OpenVINOForward
+from vsr.models import get_model
+torch.manual_seed(0)
+model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval()
+a, b = OpenVINOForward(model, 2), OpenVINOForward(model, 2)
+a(torch.zeros(1, 3, 8, 8)); b(torch.zeros(1, 3, 8, 8))
+del a; gc.collect(); del b; gc.collect()  # destroyed in the order they were compiled: not nested
+try:
+    signal.raise_signal(signal.SIGINT)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+@needs_openvino
+def test_ctrl_c_after_openvino_models_are_destroyed_raises_keyboard_interrupt() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _CTRL_C_AFTER_OPENVINO], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "KeyboardInterrupt", (r.returncode, r.stderr[-500:])

@@ -19,13 +19,17 @@ output. It is an optional extra (``pip install vsr[cpu-openvino]``).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import importlib.util
 import logging
 import os
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +142,8 @@ class OpenVINOForward:
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
-        return ov.Core().compile_model(model, "CPU", config)
+        with _own_signal_stack():
+            return ov.Core().compile_model(model, "CPU", config)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on float NCHW ``x``; the first call for a shape compiles it (the first of all converts)."""
@@ -159,6 +164,36 @@ class OpenVINOForward:
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0
         return torch.from_numpy(out)
+
+
+class _StackT(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+@contextlib.contextmanager
+def _own_signal_stack() -> Iterator[None]:
+    """Put back this thread's alternate signal stack after the block (Linux; elsewhere a no-op).
+
+    OpenVINO 2026.4's CPU plugin installs an 11 KB alternate signal stack on the
+    thread that compiles a model and hands it back when that model is destroyed;
+    when two compiled models are destroyed out of order, the thread is left with
+    a stack that was freed, and the next signal (Ctrl-C) crashes the process
+    with SIGSEGV instead of raising ``KeyboardInterrupt``. Python's own handlers
+    do not need that stack, so vsr restores whatever the thread had before.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        before = _StackT()
+        saved = sys.platform.startswith("linux") and libc.sigaltstack(None, ctypes.byref(before)) == 0
+    except (OSError, AttributeError):
+        saved = False
+    try:
+        yield
+    finally:
+        if saved:
+            if before.ss_flags & 2:  # SS_DISABLE: there was none
+                before = _StackT(None, 2, 0)
+            libc.sigaltstack(ctypes.byref(before), None)
 
 
 def _save_atomically(ov: Any, ov_model: Any, path: Path) -> None:
