@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from vsr._compiled import ScaleBound
+
 __all__ = ["openvino_status", "OpenVINOForward", "ir_path"]
 
 log = logging.getLogger(__name__)
@@ -66,17 +68,6 @@ def ir_path(model: nn.Module, scale: int, folder: Path) -> Path:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return folder / f"{h.hexdigest()[:24]}.xml"
-
-
-class _Bound(nn.Module):
-    """``model(x, scale)`` as a one-argument module, so the scale is a constant to the converter."""
-
-    def __init__(self, model: nn.Module, scale: int) -> None:
-        super().__init__()
-        self.model, self.scale = model, scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, self.scale)
 
 
 class OpenVINOForward:
@@ -126,7 +117,7 @@ class OpenVINOForward:
         example = torch.zeros(1, 3, 16, 16)
         with warnings.catch_warnings():  # the converter traces with torch.jit.trace, deprecated in torch 2.13
             warnings.filterwarnings("ignore", r"`torch\.jit\.trace", DeprecationWarning)
-            ov_model = ov.convert_model(_Bound(self.model, self.scale).eval(), example_input=example,
+            ov_model = ov.convert_model(ScaleBound(self.model, self.scale).eval(), example_input=example,
                                         input=[ov.PartialShape([-1, 3, -1, -1])])
         if path is not None:
             _save_atomically(ov, ov_model, path)
