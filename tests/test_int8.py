@@ -68,15 +68,18 @@ def test_auto_never_picks_int8_and_gpus_refuse_it() -> None:
         resolve_precision("int8", torch.device("cuda"))
 
 
-def test_int8_without_torchao_is_a_one_line_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_int8_without_openvino_or_torchao_is_a_one_line_error_naming_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsr import _openvino
+
     monkeypatch.setitem(sys.modules, "torchao", None)  # import torchao -> ImportError
+    monkeypatch.setattr(_openvino, "openvino_status", lambda: (False, "openvino is not installed"))
     ok, why = _int8.int8_status()
-    assert not ok and "vsr[cpu-int8]" in why
+    assert not ok and "vsr[cpu-int8]" in why and "vsr[cpu-openvino]" in why and "\n" not in why
     from vsr import Upscaler
 
     torch.manual_seed(0)
     up = Upscaler(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), scale=2, device="cpu", precision="int8")
-    with pytest.raises(UnsupportedError, match="needs torchao"):
+    with pytest.raises(UnsupportedError, match="needs OpenVINO .* or torchao"):
         up(torch.zeros(8, 8, 3, dtype=torch.uint8))
 
 

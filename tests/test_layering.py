@@ -42,7 +42,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "_plan": (BOTTOM, ("errors", "_files")),
     "_compiled": (BOTTOM, ("errors",)),
     "_int8": (BOTTOM, ("errors", "_compiled")),
-    "_openvino": (BOTTOM, ("errors", "_compiled")),
+    "_openvino": (BOTTOM, ("errors", "_compiled", "_int8")),
     "data": (MIDDLE, None),
     "_autotune": (MIDDLE, None),
     "_upscaler": (MIDDLE, None),

@@ -1,4 +1,5 @@
-"""The OpenVINO runtime: same pixels as untiled fp32 eager, the IR converted once and cached, a clean fallback, a plan candidate."""
+"""The OpenVINO runtime: fp32 with the pixels of untiled fp32 eager, int8 with vsr's recipe, the IR exported once
+and cached without telemetry, a clean fallback, a plan candidate."""
 
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ def test_ir_is_converted_once_and_keyed_by_the_weights(monkeypatch: pytest.Monke
     def no_conversion(*a: object, **k: object) -> None:
         raise AssertionError("converted again despite a cached IR")
 
-    monkeypatch.setattr(ov, "convert_model", no_conversion)
+    monkeypatch.setattr(_openvino, "export_onnx", no_conversion)
     again = OpenVINOForward(model, 2, cache=tmp_path)
     assert torch.equal(again(x), y1) and again.active
     assert ir_path(tiny(seed=1), 2, tmp_path) != path and ir_path(model, 3, tmp_path) != path
+    assert ir_path(model, 2, tmp_path, "int8") != path
 
 
 def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
@@ -79,7 +81,7 @@ def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(_openvino.importlib.util, "find_spec", lambda name: None)
     ok, why = openvino_status()
-    assert not ok and "pip install vsr[cpu-openvino]" in why
+    assert not ok and "pip install 'vsr[cpu-openvino]'" in why
     model = tiny()
     with caplog.at_level(logging.WARNING):
         up = Upscaler(model, scale=2, device="cpu", precision="fp32")
@@ -93,12 +95,10 @@ def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.
 
 @needs_openvino
 def test_conversion_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    import openvino as ov
-
     def broken(*a: object, **k: object) -> None:
         raise RuntimeError("unsupported op\nmore detail")
 
-    monkeypatch.setattr(ov, "convert_model", broken)
+    monkeypatch.setattr(_openvino, "export_onnx", broken)
     model = tiny()
     fwd = OpenVINOForward(model, 2, cache=None)
     x = torch.rand(1, 3, 8, 8) * 255
@@ -141,13 +141,20 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
     assert Plan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
 
 
-def test_runtime_choice_is_validated_and_openvino_means_fp32() -> None:
+def test_runtime_choice_is_validated_and_openvino_means_fp32_or_int8(monkeypatch: pytest.MonkeyPatch) -> None:
     from vsr.errors import UnsupportedError
 
     with pytest.raises(UnsupportedError, match="contradicts"):
         Upscaler(tiny(), scale=2, device="cpu", compile=True, runtime="openvino")
-    with pytest.raises(UnsupportedError, match="fp32 only"):
+    with pytest.raises(UnsupportedError, match="runs fp32 or int8"):
         Upscaler(tiny(), scale=2, device="cpu", precision="bf16", runtime="openvino")
+    with pytest.raises(UnsupportedError, match="not eagerly"):
+        Upscaler(tiny(), scale=2, device="cpu", precision="int8", runtime="eager")
+    # int8 runs on OpenVINO when it is installed (faster and closer to fp32 in every measurement), else torchao
+    monkeypatch.setattr(_openvino, "openvino_status", lambda: (True, "openvino"))
+    assert Upscaler(tiny(), scale=2, device="cpu", precision="int8").plan.runtime == "openvino"
+    monkeypatch.setattr(_openvino, "openvino_status", lambda: (False, "openvino is not installed"))
+    assert Upscaler(tiny(), scale=2, device="cpu", precision="int8").plan.runtime == "compiled"
     with pytest.raises(UnsupportedError, match="runtime must be one of"):
         Upscaler(tiny(), scale=2, device="cpu", runtime="tensorrt")
     up = Upscaler(tiny(), scale=2, device="cpu", precision="auto", runtime="openvino")
@@ -177,6 +184,74 @@ def test_cli_runtime_openvino_upscales_a_video_like_eager(tmp_path: Path, make_v
     assert outs[0].shape == outs[1].shape == (5, 48, 80, 3)
     assert np.abs(outs[0].astype(int) - outs[1].astype(int)).max() <= 1
     assert list((tmp_path / "cache" / "openvino").glob("*.xml"))
+
+
+@needs_openvino
+def test_export_never_sends_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """openvino.convert_model reports usage unless the user opted out; vsr's export path (ONNX, read_model) must not."""
+    import openvino as ov
+
+    sent: list[object] = []
+    try:
+        from openvino_telemetry.utils import sender
+    except ImportError:
+        pass
+    else:
+        monkeypatch.setattr(sender.TelemetrySender, "send", lambda *a, **k: sent.append(a))
+
+    def forbidden(*a: object, **k: object) -> None:
+        raise AssertionError("openvino.convert_model sends telemetry")
+
+    monkeypatch.setattr(ov, "convert_model", forbidden)
+    for precision in ("fp32", "int8"):
+        fwd = OpenVINOForward(tiny(), 2, cache=None, precision=precision)
+        fwd(torch.rand(1, 3, 12, 10) * 255)
+        assert fwd.active, fwd.fallback_reason
+    assert sent == []
+
+
+def test_fake_quantized_weights_are_7_bit_and_edges_stay_fp32() -> None:
+    """u8 x s8 pair sums must fit the int16 of non-VNNI kernels: |w| <= 63, as for the torchao recipe."""
+    from vsr._int8 import _FakeQuantConv, edge_layers, fake_quantized
+
+    for name, scale in (("edsr_baseline", 2), ("mdsr_baseline", 3)):
+        model = tiny(name, scale)
+        q = fake_quantized(model, scale)
+        fq = {n: m for n, m in q.model.named_modules() if isinstance(m, _FakeQuantConv)}
+        assert fq and not any(n.startswith(tuple(edge_layers(model))) for n in fq)
+        for m in fq.values():
+            ints = torch.round(m.conv.weight / m.w_scale[:, None, None, None])
+            assert ints.abs().max() <= 63 and 0 <= m.act_zero <= 255
+        x = torch.rand(2, 3, 11, 13) * 255
+        with torch.no_grad():
+            assert (q(x) - model(x, scale)).abs().mean() < 2.0  # fake quantization only rounds
+
+
+@needs_openvino
+@pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
+def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
+    name: str, scale: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Tiles, self-ensemble, odd sizes and a short last batch give the int8 pixels of one whole-frame int8 call."""
+    from vsr._int8 import fake_quantized
+
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    model = tiny(name, scale)
+    x = torch.from_numpy(frames()).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        ref_q = fake_quantized(model, scale)(x).clamp(0, 255).round()
+    whole = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime="openvino")
+    out = torch.from_numpy(whole(frames())).permute(0, 3, 1, 2).float()
+    assert whole._openvino.active and whole._openvino.precision == "int8"
+    # OpenVINO's int8 kernels compute what the fake-quantized float graph describes (rounding apart)
+    assert (out - ref_q).abs().mean() < 0.05 and (out - ref_q).abs().max() <= 2
+    for batch, tile, ensemble in ((2, 16, False), (1, 16, True)):
+        up = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime="openvino", batch_size=batch, tile=tile,
+                      self_ensemble=ensemble)
+        got = up(frames())
+        assert got.shape == (3, 21 * scale, 35 * scale, 3)
+        if not ensemble:
+            assert np.abs(got.astype(int) - out.permute(0, 2, 3, 1).numpy().astype(int)).max() <= 2
 
 
 _CTRL_C_AFTER_OPENVINO = """

@@ -1,4 +1,9 @@
-"""``--precision int8``: post-training quantization with torchao's PT2E x86 inductor quantizer, compiled.
+"""``--precision int8``: vsr's post-training quantization recipe, and its torch runtime (torchao PT2E, compiled).
+
+Two runtimes share the recipe: OpenVINO's int8 CPU kernels, fed the
+fake-quantized graph of :func:`fake_quantized` (``vsr._openvino``; faster, and
+the default when ``vsr[cpu-openvino]`` is installed), and torchao's PT2E x86
+inductor quantizer compiled by inductor (:class:`Int8Forward`; dependency-light).
 
 The recipe, and why each part is there (measured on the bundled EDSR-baseline
 weights; ``benchmarks/bench_int8.py``, ``vsr/weights/MODEL_CARD.md``):
@@ -32,7 +37,7 @@ import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,12 +47,15 @@ from torch import nn
 from vsr._compiled import ScaleBound, compiler_status
 from vsr.errors import UnsupportedError
 
-__all__ = ["int8_status", "calibration_patches", "edge_layers", "quantize_int8", "Int8Forward"]
+__all__ = ["int8_status", "calibration_patches", "edge_layers", "quantize_int8", "Int8Forward", "fake_quantized",
+           "activation_ranges", "RECIPE"]
 
 log = logging.getLogger(__name__)
 
 #: Weight range: 7 bits, so that pairwise u8 x s8 sums fit the int16 of non-VNNI kernels.
 WEIGHT_RANGE = (-64, 63)
+#: Names the recipe in caches of quantized models: change it when the recipe changes.
+RECIPE = "int8-v1: 7-bit symmetric per-channel weights, u8 min/max per-tensor activations, edge convs fp32, dead leaves"
 
 
 def int8_status() -> tuple[bool, str]:
@@ -55,7 +63,8 @@ def int8_status() -> tuple[bool, str]:
     try:
         torchao = _import_torchao()
     except ImportError:
-        return False, "--precision int8 needs torchao: pip install 'vsr[cpu-int8]' (or pip install torchao)"
+        return False, ("--precision int8 needs OpenVINO (pip install 'vsr[cpu-openvino]', the faster) "
+                       "or torchao (pip install 'vsr[cpu-int8]')")
     ok, why = compiler_status()
     if not ok:
         return False, f"--precision int8 needs a C++ compiler for torch.compile ({why}); install g++ or set CXX"
@@ -116,6 +125,78 @@ def edge_layers(model: nn.Module) -> list[str]:
     if isinstance(body, nn.Sequential) and len(body) and isinstance(body[-1], nn.Conv2d):
         names.append(f"body.{len(body) - 1}")
     return names
+
+
+def _kept(name: str, keep: Sequence[str]) -> bool:
+    return any(name == k or name.startswith(k + ".") for k in keep)
+
+
+def activation_ranges(model: nn.Module, scale: int, names: Sequence[str],
+                      patches: Sequence[torch.Tensor]) -> dict[str, tuple[float, float]]:
+    """The min and max of the input of each module in ``names`` over ``model(p, scale)`` for every patch."""
+    ranges = {n: (float("inf"), float("-inf")) for n in names}
+
+    def hook(name: str) -> Callable[..., None]:
+        def record(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            lo, hi = ranges[name]
+            ranges[name] = (min(lo, float(args[0].min())), max(hi, float(args[0].max())))
+        return record
+
+    handles = [model.get_submodule(n).register_forward_pre_hook(hook(n)) for n in names]
+    try:
+        with torch.no_grad():
+            for p in patches:
+                model(p.float(), scale)
+    finally:
+        for h in handles:
+            h.remove()
+    return ranges
+
+
+class _FakeQuantConv(nn.Module):
+    """A conv whose input is rounded to u8 (per tensor) and its weights to 7 bits (per output channel), then run in float.
+
+    Exported to ONNX, the two roundings become QuantizeLinear/DequantizeLinear
+    pairs, which OpenVINO turns into an int8 convolution.
+    """
+
+    def __init__(self, conv: nn.Conv2d, lo: float, hi: float) -> None:
+        super().__init__()
+        self.conv = conv
+        lo, hi = min(lo, 0.0), max(hi, 0.0)  # zero must be exact: padding is zeros
+        self.act_scale = max((hi - lo) / 255, 1e-8)
+        self.act_zero = int(round(-lo / self.act_scale))
+        # Symmetric, |q| <= 63 stored in int8: the 7-bit range of WEIGHT_RANGE without its -64.
+        w_scale = conv.weight.detach().abs().amax(dim=(1, 2, 3)).float() / WEIGHT_RANGE[1]
+        self.register_buffer("w_scale", w_scale.clamp_min(1e-12))
+        self.register_buffer("w_zero", torch.zeros(conv.out_channels, dtype=torch.int32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.fake_quantize_per_tensor_affine(x, self.act_scale, self.act_zero, 0, 255)
+        w = torch.fake_quantize_per_channel_affine(self.conv.weight, self.w_scale, self.w_zero, 0, -128, 127)
+        c = self.conv
+        return torch.nn.functional.conv2d(x, w, c.bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+def fake_quantized(model: nn.Module, scale: int, *, keep: Sequence[str] | None = None,
+                   patches: Sequence[torch.Tensor] | None = None) -> nn.Module:
+    """A copy of ``model``, its scale fixed, whose convolutions outside ``keep`` (:func:`edge_layers`) are fake-quantized.
+
+    Calibrated on ``patches`` (:func:`calibration_patches`). Run in torch it
+    is the float reference of the int8 model; exported to ONNX it is the
+    quantized model that OpenVINO runs with int8 kernels. Call it as ``q(x)``.
+    """
+    model = copy.deepcopy(model).float().eval()
+    keep = [*(edge_layers(model) if keep is None else keep)]
+    convs = [n for n, m in model.named_modules()
+             if type(m) is nn.Conv2d and "." in n and not _kept(n, keep)]  # MeanShift is a Conv2d subclass: kept
+    ranges = activation_ranges(model, scale, convs, calibration_patches() if patches is None else patches)
+    for name in convs:
+        parent, _, child = name.rpartition(".")
+        conv = model.get_submodule(name)
+        assert isinstance(conv, nn.Conv2d)
+        setattr(model.get_submodule(parent), child, _FakeQuantConv(conv, *ranges[name]))
+    return ScaleBound(model, scale).eval()
 
 
 def _quantizer(model_prefix: str, keep: Sequence[str], weight_range: tuple[int, int]) -> Any:

@@ -1,20 +1,25 @@
-"""The OpenVINO runtime: the fp32 model exported to OpenVINO IR and run by its CPU plugin, with a clean fallback to eager.
+"""The OpenVINO runtime: the model exported through ONNX to OpenVINO's CPU plugin, in fp32 or int8, with a fallback to eager.
 
 OpenVINO's CPU plugin fuses conv + bias + ReLU and the residual adds and runs
-its own JIT kernels; a calibration run measured it 1.3x (batch 1) and 1.5x
-(batch 2) faster than eager channels_last on an AVX2-only EPYC, with identical
-output. It is an optional extra (``pip install vsr[cpu-openvino]``).
+its own JIT kernels. Measured on EDSR-baseline x2 (``benchmarks/RESULTS.md``):
+fp32 1.2-1.3x eager channels_last with the same pixels; int8 2.0x (AVX2
+kernels) to 3.0x (AVX-512 VNNI) with vsr's recipe (``vsr._int8``), Set5/Set14
+within 0.01-0.0x dB of fp32. It is an optional extra
+(``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
-- The model is converted once (``openvino.convert_model``, about 24 s for
-  EDSR-baseline on 2 cores) with a dynamic input shape, and the IR
-  (``.xml``/``.bin``) is kept in ``<vsr cache>/openvino`` under a hash of the
-  weights, the scale and the OpenVINO version: a later run loads it in well under a second.
+- The model (for int8: :func:`vsr._int8.fake_quantized`, calibrated on
+  vsr's own patches) is exported to ONNX with a dynamic input shape, read by
+  ``Core.read_model`` and kept as IR (``.xml``/``.bin``) in
+  ``<vsr cache>/openvino`` under a hash of the weights, the scale, the
+  precision and the OpenVINO version; a later run loads it in well under a
+  second. Not ``openvino.convert_model``: it sends usage telemetry unless the
+  user opted out, and a video upscaler has no business doing that.
 - Each input shape (batch, height, width) is then compiled for the CPU from that
   IR, which takes a fraction of a second, and kept for the rest of the run.
 - Inference precision is forced to f32: on CPUs with native bf16 the plugin
-  would otherwise run bf16 and change the pixels.
-- Without ``openvino``, or when conversion or compilation fails, the model runs
-  eagerly and one log line says why.
+  would otherwise run bf16 and change the pixels (int8 layers stay int8).
+- Without ``openvino`` or ``onnx``, or when export or compilation fails, the
+  model runs eagerly in fp32 and one log line says why.
 """
 
 from __future__ import annotations
@@ -37,16 +42,18 @@ import torch
 from torch import nn
 
 from vsr._compiled import ScaleBound
+from vsr._int8 import RECIPE, fake_quantized
 
-__all__ = ["openvino_status", "OpenVINOForward", "ir_path"]
+__all__ = ["openvino_status", "OpenVINOForward", "ir_path", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
 
 def openvino_status() -> tuple[bool, str]:
-    """``(True, "openvino 2026.4.1")`` when the runtime can be imported here, else ``(False, why)``; imports nothing heavy."""
-    if importlib.util.find_spec("openvino") is None:
-        return False, "openvino is not installed (pip install vsr[cpu-openvino])"
+    """``(True, "openvino 2026.4.1")`` when the runtime can be used here, else ``(False, why)``; imports nothing heavy."""
+    for module in ("openvino", "onnx"):
+        if importlib.util.find_spec(module) is None:
+            return False, f"{module} is not installed (pip install 'vsr[cpu-openvino]')"
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -60,9 +67,10 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
-def ir_path(model: nn.Module, scale: int, folder: Path) -> Path:
-    """Where the IR of ``model`` at ``scale`` is cached: ``folder/<hash of weights, scale, openvino version>.xml``."""
-    h = hashlib.sha256(f"{type(model).__name__} x{scale} {openvino_status()[1]}".encode())
+def ir_path(model: nn.Module, scale: int, folder: Path, precision: str = "fp32") -> Path:
+    """Where the IR of ``model`` at ``scale`` is cached: ``folder/<hash of weights, scale, precision, openvino version>.xml``."""
+    recipe = RECIPE if precision == "int8" else precision
+    h = hashlib.sha256(f"{type(model).__name__} x{scale} {recipe} {openvino_status()[1]}".encode())
     for name, t in model.state_dict().items():
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
@@ -71,21 +79,25 @@ def ir_path(model: nn.Module, scale: int, folder: Path) -> Path:
 
 
 class OpenVINOForward:
-    """``fn(x)`` = ``model(x, scale)`` through OpenVINO's CPU plugin in fp32; eager after a failure.
+    """``fn(x)`` = ``model(x, scale)`` through OpenVINO's CPU plugin in fp32 or int8; eager fp32 after a failure.
 
     Args:
         model: an eval-mode fp32 module called as ``model(x, scale)``.
         scale: the scale passed to it.
         cache: folder for the converted IR (``None``: convert in memory every run).
         threads: CPU threads for inference (0: OpenVINO's default).
+        precision: ``fp32`` (same pixels as eager) or ``int8`` (vsr's recipe, :mod:`vsr._int8`).
 
     ``fallback_reason`` is ``None`` while OpenVINO runs the model, else the
     one-line reason it runs eagerly; ``compile_seconds`` is the set-up time of
     the first call (conversion or IR load, plus compilation for its shape).
     """
 
-    def __init__(self, model: nn.Module, scale: int, *, cache: Path | None = None, threads: int = 0) -> None:
-        self.model, self.scale, self.cache, self.threads = model, scale, cache, threads
+    def __init__(self, model: nn.Module, scale: int, *, cache: Path | None = None, threads: int = 0,
+                 precision: str = "fp32") -> None:
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"OpenVINO runs fp32 or int8, not {precision}")
+        self.model, self.scale, self.cache, self.threads, self.precision = model, scale, cache, threads, precision
         self.fallback_reason: str | None = None
         self.compile_seconds: float | None = None
         self._ir: Any = None
@@ -96,7 +108,7 @@ class OpenVINOForward:
 
     def _fall_back(self, why: str) -> None:
         self.fallback_reason = why
-        log.warning("OpenVINO unavailable (%s); running the model eagerly", why)
+        log.warning("OpenVINO unavailable (%s); running the model eagerly in fp32", why)
 
     @property
     def active(self) -> bool:
@@ -104,21 +116,22 @@ class OpenVINOForward:
         return self.fallback_reason is None
 
     def _load_ir(self) -> Any:
-        """The IR with a dynamic input shape: from the cache, else converted now (and cached)."""
+        """The IR with a dynamic input shape: from the cache, else exported now (and cached)."""
         import openvino as ov
 
         core = ov.Core()
-        path = ir_path(self.model, self.scale, self.cache) if self.cache is not None else None
+        path = ir_path(self.model, self.scale, self.cache, self.precision) if self.cache is not None else None
         if path is not None and path.exists() and path.with_suffix(".bin").exists():
             try:
                 return core.read_model(str(path))
             except Exception as e:  # noqa: BLE001 - a damaged cache entry is converted again
                 log.info("ignoring the unreadable OpenVINO IR %s (%s)", path, _one_line(e))
-        example = torch.zeros(1, 3, 16, 16)
-        with warnings.catch_warnings():  # the converter traces with torch.jit.trace, deprecated in torch 2.13
-            warnings.filterwarnings("ignore", r"`torch\.jit\.trace", DeprecationWarning)
-            ov_model = ov.convert_model(ScaleBound(self.model, self.scale).eval(), example_input=example,
-                                        input=[ov.PartialShape([-1, 3, -1, -1])])
+        module = (fake_quantized(self.model, self.scale) if self.precision == "int8"
+                  else ScaleBound(self.model, self.scale).eval())
+        with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
+            onnx = Path(tmp) / "model.onnx"
+            export_onnx(module, onnx)
+            ov_model = core.read_model(str(onnx))
         if path is not None:
             _save_atomically(ov, ov_model, path)
         return ov_model
@@ -155,6 +168,20 @@ class OpenVINOForward:
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0
         return torch.from_numpy(out)
+
+
+def export_onnx(module: nn.Module, path: Path) -> None:
+    """Write ``module(x)`` (float ``N x 3 x H x W``) to ``path`` as ONNX with a dynamic batch, height and width.
+
+    The TorchScript-based exporter: it needs only the ``onnx`` package (the
+    dynamo one also needs onnxscript), and it turns fake quantization into
+    QuantizeLinear/DequantizeLinear pairs, which OpenVINO reads as int8.
+    """
+    example = torch.zeros(1, 3, 16, 16)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # "legacy exporter" deprecation chatter: the dynamo exporter needs more dependencies
+        torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=17, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
 
 
 class _StackT(ctypes.Structure):

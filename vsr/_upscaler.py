@@ -128,8 +128,17 @@ def _runtime_choice(compile: bool | None, runtime: str | None, precision: str) -
         if runtime is not None and runtime != implied:
             raise UnsupportedError(f"compile={compile} contradicts runtime={runtime!r}")
         runtime = implied
-    if runtime == "openvino" and str(precision) not in ("auto", "fp32"):
-        raise UnsupportedError(f"the OpenVINO runtime runs fp32 only; {precision} was requested (use fp32 or auto)")
+    if runtime == "openvino" and str(precision) not in ("auto", "fp32", "int8"):
+        raise UnsupportedError(f"the OpenVINO runtime runs fp32 or int8; {precision} was requested (use fp32, int8 or auto)")
+    if str(precision) == "int8":
+        if runtime == "eager":
+            raise UnsupportedError("int8 runs on OpenVINO (--runtime openvino) or torchao compiled (--runtime compiled), "
+                                   "not eagerly")
+        if runtime is None:
+            from vsr._openvino import openvino_status
+
+            # Measured on AVX2 and AVX-512 kernels alike: OpenVINO's int8 is faster than torchao's and keeps more PSNR.
+            runtime = "openvino" if openvino_status()[0] else "compiled"
     return runtime
 
 
@@ -150,7 +159,9 @@ class Upscaler:
         device: ``None``/"auto" (cuda, then mps, then cpu) or an explicit device.
         precision: ``auto`` = autocast fp16/bf16 on CUDA, bf16 on CPUs with native
             bf16, else fp32; or ``fp32``/``bf16``/``fp16`` explicitly; or ``int8``
-            (CPU, needs torchao and a C++ compiler; costs some PSNR: see the model card).
+            (CPU; OpenVINO's int8 kernels with ``vsr[cpu-openvino]``, else torchao's
+            compiled ones with ``vsr[cpu-int8]`` and a C++ compiler; costs a little
+            PSNR: see the model card).
         batch_size: frames per forward pass; ``None`` = the execution plan's
             choice (see :meth:`prepare`; until measured, 4 on a GPU and 1 on the CPU,
             where batch 1 was faster in fp32 and, in 2 of 3 runs, in bf16: benchmarks/RESULTS.md).
@@ -168,10 +179,11 @@ class Upscaler:
             shape recompiles, and falls back to eager with one warning line without
             a C++ compiler).
         runtime: ``eager``, ``compiled`` (as ``compile=True``) or ``openvino``: the
-            fp32 model exported to OpenVINO's CPU runtime (needs ``pip install
-            'vsr[cpu-openvino]'``; same pixels; eager with one warning line without
-            it). ``None`` = the measured plan's choice. ``openvino`` runs fp32 only:
-            ``precision="auto"`` becomes fp32 and bf16/fp16/int8 are refused.
+            model exported to OpenVINO's CPU runtime (needs ``pip install
+            'vsr[cpu-openvino]'``; in fp32 the same pixels; eager fp32 with one
+            warning line without it). ``None`` = the measured plan's choice (for
+            int8: OpenVINO when installed, else torchao compiled). ``openvino`` runs
+            fp32 or int8: ``precision="auto"`` becomes fp32, bf16/fp16 are refused.
         target: an output size other than ``scale`` times the input (a fractional
             scale, a size, one side): the model output is reduced to it with
             :func:`area_resize` before rounding. It must not exceed ``scale``
@@ -196,7 +208,8 @@ class Upscaler:
     ) -> None:
         self.device = resolve_device(device)
         runtime = _runtime_choice(compile, runtime, precision)
-        self.precision = resolve_precision("fp32" if runtime == "openvino" else precision, self.device)
+        self.precision = resolve_precision("fp32" if runtime == "openvino" and precision == "auto" else precision,
+                                           self.device)
         warn_if_emulated(self.precision, self.device)
         if not isinstance(model, nn.Module):
             model = load_model(model, scale=scale, device="cpu")
@@ -233,7 +246,7 @@ class Upscaler:
         self.apply_plan(Plan(
             batch_size=int(batch_size) if batch_size is not None else (4 if gpu else 1),
             channels_last=bool(channels_last) if channels_last is not None else True,
-            tile=tile, runtime="compiled" if self.precision == "int8" else runtime or "eager",  # type: ignore[arg-type]
+            tile=tile, runtime=runtime or "eager",  # type: ignore[arg-type]
         ))
 
     # ------------------------------------------------------------ execution plan
@@ -258,7 +271,8 @@ class Upscaler:
             from vsr._openvino import OpenVINOForward
             from vsr._plan import cache_dir
 
-            self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / "openvino", threads=threads)
+            self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / "openvino", threads=threads,
+                                             precision="int8" if self.precision == "int8" else "fp32")
 
     def prepare(
         self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False,
@@ -306,6 +320,8 @@ class Upscaler:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.precision == "int8" and self.plan.runtime == "openvino":
+            return self._openvino(x).float()  # type: ignore[no-any-return]
         if self.precision == "int8":
             if self._int8 is None:
                 from vsr._compiled import inductor_cache_dir

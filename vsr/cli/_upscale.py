@@ -65,8 +65,9 @@ def _target_options(
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Inference precision. auto: bf16 where the CPU has it natively (or a GPU), else fp32; never an "
-                   "emulated format. int8 (CPU, opt-in; needs torchao, pip install 'vsr[cpu-int8]', and a C++ "
-                   "compiler): measured -0.03 to -0.07 dB on Set5/Set14 with the bundled weights (model card).")
+                   "emulated format. int8 (CPU, opt-in; costs PSNR, see the model card): OpenVINO's int8 kernels with "
+                   "pip install 'vsr[cpu-openvino]' (Set5/Set14 x2-x4: -0.01 dB at most), else torchao with pip install "
+                   "'vsr[cpu-int8]' and a C++ compiler (-0.03 to -0.07 dB).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Video frames per forward pass (default: the execution plan's, measured on long videos).")
 @click.option("--tile", type=click.IntRange(min=16), default=None,
@@ -74,8 +75,9 @@ def _target_options(
 @click.option("--compile/--no-compile", "compile_model", default=None,
               help="Run through torch.compile (default: when a measured plan says so for a long video).")
 @click.option("--runtime", type=click.Choice(["eager", "compiled", "openvino"]), default=None,
-              help="How the model runs (default: the measured plan's choice for a long video). openvino: fp32 through "
-                   "OpenVINO's CPU runtime, same pixels (pip install 'vsr[cpu-openvino]'); compiled: as --compile.")
+              help="How the model runs (default: the measured plan's choice for a long video; for int8, openvino when "
+                   "installed). openvino: OpenVINO's CPU runtime, in fp32 the same pixels (pip install "
+                   "'vsr[cpu-openvino]'); compiled: as --compile (for int8: torchao).")
 @click.option("--plan", "show_plan", is_flag=True,
               help="Print the execution plan each input would run with, and why; upscale nothing.")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/transposes (8x slower, slightly better).")
