@@ -1,4 +1,4 @@
-"""CPU execution plans side by side: eager layouts and batches, compiled, OpenVINO, bf16, int8, the conv ceiling, end to end.
+"""CPU execution plans side by side: eager layouts and batches, compiled, OpenVINO, ONNX Runtime, bf16, int8, the conv ceiling, end to end.
 
     python benchmarks/bench_cpu.py [--rounds 5] [--frames 4] [--size 320x180] [--e2e-frames 24] [--startup]
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/bench_cpu.py   # an AVX2-only CPU's kernels
@@ -9,6 +9,13 @@ counts; the machine is shared), then a single 3x3 64->64 conv gives the
 practical ceiling in GFLOP/s, then the whole ``upscale_video`` runs against the
 official-style whole loop (cv2 decode -> fp32 NCHW batch 1 -> cv2 encode).
 Prints the CPU flags, the ISA limits set by environment and the load average.
+
+int8 runs on both of vsr's runtimes (OpenVINO, torchao) with the same recipe.
+When onnxruntime is installed, the same ONNX graphs that vsr gives OpenVINO
+(fp32, and int8 as QuantizeLinear/DequantizeLinear) also run on ONNX Runtime,
+for comparison only: vsr does not ship that runtime. ONNX Runtime's own kernels
+(MLAS) choose their instruction set from cpuid and ignore ONEDNN_MAX_CPU_ISA,
+so under the AVX2 emulation its figures are still the host CPU's.
 """
 
 from __future__ import annotations
@@ -120,9 +127,12 @@ def main() -> None:
     else:
         print(f"# bf16 is emulated here: a conv measured {emulated_slowdown():.1f}x slower than fp32 (not run)")
     if not args.no_int8:
-        for b in (1, 2):
-            up8 = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision="int8", batch_size=b)
-            variants[f"int8 (torchao PT2E, compiled) batch {b}"] = lambda up8=up8: up8(frames)
+        runtimes = [("torchao PT2E, compiled", "compiled")] + ([("OpenVINO", "openvino")] if openvino_status()[0] else [])
+        for label, runtime in runtimes:
+            for b in (1, 2):
+                up8 = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision="int8", batch_size=b, runtime=runtime)
+                variants[f"int8 ({label}) batch {b}"] = lambda up8=up8: up8(frames)
+    variants.update(onnxruntime_variants(model, scale, frames, int8=not args.no_int8))
     # Warm-up: compiles (timed) and first oneDNN primitive creation, outside the rounds.
     for name, fn in variants.items():
         t0 = time.perf_counter()
@@ -148,7 +158,7 @@ def main() -> None:
         print(f"{name:<62} {1 / t:6.2f} {gflop / t:8.1f} {base / t:10.2f}x {eager_cl / t:12.2f}x")
     print(f"single 3x3 64->64 conv ceiling: fp32 channels_last {ceiling32:.0f} GFLOP/s"
           + (f", bf16 {ceiling16:.0f} GFLOP/s" if ceiling16 else ""))
-    lossless = {n: t for n, t in best.items() if not n.startswith("int8") and not n.startswith("official")}
+    lossless = {n: t for n, t in best.items() if "int8" not in n and not n.startswith("official") and "ONNX" not in n}
     top = min(lossless, key=lossless.__getitem__)
     ceiling = ceiling16 if ceiling16 and "bf16" in top else ceiling32
     print(f"fastest lossless variant: {top}: {gflop / lossless[top] / ceiling:.0%} of the matching conv ceiling")
@@ -157,6 +167,35 @@ def main() -> None:
         end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8)
     if args.startup:
         startup(w, h)
+
+
+def onnxruntime_variants(model: torch.nn.Module, scale: int, frames: np.ndarray,
+                         int8: bool) -> dict[str, Callable[[], object]]:
+    """ONNX Runtime (CPU provider) on the ONNX graphs vsr exports for OpenVINO, batch 1; empty without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("# ONNX Runtime not run: pip install onnxruntime to compare it")
+        return {}
+    from vsr._compiled import ScaleBound
+    from vsr._int8 import fake_quantized
+    from vsr._openvino import export_onnx
+
+    graphs = {"fp32": ScaleBound(copy.deepcopy(model).eval(), scale)}
+    if int8:
+        graphs["int8 (vsr recipe as QDQ)"] = fake_quantized(model, scale)
+    out: dict[str, Callable[[], object]] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_ort_"))
+    for label, module in graphs.items():
+        path = tmp / f"{len(out)}.onnx"
+        export_onnx(module, path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        batches = [np.ascontiguousarray(f.transpose(2, 0, 1)[None], dtype=np.float32) for f in frames]
+        out[f"{label} ONNX Runtime {ort.__version__} batch 1 (comparison only)"] = (
+            lambda sess=sess, batches=batches: [sess.run(None, {"x": b}) for b in batches])
+    return out
 
 
 _STARTUP = """
@@ -188,17 +227,16 @@ def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8:
     """Official-style whole loop vs ``upscale_video`` (default, compiled, int8, OpenVINO), one clip, alternating over 2 rounds."""
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_cpu_"))
     src = make_clip(tmp / "clip.mp4", n, w, h)
-    runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], "vsr upscale (default)": [],
-                                    "vsr upscale --compile": [], "vsr upscale --precision int8": []}
     variants: list[tuple[str, str, dict[str, object]]] = [
-        ("vsr upscale (default)", "auto", {}), ("vsr upscale --compile", "auto", {"compile": True}),
-        ("vsr upscale --precision int8", "int8", {})][: 3 if int8 else 2]
-    if not int8:
-        del runs["vsr upscale --precision int8"]
+        ("vsr upscale (default)", "auto", {}), ("vsr upscale --compile", "auto", {"compile": True})]
+    if int8:
+        variants.append(("vsr upscale --precision int8 --runtime compiled (torchao)", "int8", {"runtime": "compiled"}))
     if openvino_status()[0]:
         for b in (1, 2):  # the first run converts the model (IR cached for the second); --batch-size as a measured plan would
-            runs[f"vsr upscale --runtime openvino --batch-size {b}"] = []
             variants.append((f"vsr upscale --runtime openvino --batch-size {b}", "fp32", {"runtime": "openvino", "batch_size": b}))
+        if int8:
+            variants.append(("vsr upscale --precision int8 (OpenVINO, the default int8 runtime)", "int8", {"runtime": "openvino"}))
+    runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], **{v[0]: [] for v in variants}}
     steady: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(2):
         t0 = time.perf_counter()
@@ -206,7 +244,7 @@ def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8:
         runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(k / (time.perf_counter() - t0))
         for name, precision, extra in variants:
             marks: list[tuple[float, int]] = []
-            stats = upscale_video(src, tmp / f"{precision}.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,
+            stats = upscale_video(src, tmp / "out.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,
                                   overwrite=True, progress=lambda f, m=marks: m.append((time.perf_counter(), f)), **extra)
             runs[name].append(stats.fps)
             # Steady state: frames encoded after the first batch, over the time they took (set-up and compile excluded).
