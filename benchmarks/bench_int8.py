@@ -1,9 +1,10 @@
 """Quality cost of ``--precision int8``: Set5/Set14 PSNR (EDSR benchmark protocol) fp32 vs int8, and drift on noisy video.
 
-    python benchmarks/bench_int8.py [--scales 2 3 4] [--sets Set5 Set14] [--json out.json]
+    python benchmarks/bench_int8.py [--runtime openvino compiled] [--scales 2 3 4] [--sets Set5 Set14] [--json out.json]
 
-For each bundled model: the mean Y-PSNR of fp32 and int8 (the compiled oneDNN
-kernels that ship, one compilation per image size) and the change. Then, on the
+For each bundled model and int8 runtime: the mean Y-PSNR of fp32 and int8 (the
+kernels that ship: OpenVINO's int8 plugin, or torchao's graph compiled by
+inductor into oneDNN kernels, one compilation per image size) and the change. Then, on the
 first frames of the real clips in ../shared/data/videos and on random noise,
 how far int8 output drifts from fp32 output (mean and max absolute difference in
 grey levels, PSNR of int8 against fp32). Run it with ``ONEDNN_MAX_CPU_ISA=AVX2
@@ -42,6 +43,8 @@ def drift(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runtime", nargs="+", default=["openvino", "compiled"], choices=["openvino", "compiled"],
+                    help="int8 runtimes: openvino (the default one when installed), compiled (torchao)")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--frames", type=int, default=8, help="frames of each clip for the drift check")
@@ -53,18 +56,27 @@ def main() -> None:
     print(f"# {machine()}")
     isa = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}
     print(f"# ISA limits: {isa or 'none'}")
-    out: dict[str, object] = {"machine": machine(), "isa_env": isa, "sets": {}, "drift": {}}
+    out: dict[str, dict[str, object]] = {}
+    for runtime in args.runtime:
+        out[runtime] = {"machine": machine(), "isa_env": isa, "sets": {}, "drift": {}}
+        measure(runtime, args, out[runtime])
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+
+
+def measure(runtime: str, args: argparse.Namespace, out: dict[str, object]) -> None:
+    """Set PSNR with fp32 and int8 on ``runtime`` for every scale, then drift on clips and noise at the first scale."""
     for scale in args.scales:
         name = default_model_name(scale)
         model = load_model(name)
         fp32 = Upscaler(model, scale=scale, device="cpu", precision="fp32")
-        int8 = Upscaler(model, scale=scale, device="cpu", precision="int8")
+        int8 = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime=runtime)
         for s in args.sets:
             a = evaluate(DATA / s, scale, fp32, model_name=name).mean.psnr
             b = evaluate(DATA / s, scale, int8, model_name=name).mean.psnr
             assert a is not None and b is not None
-            out["sets"].setdefault(s, {})[str(scale)] = {"fp32": round(a, 3), "int8": round(b, 3), "delta": round(b - a, 3)}  # type: ignore[union-attr]
-            print(f"{name} x{scale} {s:<6} fp32 {a:.3f} dB  int8 {b:.3f} dB  ({b - a:+.3f})", flush=True)
+            out["sets"].setdefault(s, {})[str(scale)] = {"fp32": round(a, 3), "int8": round(b, 3), "delta": round(b - a, 3)}  # type: ignore[attr-defined]
+            print(f"[{runtime}] {name} x{scale} {s:<6} fp32 {a:.3f} dB  int8 {b:.3f} dB  ({b - a:+.3f})", flush=True)
         if scale != args.scales[0]:
             continue
         clips = sorted((DATA / "videos").glob("*.mp4"))
@@ -79,10 +91,8 @@ def main() -> None:
                 frames = np.ascontiguousarray(frames[:, h // 2 - 90 : h // 2 + 90, w // 2 - 160 : w // 2 + 160])
             d = drift(np.concatenate([int8(f[None]) for f in frames]), fp32(frames))
             out["drift"][label] = {k: round(v, 3) for k, v in d.items()}  # type: ignore[index]
-            print(f"x{scale} drift on {label} ({len(frames)} frames {frames.shape[2]}x{frames.shape[1]}): mean |int8-fp32| "
+            print(f"[{runtime}] x{scale} drift on {label} ({len(frames)} frames {frames.shape[2]}x{frames.shape[1]}): mean |int8-fp32| "
                   f"{d['mean_abs']:.2f}, max {d['max_abs']:.0f} levels, PSNR vs fp32 {d['psnr_vs_fp32']:.2f} dB", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
