@@ -1,10 +1,10 @@
 """The OpenVINO runtime: the model exported through ONNX to OpenVINO's CPU plugin, in fp32 or int8, with a fallback to eager.
 
 OpenVINO's CPU plugin fuses conv + bias + ReLU and the residual adds and runs
-its own JIT kernels. Measured on EDSR-baseline x2 (``benchmarks/RESULTS.md``):
-fp32 1.2-1.3x eager channels_last with the same pixels; int8 2.0x (AVX2
-kernels) to 3.0x (AVX-512 VNNI) with vsr's recipe (``vsr._int8``), Set5/Set14
-within 0.01-0.0x dB of fp32. It is an optional extra
+its own JIT kernels. Measured on EDSR-baseline (``benchmarks/RESULTS.md``,
+the model card): fp32 1.2-1.3x eager channels_last with the same pixels; int8
+2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI) with vsr's recipe (``vsr._int8``),
+Set5/Set14 at x2-x4 within 0.01 dB of fp32. It is an optional extra
 (``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
 - The model (for int8: :func:`vsr._int8.fake_quantized`, calibrated on
