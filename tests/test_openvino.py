@@ -214,11 +214,13 @@ def test_fake_quantized_weights_are_7_bit_and_edges_stay_fp32() -> None:
     """u8 x s8 pair sums must fit the int16 of non-VNNI kernels: |w| <= 63, as for the torchao recipe."""
     from vsr._int8 import _FakeQuantConv, edge_layers, fake_quantized
 
-    for name, scale in (("edsr_baseline", 2), ("mdsr_baseline", 3)):
+    for name, scale, upsampler in (("edsr_baseline", 2, "tail.0.0"), ("mdsr_baseline", 3, "upsample.1.0")):
         model = tiny(name, scale)
         q = fake_quantized(model, scale)
         fq = {n: m for n, m in q.model.named_modules() if isinstance(m, _FakeQuantConv)}
-        assert fq and not any(n.startswith(tuple(edge_layers(model))) for n in fq)
+        kept = tuple(f"{k}." for k in edge_layers(model, upsampler=False)) + tuple(edge_layers(model, upsampler=False))
+        assert fq and not any(n.startswith(kept) for n in fq)
+        assert upsampler in fq and "body.0.body.0" in fq
         for m in fq.values():
             ints = torch.round(m.conv.weight / m.w_scale[:, None, None, None])
             assert ints.abs().max() <= 63 and 0 <= m.act_zero <= 255
