@@ -41,6 +41,6 @@ def test_damaged_video_upscales_without_ffmpeg_lines(damaged: Path, ckpt: Path, 
     for flag in ("--debug", "-v"):
         r = CliRunner().invoke(cli, [flag, *args, "--overwrite"])
         assert r.exit_code == 0
-        if decoder == "decord":  # decord's FFmpeg prints straight to the terminal; PyAV's goes to the libav.* loggers
-            assert "error while decoding" in capfd.readouterr().err
+        # Both FFmpegs print straight to the terminal (PyAV's Python log callback could deadlock the decoder threads)
+        assert "error while decoding" in capfd.readouterr().err
         set_ffmpeg_logging(False)

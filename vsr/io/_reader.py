@@ -102,14 +102,18 @@ def set_ffmpeg_logging(verbose: bool) -> None:
     """Show FFmpeg's own messages (``[h264 @ 0x...] error while decoding MB ...``) or hide them (the default).
 
     vsr reports what matters of them itself (a file that cannot be read, frames
-    that could not be decoded); the raw lines are for ``vsr --debug``. PyAV's
-    FFmpeg then logs through Python logging (loggers ``libav.*``); decord's bundled
-    copy of FFmpeg cannot be routed and prints to stderr itself.
+    that could not be decoded); the raw lines are for ``vsr --debug``, which
+    prints them to stderr (PyAV's FFmpeg and decord's bundled copy alike).
     """
     global _FFMPEG_VERBOSE
     _FFMPEG_VERBOSE = verbose
-    # PyAV's Python log callback can deadlock on corrupt input under threads (reference/video_io.md): only on request.
-    av.logging.set_level(av.logging.WARNING if verbose else None)
+    # Not PyAV's Python log callback (av.logging.set_level(WARNING)): an FFmpeg decode thread that logs needs the
+    # GIL, which the thread freeing the decoder holds while it waits for that thread: a deadlock, seen on corrupt
+    # input (reference/video_io.md). FFmpeg's own callback prints to stderr without Python, as decord's copy does.
+    av.logging.set_level(None)  # PyAV's silent callback
+    if verbose:
+        av.logging.restore_default_callback()
+        av.logging.set_libav_level(av.logging.WARNING)
     if "decord" in sys.modules:
         _import_decord()
 
