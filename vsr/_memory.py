@@ -17,12 +17,9 @@ dominate), half that under bf16/fp16 autocast. ``_FLOATS_PER_FS2`` adds a margin
 from __future__ import annotations
 
 import copy
-import ctypes
 import logging
 import math
 import os
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +31,7 @@ from torch import nn
 from vsr._upscaler import Upscaler
 from vsr.errors import OutOfMemoryError
 
-__all__ = ["HeapTrimmer", "available_bytes", "estimate_bytes", "fit_in_memory", "plan_fits"]
+__all__ = ["available_bytes", "estimate_bytes", "fit_in_memory", "plan_fits"]
 
 log = logging.getLogger(__name__)
 
@@ -188,38 +185,3 @@ def _first_fit(upscaler: Upscaler, width: int, height: int, budget: float) -> tu
         if est <= budget:
             return batch, tile, est
     return None
-
-
-class HeapTrimmer:
-    """Hand the C heap's free pages back to the system, at most once every ``interval_s`` seconds.
-
-    The video pipeline allocates from three threads (decoder, model, encoder) plus
-    the libraries' own; glibc gives them separate arenas, and a freed block in one
-    arena stays resident until that arena's top is free. Measured on a 2-core EPYC
-    (tiny model, 320x180 x2, 500 frames, 2 runs each): resident memory between
-    batches 481-497 MiB without trimming, 458-461 MiB trimming after every batch
-    (here at most once a second, which bounds its cost). ``malloc_trim`` only returns pages nobody uses, so results are unchanged; where
-    there is no glibc (macOS, Windows, musl's stub) calling this does nothing.
-    """
-
-    def __init__(self, interval_s: float = 1.0) -> None:
-        self.interval_s = interval_s
-        self._last = time.monotonic()
-        self._trim = _malloc_trim()
-
-    def __call__(self) -> None:
-        """Trim if ``interval_s`` has passed since the last trim (or since construction)."""
-        if self._trim is None or time.monotonic() - self._last < self.interval_s:
-            return
-        self._trim(0)
-        self._last = time.monotonic()
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or ``None`` where the C library has none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from vsr._files import destination_lock
-from vsr._memory import HeapTrimmer, plan_fits
+from vsr._memory import plan_fits
 from vsr._prefetch import Prefetcher, Sink
 from vsr._render import clock_text
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
@@ -317,12 +317,10 @@ def upscale_stream(
         writer.finish()
         return writer.frames_written
 
-    trim = HeapTrimmer()
     with Prefetcher(batches, maxsize=_QUEUE_BATCHES, name="vsr-decode") as decoded:
         with Sink(encode, maxsize=_QUEUE_BATCHES, name="vsr-encode") as sink:
             for batch in decoded:
                 sink.put(FrameBatch(upscaler(batch.frames), batch.pts, batch.durations, batch.index))
-                trim()
                 if after_batch is not None:
                     after_batch()
             return sink.finish()
