@@ -1,6 +1,7 @@
 """Video upscaling end to end: the official demo's way vs vsr's pipeline, in one run.
 
     python benchmarks/bench_upscale.py [--frames 24] [--size 320x180] [--rss-frames 100,2000]
+    python benchmarks/bench_upscale.py --rss-only [--rss-repeat 3] [--rss-profile]
 
 Same synthetic clip and model (EDSR-baseline x2, random weights: speed does not
 depend on them) for every variant:
@@ -15,7 +16,11 @@ Prints frames/s for each and the ratios d/a (pipeline vs official) and d/c (how
 much of the model's speed survives decoding and encoding). Then peak RSS of
 upscale_video on a short and a long clip, each in a fresh subprocess, with a
 tiny model so the long clip finishes quickly (the queues, not the model, decide
-whether memory grows with length).
+whether memory grows with length). Each length runs ``--rss-repeat`` times
+(median reported), with a private, empty plan cache (``VSR_CACHE_DIR``) so the
+result depends neither on nor changes the user's cache: the long clip measures
+its plans (as a first run on a machine does), the short one is too short to.
+``--rss-profile`` prints each child's resident memory every 0.5 s (frames done, VmRSS).
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ import argparse
 import copy
 import json
 import resource
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -87,11 +95,36 @@ def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
 
 
 def rss_child(src: str, dst: str) -> None:
-    """Run in a subprocess: upscale with a tiny model and print frames and peak RSS (MiB) as JSON."""
+    """Run in a subprocess: upscale with a tiny model and print frames, peak RSS (MiB) and the RSS profile as JSON."""
     torch.manual_seed(0)
     model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
-    stats = upscale_video(src, dst, scale=2, model=model, overwrite=True, progress=False)
-    print(json.dumps({"frames": stats.frames, "peak_rss_mib": peak_rss_mib(), "fps": stats.fps}))
+    done, profile, stop = [0], [], threading.Event()
+
+    def count(n: int) -> None:
+        done[0] += n
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            profile.append((done[0], status_mib("VmRSS")))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stats = upscale_video(src, dst, scale=2, model=model, overwrite=True, progress=count)
+    stop.set()
+    sampler.join()
+    print(json.dumps({"frames": stats.frames, "peak_rss_mib": peak_rss_mib(), "fps": stats.fps, "profile": profile}))
+
+
+def status_mib(field: str) -> float:
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MiB; 0 where there is none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def peak_rss_mib() -> float:
@@ -100,11 +133,7 @@ def peak_rss_mib() -> float:
     Not ``getrusage().ru_maxrss``: Linux carries the parent's peak over ``exec``,
     so a child started from a big parent reports the parent's figure.
     """
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -113,13 +142,20 @@ def main() -> None:
     ap.add_argument("--size", default="320x180", help="input WxH")
     ap.add_argument("--rss-frames", default="100,2000", help="short,long clip lengths for the memory check")
     ap.add_argument("--rss-child", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
+    ap.add_argument("--rss-repeat", type=int, default=1, help="runs per clip length for the memory check (median)")
+    ap.add_argument("--rss-profile", action="store_true", help="print each memory run's RSS over time")
+    ap.add_argument("--rss-only", action="store_true", help="only the memory check, no speed measurements")
     args = ap.parse_args()
     if args.rss_child:
         rss_child(*args.rss_child)
         return
     w, h = map(int, args.size.split("x"))
-    scale = 2
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_"))
+    if args.rss_only:
+        print(f"# {machine()}")
+        rss_check(args, tmp, w, h)
+        return
+    scale = 2
     src = make_clip(tmp / "clip.mp4", args.frames, w, h)
     torch.manual_seed(0)
     model = get_model("edsr_baseline", scale=scale).eval()
@@ -157,19 +193,29 @@ def main() -> None:
     print(f"d/a = {fps['d'] / fps['a']:.2f}x   (target >= 2.5)")
     print(f"d/c = {fps['d'] / fps['c']:.2f}    (target >= 0.85)")
 
-    short, long_ = (int(v) for v in args.rss_frames.split(","))
-    peaks = {}
-    for n in (short, long_):
-        clip = make_clip(tmp / f"rss_{n}.mp4", n, w, h)
-        out = subprocess.run(
-            [sys.executable, __file__, "--rss-child", str(clip), str(tmp / f"rss_{n}_x2.mp4")],
-            check=True, capture_output=True, text=True,
-        )
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        peaks[n] = res["peak_rss_mib"]
-        print(f"peak RSS, {res['frames']:5d} frames (tiny model, {res['fps']:.0f} frames/s): {peaks[n]:7.1f} MiB")
-    print(f"peak RSS {long_}/{short} frames = {peaks[long_] / peaks[short]:.2f}x   (target <= 1.5)")
+    rss_check(args, tmp, w, h)
 
+
+def rss_check(args: argparse.Namespace, tmp: Path, w: int, h: int) -> None:
+    """Peak RSS of upscale_video on the short and the long clip, each run in a fresh process; print the ratio."""
+    short, long_ = (int(v) for v in args.rss_frames.split(","))
+    clips = {n: make_clip(tmp / f"rss_{n}.mp4", n, w, h) for n in (short, long_)}
+    peaks: dict[int, list[float]] = {short: [], long_: []}
+    for rep in range(args.rss_repeat):
+        for n in (short, long_):
+            env = {**os.environ, "VSR_CACHE_DIR": tempfile.mkdtemp(prefix="cache_", dir=tmp)}
+            out = subprocess.run(
+                [sys.executable, __file__, "--rss-child", str(clips[n]), str(tmp / f"rss_{n}_x2.mp4")],
+                check=True, capture_output=True, text=True, env=env,
+            )
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            peaks[n].append(res["peak_rss_mib"])
+            print(f"peak RSS, {res['frames']:5d} frames, run {rep + 1} (tiny model, {res['fps']:.0f} frames/s): {res['peak_rss_mib']:7.1f} MiB")
+            if args.rss_profile:
+                print("  frames:MiB " + " ".join(f"{f}:{m:.0f}" for f, m in res["profile"]))
+    med = {n: statistics.median(v) for n, v in peaks.items()}
+    print(f"median peak RSS: {short} frames {med[short]:.1f} MiB, {long_} frames {med[long_]:.1f} MiB")
+    print(f"peak RSS {long_}/{short} frames = {med[long_] / med[short]:.2f}x   (target <= 1.5)")
 
 if __name__ == "__main__":
     main()

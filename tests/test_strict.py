@@ -92,3 +92,21 @@ def test_damage_times_are_merged_into_places() -> None:
     assert _when(()) == ""
     assert _when((4.2, 4.24, 4.28, 70.0)) == " at 00:00:04.2-00:00:04.3, 00:01:10.0"
     assert _when((1.0, 10.0, 20.0, 30.0, 3725.5)) == " at 00:00:01.0, 00:00:10.0, 00:00:20.0 and 2 more places"
+
+
+def test_delivered_flags_frames_in_place_of_a_growing_set() -> None:
+    """Missing frames are found from one flag per indexed frame: the record does not grow with what is delivered."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from vsr._pipeline import _Delivered
+    from vsr.io import FrameBatch
+
+    index = (30, 10, 20, 20, 40, 50)  # out of order and a duplicate, as damaged files have
+    delivered = _Delivered(SimpleNamespace(frame_pts=index))
+    size = delivered._seen.nbytes
+    batches = [FrameBatch(np.zeros((n, 2, 2, 3), np.uint8), pts, (0,) * n, 0) for n, pts in ((2, (30, 20)), (1, (50,)))]
+    assert list(delivered.note(batches)) == batches
+    assert delivered.missing() == [10, 40]
+    assert delivered._seen.nbytes == size == len(index)

@@ -131,7 +131,7 @@ class VideoInfo:
         return self.color_trc in ("smpte2084", "arib_std_b67")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Packet:
     pts: int
     duration: int
