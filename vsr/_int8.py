@@ -20,7 +20,7 @@ weights; ``benchmarks/bench_int8.py``, ``vsr/weights/MODEL_CARD.md``):
   features; quantizing them costs most of the PSNR (torchao, Set5 x2: -0.54 dB
   with only head and tail kept, histogram observer; -0.07 dB with all four
   kept). OpenVINO's graph rounds only conv inputs, so there the upsampler is
-  quantized too (-0.031 instead of -0.005 dB at Set5 x2, 9% faster).
+  quantized too (-0.029 instead of -0.005 dB at Set5 x2, 9% faster).
 - **Min/max activation ranges**, not histogram-optimal clipping: super-resolution
   puts its information into the rare large activations at edges, which MSE
   clipping cuts (-0.135 vs -0.543 dB at Set5 x2, same calibration).
@@ -125,7 +125,7 @@ def edge_layers(model: nn.Module, *, upsampler: bool = True) -> list[str]:
     """Names of the modules kept in fp32: head, the last body conv, and everything after the body.
 
     ``upsampler=False`` leaves the sub-pixel convolutions out of that list (to
-    be quantized): the recipe of the OpenVINO runtime, where they cost 0.005-0.03 dB
+    be quantized): the recipe of the OpenVINO runtime, where they cost at most 0.024 dB
     on Set5/Set14 and make int8 9% faster at x2 (more at x3/x4, where they are
     larger); torchao's recipe, which also rounds conv outputs, keeps them.
     """

@@ -4,7 +4,7 @@ OpenVINO's CPU plugin fuses conv + bias + ReLU and the residual adds and runs
 its own JIT kernels. Measured on EDSR-baseline (``benchmarks/RESULTS.md``,
 the model card): fp32 1.2-1.3x eager channels_last with the same pixels; int8
 2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI) with vsr's recipe (``vsr._int8``),
-Set5/Set14 at x2-x4 within 0.01 dB of fp32. It is an optional extra
+Set5/Set14 at x2-x4 within 0.03 dB of fp32. It is an optional extra
 (``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
 - The model (for int8: :func:`vsr._int8.fake_quantized`, calibrated on
