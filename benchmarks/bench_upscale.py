@@ -95,7 +95,7 @@ def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t0, result
 
 
-def rss_child(src: str, dst: str) -> None:
+def rss_child(src: str, dst: str, decoder: str = "auto") -> None:
     """Run in a subprocess: upscale with a tiny model and print frames, peak RSS (MiB) and the RSS profile as JSON."""
     torch.manual_seed(0)
     model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
@@ -110,7 +110,7 @@ def rss_child(src: str, dst: str) -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stats = upscale_video(src, dst, scale=2, model=model, overwrite=True, progress=count)
+    stats = upscale_video(src, dst, scale=2, model=model, overwrite=True, progress=count, decoder=decoder)
     stop.set()
     sampler.join()
     print(json.dumps({"frames": stats.frames, "peak_rss_mib": peak_rss_mib(), "fps": stats.fps, "profile": profile}))
@@ -142,7 +142,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--size", default="320x180", help="input WxH")
     ap.add_argument("--rss-frames", default="100,2000", help="short,long clip lengths for the memory check")
-    ap.add_argument("--rss-child", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
+    ap.add_argument("--rss-child", nargs=3, metavar=("SRC", "DST", "DECODER"), help=argparse.SUPPRESS)
+    ap.add_argument("--rss-decoders", default="auto,pyav",
+                    help="decoders for the memory check (auto picks decord when it decodes the file correctly)")
     ap.add_argument("--rss-repeat", type=int, default=1, help="runs per clip length for the memory check (median)")
     ap.add_argument("--rss-profile", action="store_true", help="print each memory run's RSS over time")
     ap.add_argument("--rss-only", action="store_true", help="only the memory check, no speed measurements")
@@ -200,15 +202,19 @@ def main() -> None:
 def rss_check(args: argparse.Namespace, tmp: Path, w: int, h: int) -> None:
     """Peak RSS of upscale_video on the short and the long clip, each run in a fresh process; print the ratios.
 
-    Two settings. "same plan": both lengths run the default plan (``VSR_TUNE=0``),
-    so the ratio shows what length alone costs: the target's number. "measured":
+    Settings. "same plan": both lengths run the default plan (``VSR_TUNE=0``),
+    so the ratio shows what length alone costs: the target's number; once per
+    decoder of ``--rss-decoders`` (decord's reader holds more memory the more
+    frames the file has, PyAV's does not). "measured":
     each run starts with an empty plan cache, so the long clip measures plans on
     its first frames and runs the winner (a larger batch for the tiny model),
     which a first run on a new machine does; the short clip is too short to.
     """
     short, long_ = (int(v) for v in args.rss_frames.split(","))
     clips = {n: make_clip(tmp / f"rss_{n}.mp4", n, w, h) for n in (short, long_)}
-    for label, tune in (("same plan (VSR_TUNE=0)", "0"), ("plans measured on a first run", None)):
+    settings = [(f"{dec}, same plan (VSR_TUNE=0)", dec, "0") for dec in args.rss_decoders.split(",")]
+    settings.append(("auto, plans measured on a first run", "auto", None))
+    for label, decoder, tune in settings:
         peaks: dict[int, list[float]] = {short: [], long_: []}
         for rep in range(args.rss_repeat):
             for n in (short, long_):
@@ -217,7 +223,7 @@ def rss_check(args: argparse.Namespace, tmp: Path, w: int, h: int) -> None:
                 if tune is not None:
                     env["VSR_TUNE"] = tune
                 out = subprocess.run(
-                    [sys.executable, __file__, "--rss-child", str(clips[n]), str(tmp / f"rss_{n}_x2.mp4")],
+                    [sys.executable, __file__, "--rss-child", str(clips[n]), str(tmp / f"rss_{n}_x2.mp4"), decoder],
                     check=True, capture_output=True, text=True, env=env,
                 )
                 res = json.loads(out.stdout.strip().splitlines()[-1])
