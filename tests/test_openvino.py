@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,25 @@ def test_long_run_times_openvino_against_the_eager_winner(monkeypatch: pytest.Mo
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert any(name.endswith("openvino") for name in rec["timings"])
     assert rec["fallback"]["runtime"] == "eager"
+
+
+@needs_openvino
+def test_a_run_too_short_for_compiling_still_measures_openvino(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each runtime is offered when the rest of the run pays for its own set-up (OpenVINO's is seconds, inductor's tens)."""
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", sys.executable)  # a compiler "exists": only the set-up guess keeps compiled out
+    monkeypatch.setitem(_autotune.SETUP_SECONDS_GUESS, "compiled", 1e9)
+    monkeypatch.setitem(_autotune.SETUP_SECONDS_GUESS, "openvino", 1e-6)
+    model = tiny()
+    up = Upscaler(model, scale=2, device="cpu", precision="fp32")
+    assert up.prepare(35, 21, frames=5000).source == "measure"
+    for i in range(40):
+        up(frames(4, seed=i))
+        if up._tuner.done and up.decision.source == "cached":
+            break
+    rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
+    assert any(name.endswith("openvino") for name in rec["timings"])
+    assert not any(name.endswith("compiled") for name in rec["timings"])
 
 
 def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

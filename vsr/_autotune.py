@@ -23,12 +23,14 @@ from vsr._compiled import compiler_status
 from vsr._openvino import openvino_status
 from vsr._plan import Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates
 
-__all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS"]
+__all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS", "SETUP_SECONDS_GUESS"]
 
 log = logging.getLogger(__name__)
 
 #: Compile time assumed before one was measured on this machine (8-35 s measured per shape on 2 cores).
 COMPILE_SECONDS_GUESS = 30.0
+#: Set-up assumed per runtime: torch.compile as above; OpenVINO's ONNX export and compilation took 1.5-6 s.
+SETUP_SECONDS_GUESS = {"compiled": COMPILE_SECONDS_GUESS, "openvino": 6.0}
 #: Compiling must cost at most this share of the run it speeds up (it gained ~10% where measured).
 _COMPILE_SHARE = 0.05
 
@@ -72,7 +74,7 @@ def _cached_decision(rec: dict[str, Any], base: Plan, pinned: set[str], frames: 
     if plan.runtime != "eager" and "runtime" not in pinned:
         if not can_run:
             plan, note = _pin(rec["fallback"], base, pinned), f"; eager because {cannot_why}"
-        elif not worth_compiling(frames, per_frame, rec.get("compile_seconds")):
+        elif not worth_compiling(frames, per_frame, rec.get("compile_seconds") or SETUP_SECONDS_GUESS.get(plan.runtime)):
             plan, note = _pin(rec["fallback"], base, pinned), f"; eager: too short to pay for setting up {plan.runtime}"
     measured = _timings_note(rec["timings"], rec["plan"])
     return Decision(plan, "cached", f"measured {rec['measured']}{': ' + measured if measured else ''}{note}; "
@@ -124,8 +126,9 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
         state["eager"] = winner
         remaining = frames - used if frames is not None else None
         runtimes = []
-        if "runtime" not in pinned and up.device.type == "cpu" and worth_compiling(remaining, timings[winner], None):
-            runtimes = _runtime_candidates(winner, up.precision, compiler=(can_compile, no_compile_why), openvino=openvino_ok)
+        if "runtime" not in pinned and up.device.type == "cpu":
+            runtimes = _runtime_candidates(winner, up.precision, compiler=(can_compile, no_compile_why), openvino=openvino_ok,
+                                           pays=lambda rt: worth_compiling(remaining, timings[winner], SETUP_SECONDS_GUESS[rt]))
         if runtimes:
             # The other runtimes first: the first call of each sets it up, the second is timed against the eager winner's.
             up._tuner = Tuner([*runtimes, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,
@@ -159,14 +162,20 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     return decision, tuner
 
 
-def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, str], openvino: bool) -> list[Plan]:
-    """The eager winner's compiled and OpenVINO variants that can run here (OpenVINO only in fp32: it runs no autocast)."""
+def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, str], openvino: bool,
+                        pays: Callable[[str], bool]) -> list[Plan]:
+    """The eager winner's compiled and OpenVINO variants that can run here and that the rest of the run pays for.
+
+    OpenVINO only in fp32 (it runs no autocast); ``pays(runtime)`` says whether
+    the remaining frames pay for that runtime's set-up.
+    """
     out = []
-    if compiler[0]:
-        out.append(dataclasses.replace(winner, runtime="compiled"))
-    else:
-        log.warning("not compiling the model: %s; running eagerly", compiler[1])
-    if openvino and precision == "fp32":
+    if pays("compiled"):
+        if compiler[0]:
+            out.append(dataclasses.replace(winner, runtime="compiled"))
+        else:
+            log.warning("not compiling the model: %s; running eagerly", compiler[1])
+    if openvino and precision == "fp32" and pays("openvino"):
         out.append(dataclasses.replace(winner, runtime="openvino"))
     return out
 
