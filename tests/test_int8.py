@@ -113,3 +113,28 @@ def test_edge_layers_of_edsr_and_mdsr() -> None:
 def test_compiler_status_names_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CXX", sys.executable)  # any existing program passes the look-up
     assert compiler_status() == (True, f"{sys.executable} at {sys.executable}")
+
+
+_MANY_SHAPES = textwrap.dedent("""
+    import torch
+    from vsr import _int8
+    from vsr.models import get_model
+    torch.manual_seed(0)
+    fwd = _int8.Int8Forward(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval(), 2)
+    for side in range(9, 20):  # 11 shapes
+        x = torch.rand(1, 3, side, side + 2) * 255
+        with torch.no_grad():
+            ref = fwd.quantized(x)
+        assert (fwd(x) - ref).abs().mean() < 1.0
+    print("ok")
+""")
+
+
+@needs_int8
+def test_torchao_int8_compiles_many_shapes_quietly() -> None:
+    """Tiles, transposes (self-ensemble), short last batches and a folder of sizes each compile a graph of their own:
+    more than dynamo's default limit of 8, past which it warned on stderr and fell back to the slow reference graph.
+    In a subprocess: torch's log handler writes to the stderr it found at import, which capfd does not see."""
+    res = subprocess.run([sys.executable, "-c", _MANY_SHAPES], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+    assert "recompil" not in res.stderr, res.stderr[-2000:]
