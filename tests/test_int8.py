@@ -116,25 +116,34 @@ def test_compiler_status_names_the_program(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 _MANY_SHAPES = textwrap.dedent("""
+    import sys
     import torch
-    from vsr import _int8
+    from vsr import _compiled, _int8
     from vsr.models import get_model
     torch.manual_seed(0)
-    fwd = _int8.Int8Forward(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval(), 2)
+    model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval()
+    if sys.argv[1] == "int8":
+        fwd = _int8.Int8Forward(model, 2)
+        reference = fwd.quantized
+    else:
+        fwd = _compiled.CompiledForward(model, 2)
+        reference = lambda x: model(x, 2)
     for side in range(9, 20):  # 11 shapes
         x = torch.rand(1, 3, side, side + 2) * 255
         with torch.no_grad():
-            ref = fwd.quantized(x)
-        assert (fwd(x) - ref).abs().mean() < 1.0
+            assert (fwd(x) - reference(x)).abs().mean() < 1.0
+    assert getattr(fwd, "fallback_reason", None) is None
     print("ok")
 """)
 
 
-@needs_int8
-def test_torchao_int8_compiles_many_shapes_quietly() -> None:
+@pytest.mark.parametrize("path", [pytest.param("int8", marks=needs_int8), pytest.param("compiled", marks=pytest.mark.skipif(
+    not compiler_status()[0], reason="no C++ compiler"))])
+def test_compiled_paths_take_many_shapes_quietly(path: str) -> None:
     """Tiles, transposes (self-ensemble), short last batches and a folder of sizes each compile a graph of their own:
-    more than dynamo's default limit of 8, past which it warned on stderr and fell back to the slow reference graph.
-    In a subprocess: torch's log handler writes to the stderr it found at import, which capfd does not see."""
-    res = subprocess.run([sys.executable, "-c", _MANY_SHAPES], capture_output=True, text=True, timeout=600)
+    more than dynamo's default limit of 8, past which it warned on stderr and ran the slow uncompiled graph (int8:
+    torchao's reference graph; fp32 --compile: eager). In a subprocess: torch's log handler writes to the stderr it
+    found at import, which capfd does not see."""
+    res = subprocess.run([sys.executable, "-c", _MANY_SHAPES, path], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
     assert "recompil" not in res.stderr, res.stderr[-2000:]

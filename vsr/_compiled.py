@@ -11,18 +11,19 @@ later run of the same shape can reuse them where torch allows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir"]
+__all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir", "compile_settings", "SHAPES_LIMIT"]
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,8 @@ class CompiledForward:
             return self.model(x, self.scale)
         first = self.compile_seconds is None
         t0 = time.perf_counter()
-        from torch._inductor import config
-
         try:
-            with config.patch(freezing=True):  # the weights become constants: folded, pre-packed for oneDNN
+            with compile_settings():
                 y = self._fn(x)
         except torch.OutOfMemoryError:
             raise
@@ -107,6 +106,25 @@ class CompiledForward:
         if first:
             self.compile_seconds = time.perf_counter() - t0
         return y
+
+
+#: Input shapes one compiled model may have graphs for: tiles, transposes (self-ensemble), short last batches and
+#: the files of a folder each need one; past dynamo's default of 8 it warns on stderr and runs the slow path.
+SHAPES_LIMIT = 64
+
+
+@contextlib.contextmanager
+def compile_settings() -> Iterator[None]:
+    """Inductor with freezing (weights become constants: folded, pre-packed for oneDNN) and room for many shapes.
+
+    Freezing through config, not ``compile(options=...)``: with the latter, int8
+    weight pre-packing fails in torch 2.13.
+    """
+    from torch._dynamo import config as dynamo_config
+    from torch._inductor import config
+
+    with config.patch(freezing=True), dynamo_config.patch(recompile_limit=SHAPES_LIMIT):
+        yield
 
 
 class ScaleBound(nn.Module):

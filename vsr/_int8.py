@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr._compiled import ScaleBound, compiler_status
+from vsr._compiled import ScaleBound, compile_settings, compiler_status
 from vsr.errors import UnsupportedError
 
 __all__ = ["int8_status", "calibration_patches", "edge_layers", "quantize_int8", "Int8Forward", "fake_quantized",
@@ -56,8 +56,6 @@ log = logging.getLogger(__name__)
 
 #: Weight range: 7 bits, so that pairwise u8 x s8 sums fit the int16 of non-VNNI kernels.
 WEIGHT_RANGE = (-64, 63)
-#: Input shapes one int8 model compiles for (tiles x transposes x batch sizes stay far below it).
-_SHAPES_LIMIT = 64
 #: Names the recipe in caches of quantized models: change it when the recipe changes.
 RECIPE = ("int8-v2: 7-bit symmetric per-channel weights, u8 min/max per-tensor conv inputs, head, last body conv and "
           "tail fp32, dead leaves")
@@ -286,11 +284,5 @@ class Int8Forward:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the int8 model; the first call of each shape compiles."""
-        from torch._dynamo import config as dynamo_config
-        from torch._inductor import config
-
-        # Freezing through config, not compile(options=...): with the latter, int8 weight pre-packing fails in 2.13.
-        # Each tile shape, transpose (self-ensemble) and short last batch is a graph of its own: past dynamo's
-        # default of 8 it would warn on stderr and fall back to the slow reference graph.
-        with torch.no_grad(), config.patch(freezing=True), dynamo_config.patch(recompile_limit=_SHAPES_LIMIT):
+        with torch.no_grad(), compile_settings():
             return self._fn(x.float().contiguous(memory_format=torch.channels_last))  # type: ignore[no-any-return]
