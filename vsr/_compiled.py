@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir", "compile_settings", "SHAPES_LIMIT"]
+__all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir", "compile_settings", "SHAPES_LIMIT",
+           "one_line"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def inductor_cache_dir(vsr_cache: Path) -> Path:
     return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """``Type: first line of the message`` (200 characters at most), for one-line fallback reasons."""
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
@@ -101,7 +103,7 @@ class CompiledForward:
         except torch.OutOfMemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - any compiler failure (missing headers, linker, inductor bug) means: run eagerly
-            self._fall_back(_one_line(e))
+            self._fall_back(one_line(e))
             return self.model(x, self.scale)
         if first:
             self.compile_seconds = time.perf_counter() - t0

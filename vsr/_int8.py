@@ -206,7 +206,7 @@ def fake_quantized(model: nn.Module, scale: int, *, keep: Sequence[str] | None =
     model = copy.deepcopy(model).float().eval()
     keep = [*(edge_layers(model, upsampler=False) if keep is None else keep)]
     convs = [n for n, m in model.named_modules()
-             if type(m) is nn.Conv2d and "." in n and not _kept(n, keep)]  # MeanShift is a Conv2d subclass: kept
+             if type(m) is nn.Conv2d and not _kept(n, keep)]  # MeanShift is a Conv2d subclass: kept
     ranges = activation_ranges(model, scale, convs, calibration_patches() if patches is None else patches)
     for name in convs:
         parent, _, child = name.rpartition(".")

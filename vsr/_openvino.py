@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr._compiled import ScaleBound
+from vsr._compiled import ScaleBound, one_line
 from vsr._int8 import RECIPE, fake_quantized
 
 __all__ = ["openvino_status", "OpenVINOForward", "ir_path", "export_onnx"]
@@ -60,11 +60,6 @@ def openvino_status() -> tuple[bool, str]:
         return True, f"openvino {version('openvino')}"
     except PackageNotFoundError:
         return True, "openvino"
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
 def ir_path(model: nn.Module, scale: int, folder: Path, precision: str = "fp32") -> Path:
@@ -125,7 +120,7 @@ class OpenVINOForward:
             try:
                 return core.read_model(str(path))
             except Exception as e:  # noqa: BLE001 - a damaged cache entry is converted again
-                log.info("ignoring the unreadable OpenVINO IR %s (%s)", path, _one_line(e))
+                log.info("ignoring the unreadable OpenVINO IR %s (%s)", path, one_line(e))
         module = (fake_quantized(self.model, self.scale) if self.precision == "int8"
                   else ScaleBound(self.model, self.scale).eval())
         with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
@@ -163,7 +158,7 @@ class OpenVINOForward:
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - any conversion or plugin failure means: run eagerly
-            self._fall_back(_one_line(e))
+            self._fall_back(one_line(e))
             return self.model(x, self.scale)
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0

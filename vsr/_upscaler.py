@@ -318,10 +318,11 @@ class Upscaler:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.plan.runtime == "openvino" and self._openvino is not None and self.precision in ("fp32", "int8"):
+            # OpenVINO takes contiguous NCHW and runs its own fp32 or int8: no channels_last copy, no autocast.
+            return self._openvino(x).float()  # type: ignore[no-any-return]
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if self.precision == "int8" and self.plan.runtime == "openvino":
-            return self._openvino(x).float()  # type: ignore[no-any-return]
         if self.precision == "int8":
             if self._int8 is None:
                 from vsr._compiled import inductor_cache_dir
@@ -334,8 +335,6 @@ class Upscaler:
         with self._autocast():
             if self.plan.runtime == "compiled" and self._compiled is not None:
                 y = self._compiled(x)
-            elif self.plan.runtime == "openvino" and self._openvino is not None and self.precision == "fp32":
-                y = self._openvino(x)
             else:
                 y = self.model(x, self.scale)
         return y.float()
