@@ -2,6 +2,7 @@
 
     python benchmarks/bench_upscale.py [--frames 24] [--size 320x180] [--rss-frames 100,2000]
     python benchmarks/bench_upscale.py --rss-only [--rss-repeat 3] [--rss-profile]
+    python benchmarks/bench_upscale.py --ahead-only [--ahead-clips 2000x320x180,600x1280x720]
 
 Same synthetic clip and model (EDSR-baseline x2, random weights: speed does not
 depend on them) for every variant:
@@ -22,6 +23,12 @@ result depends neither on nor changes the user's cache; once with the default
 plan for both lengths, and once letting the long clip measure its plans (as a
 first run on a machine does; the short one is too short to).
 ``--rss-profile`` prints each child's resident memory every 0.5 s (frames done, VmRSS).
+
+Read-ahead (``--ahead-only``, and after the memory check): how much a reader holds
+beyond what it was asked for. Each decoder, in a fresh process, reads the first
+batch of 4 frames of a clip and waits 3 s, as a reader does while the model works;
+the RSS it gained is printed in MiB and in RGB frames. decord's grows with the
+file (its read-ahead is unbounded); PyAV's does not.
 """
 
 from __future__ import annotations
@@ -116,6 +123,29 @@ def rss_child(src: str, dst: str, decoder: str = "auto") -> None:
     print(json.dumps({"frames": stats.frames, "peak_rss_mib": peak_rss_mib(), "fps": stats.fps, "profile": profile}))
 
 
+def ahead_child(src: str, decoder: str) -> None:
+    """Run in a subprocess: read the first 4 frames, wait 3 s; print the backend and the RSS gained (MiB) as JSON."""
+    reader = VideoReader(src, backend=decoder, batch_size=4)  # type: ignore[arg-type]
+    before = status_mib("VmRSS")
+    next(iter(reader))
+    time.sleep(3)
+    print(json.dumps({"backend": reader.backend, "gained_mib": status_mib("VmRSS") - before}))
+
+
+def ahead_check(args: argparse.Namespace, tmp: Path) -> None:
+    """RSS gained by reading 4 frames and waiting, per clip and decoder, each in a fresh process."""
+    for spec in args.ahead_clips.split(","):
+        n, w, h = (int(v) for v in spec.split("x"))
+        clip = make_clip(tmp / f"ahead_{spec}.mp4", n, w, h)
+        frame_mib = w * h * 3 / 2**20
+        for decoder in ("decord", "pyav", "auto"):
+            out = subprocess.run([sys.executable, __file__, "--ahead-child", str(clip), decoder],
+                                 check=True, capture_output=True, text=True)
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"read-ahead, {n} frames {w}x{h}, {decoder:6s} (= {res['backend']:6s}): +{res['gained_mib']:7.1f} MiB "
+                  f"after 4 frames and 3 s = {res['gained_mib'] / frame_mib:5.0f} RGB frames")
+
+
 def status_mib(field: str) -> float:
     """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MiB; 0 where there is none."""
     try:
@@ -148,12 +178,22 @@ def main() -> None:
     ap.add_argument("--rss-repeat", type=int, default=1, help="runs per clip length for the memory check (median)")
     ap.add_argument("--rss-profile", action="store_true", help="print each memory run's RSS over time")
     ap.add_argument("--rss-only", action="store_true", help="only the memory check, no speed measurements")
+    ap.add_argument("--ahead-clips", default="2000x320x180,600x1280x720", help="FRAMESxWxH,... for the read-ahead check")
+    ap.add_argument("--ahead-child", nargs=2, metavar=("SRC", "DECODER"), help=argparse.SUPPRESS)
+    ap.add_argument("--ahead-only", action="store_true", help="only the read-ahead check")
     args = ap.parse_args()
     if args.rss_child:
         rss_child(*args.rss_child)
         return
+    if args.ahead_child:
+        ahead_child(*args.ahead_child)
+        return
     w, h = map(int, args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_"))
+    if args.ahead_only:
+        print(f"# {machine()}")
+        ahead_check(args, tmp)
+        return
     if args.rss_only:
         print(f"# {machine()}")
         rss_check(args, tmp, w, h)

@@ -366,3 +366,31 @@ def test_real_clip_backends_agree(shared_videos: Path) -> None:
     assert r1.info.num_frames == len(p1) == len(p2) == 120
     assert p1 == p2
     np.testing.assert_array_equal(f1, f2)
+
+
+@needs_decord
+def test_auto_leaves_decord_out_when_its_read_ahead_could_outgrow_the_limit(make_video, monkeypatch: pytest.MonkeyPatch) -> None:
+    # decord's read-ahead is bounded only by the end of the file, so auto measures the file against the limit
+    # before decord ever opens it (opening reads every packet; the first read starts the read-ahead).
+    import decord
+
+    import vsr.io._reader as reader_module
+
+    path = make_video("long.mp4", frames=20, fps=10)
+    with VideoReader(path) as r:
+        w, h = r.info.width, r.info.height
+        assert r.backend == "decord"
+    monkeypatch.setattr(reader_module, "DECORD_AHEAD_LIMIT", 10 * w * h * 3)
+    opened = []
+    real = decord.VideoReader
+    monkeypatch.setattr(decord, "VideoReader", lambda *a, **k: opened.append(a) or real(*a, **k))
+    with VideoReader(path) as r:
+        assert r.backend == "pyav" and "20 decoded frames" in r.backend_note and "--decoder decord" in r.backend_note
+        assert opened == []
+        assert sum(len(b.pts) for b in r) == 20
+    # What counts is the rest of the file from the window's start: 9 frames from 1.1 s on fit.
+    with VideoReader(path, start=1.1) as r:
+        assert r.backend == "decord" and r.info.num_frames == 9
+    # Asked for by name, decord is used whatever the file's length.
+    with VideoReader(path, backend="decord") as r:
+        assert r.backend == "decord" and r.backend_note == "requested"

@@ -89,7 +89,8 @@ def _target_options(
 @click.option("--encoder-opt", "encoder_opts", multiple=True, metavar="KEY=VALUE", callback=key_values,
               help="Extra FFmpeg encoder option (repeatable), e.g. --encoder-opt tune=film.")
 @click.option("--decoder", type=click.Choice(VIDEO_DECODERS), default="auto", show_default=True,
-              help="Video decoder: decord when it decodes the file correctly, else PyAV.")
+              help="Video decoder: decord when it decodes the file correctly and the file's frames fit in 128 MiB "
+                   "(its read-ahead is unbounded: it can hold the rest of the file decoded), else PyAV.")
 @click.option("--start", type=Seconds(), default=None, help="Start this far into each video (seconds or [HH:]MM:SS).")
 @click.option("--duration", type=Seconds(), default=None, help="Upscale only this much of each video.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")

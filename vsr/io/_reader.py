@@ -2,9 +2,9 @@
 
 Two backends deliver the same frames in the same order with the same timestamps:
 
-* ``decord`` (the default when it is installed and decodes the file correctly):
-  fast, read here with ``get_batch`` over bounded, sequential index ranges so its
-  memory stays flat;
+* ``decord`` (the default when it is installed, decodes the file correctly and the
+  file is short enough, see below), read here with ``get_batch`` over sequential
+  index ranges;
 * ``pyav``: FFmpeg through PyAV, the fallback and the reference.
 
 decord 0.6 is unmaintained and has known defects, each guarded here:
@@ -18,6 +18,15 @@ decord 0.6 is unmaintained and has known defects, each guarded here:
   mangles >8-bit video: the first frame it returns is compared with PyAV's, and
   decord is not used when they differ.
 * it silently repeats frames it could not decode: ``fault_tol`` makes it raise instead.
+* its read-ahead has no bound. ``VideoReader::NextFrameImpl`` pushes one more packet
+  to its decoder thread every time ``Pop`` finds no decoded frame yet, so while that
+  thread decodes the first frame the caller queues hundreds of packets; the thread
+  then decodes all of them into RGB frames that wait in an unbounded queue, for as
+  long as the caller is slower than decoding (the model always is). Measured: a
+  600-frame 1280x720 clip held 437 decoded frames (+1.1 GiB) after its first 4
+  frames were read. Only the end of the file bounds it, so ``auto`` uses decord only
+  when every frame from the start of the window to the end of the file fits in
+  :data:`DECORD_AHEAD_LIMIT` bytes as RGB (``decord`` asked for by name is used anyway).
 """
 
 from __future__ import annotations
@@ -138,6 +147,12 @@ def decord_available() -> bool:
     return True
 
 
+#: The most memory (bytes of RGB frames) ``auto`` lets decord's unbounded read-ahead take: the file's
+#: frames from the window's start to its end must fit, or PyAV decodes it. 128 MiB is 760 frames of 320x180,
+#: 46 of 1280x720, 5 of 3840x2160 (decoding only as fast as the model reads is PyAV's way, at the same speed).
+DECORD_AHEAD_LIMIT = 128 * 2**20
+
+
 def _window(info: VideoInfo, start: float | None, duration: float | None) -> tuple[int | None, int | None]:
     """``[start, end)`` in stream pts for the requested seconds (relative to the stream start)."""
     lo = None if not start else info.start_pts + int(round(Fraction(start) / info.time_base))
@@ -152,7 +167,8 @@ class VideoReader:
 
     Args:
         path: the video file.
-        backend: ``auto`` (decord when installed and correct for this file, else
+        backend: ``auto`` (decord when installed, correct for this file and its
+            frames from ``start`` to the end fit in 128 MiB as RGB, else
             PyAV), ``decord`` (fail if it cannot decode this file correctly) or ``pyav``.
         batch_size: frames per batch.
         start: seconds from the start of the stream to skip.
@@ -221,7 +237,7 @@ class VideoReader:
     def _choose(self, backend: Backend) -> tuple[str, str]:
         if backend == "pyav":
             return "pyav", "requested"
-        problem = self._decord_problem()
+        problem = self._decord_problem(bounded=backend == "auto")
         if problem is None:
             return "decord", "requested" if backend == "decord" else "default"
         if backend == "decord":
@@ -229,14 +245,25 @@ class VideoReader:
         log.debug("%s: using PyAV instead of decord: %s", self.path, problem)
         return "pyav", f"decord not used: {problem}"
 
-    def _decord_problem(self) -> str | None:
-        """Why decord must not decode this file, or ``None`` once it has proved itself on the first frame."""
+    def _decord_problem(self, *, bounded: bool = False) -> str | None:
+        """Why decord must not decode this file, or ``None`` once it has proved itself on the first frame.
+
+        ``bounded``: also refuse files whose frames, from the window's start to the end of
+        the file, exceed :data:`DECORD_AHEAD_LIMIT` (decord may decode all of them ahead).
+        """
         if not decord_available():
             return "decord is not installed"
         if self._packets is None:
             return "the packets carry no timestamps"
         if self.info.bit_depth > 8:
             return f"it decodes {self.info.bit_depth}-bit video wrongly"
+        if bounded:
+            # Checked before decord opens the file: opening reads every packet, and its first read starts the read-ahead.
+            ahead = len(self._packets) - self._first_index
+            size = ahead * self.info.width * self.info.height * 3
+            if size > DECORD_AHEAD_LIMIT:
+                return (f"its read-ahead is unbounded and could hold {ahead} decoded frames ({size / 2**20:.0f} MiB, "
+                        f"more than {DECORD_AHEAD_LIMIT // 2**20} MiB); --decoder decord uses it anyway")
         decord = _import_decord()
         try:
             vr = decord.VideoReader(os.fspath(self.path), ctx=decord.cpu(0), num_threads=self.threads, fault_tol=1e-9)
