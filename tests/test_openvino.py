@@ -276,6 +276,57 @@ def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
             assert np.abs(got.astype(int) - out.permute(0, 2, 3, 1).numpy().astype(int)).max() <= 2
 
 
+@needs_openvino
+def test_int8_on_openvino_measures_its_plans_and_caches_the_winner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Batch sizes are timed as for fp32 (after the base plan, once the run pays for compiling their shapes)."""
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_autotune, "worth_compiling", lambda *a: True)
+    model = tiny()
+    up = Upscaler(model, scale=2, device="cpu", precision="int8")
+    assert up.plan.runtime == "openvino" and "batch_size" not in up.pinned
+    decision = up.prepare(35, 21, frames=5000)
+    assert decision.source == "measure"
+    sizes = sorted(c.batch_size for c in decision.candidates)
+    assert sizes == [1, 2, 4] and {c.runtime for c in decision.candidates} == {"openvino"}
+    ref = Upscaler(model, scale=2, device="cpu", precision="int8", batch_size=1)  # never prepared: no measuring
+    for i in range(2 * len(decision.candidates) + 2):
+        f = frames(4, seed=i)
+        assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 2
+    assert up._tuner.done and up.decision.source == "cached"
+    rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
+    assert len(rec["timings"]) == 3 and all(name.endswith("openvino") for name in rec["timings"])
+    assert rec["key"]["precision"] == "int8" and len(up._openvino.shape_seconds) >= 3
+    again = Upscaler(model, scale=2, device="cpu", precision="int8")
+    assert again.prepare(35, 21, frames=5000).source == "cached" and again.plan == up.plan
+
+
+@needs_openvino
+def test_int8_on_openvino_measures_nothing_more_when_compiling_shapes_does_not_pay(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    paid = []
+    monkeypatch.setattr(_autotune, "worth_compiling", lambda *a: paid.append(a) and False)
+    model = tiny()
+    up = Upscaler(model, scale=2, device="cpu", precision="int8")
+    assert up.prepare(35, 21, frames=5000).source == "measure"
+    for i in range(3):
+        up(frames(4, seed=i))
+    assert up._tuner.done and up.plan.batch_size == 2
+    assert up.decision.source == "default" and "does not pay for compiling 2 more input shapes" in up.decision.reason
+    assert not (tmp_path / "plans").exists() and len(up._openvino.shape_seconds) == 1
+    # The question asked: do the 5000 - 8 frames left, at the base plan's speed, pay for compiling 2 shapes?
+    (left, per_frame, cost), = paid
+    assert left == 4992 and 0 < per_frame < 1 and cost == pytest.approx(2 * up._openvino.shape_seconds[0])
+
+
+def test_int8_on_torchao_keeps_a_fixed_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_autotune, "openvino_status", lambda: (False, "openvino is not installed"))
+    up = Upscaler(tiny(), scale=2, device="cpu", precision="int8", runtime="compiled")
+    d = up.prepare(35, 21, frames=100000)
+    assert d.source == "pinned" and "int8 on torchao runs a fixed plan" in d.reason
+
+
 _CTRL_C_AFTER_OPENVINO = """
 import gc, signal, torch
 from vsr._openvino import OpenVINOForward

@@ -10,20 +10,29 @@
    (with a C++ compiler present) and its OpenVINO variant (fp32, with openvino
    installed) are timed against it; the winner is saved;
 3. otherwise the default plan runs, and the decision says why.
+
+On the OpenVINO runtime (int8 there, or fp32 asked for by name) every candidate's
+first batch compiles a graph for its input shape, so the base plan is timed
+first and the other candidates only when the rest of the run pays for compiling
+them. torch.compile and torchao's int8 run a fixed plan: they recompile for
+every shape, at tens of seconds to minutes each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 from vsr._compiled import compiler_status
 from vsr._openvino import openvino_status
-from vsr._plan import Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates
+from vsr._plan import (
+    TUNE_ENV, Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates,
+)
 
-__all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS", "SETUP_SECONDS_GUESS"]
+__all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS", "OPENVINO_SHAPE_SECONDS_GUESS", "SETUP_SECONDS_GUESS"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,9 @@ log = logging.getLogger(__name__)
 COMPILE_SECONDS_GUESS = 30.0
 #: Set-up assumed per runtime: torch.compile as above; OpenVINO's ONNX export and compilation took 1.5-6 s.
 SETUP_SECONDS_GUESS = {"compiled": COMPILE_SECONDS_GUESS, "openvino": 6.0}
+#: OpenVINO's compilation of one more input shape when none was timed yet (EDSR-baseline, 320x180, 2 cores:
+#: 0.05 s fp32, 0.2 s int8).
+OPENVINO_SHAPE_SECONDS_GUESS = 0.5
 #: Compiling must cost at most this share of the run it speeds up (it gained ~10% where measured).
 _COMPILE_SHARE = 0.05
 
@@ -93,8 +105,8 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     pinned: set[str] = set(up.pinned)
     if base != up.plan:  # the memory guard (vsr._memory) made this input's batch smaller or tiled it: keep that
         pinned |= {"batch_size", "tile"}
-    if up.precision == "int8" or ("runtime" in up.pinned and base.runtime == "compiled"):
-        what = "int8" if up.precision == "int8" else "--compile"
+    if "runtime" in up.pinned and base.runtime == "compiled":
+        what = "int8 on torchao" if up.precision == "int8" else "--compile"
         return Decision(base, "pinned", f"{what} runs a fixed plan: each new batch or tile shape recompiles its graph"), None
     key = _key(up, width, height)
     can_compile, no_compile_why = compiler_status()
@@ -119,47 +131,92 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     if dry_run:
         return decision, None
     log.info("measuring %d execution plans on the first frames (%s)", len(cands), why)
-    state: dict[str, Any] = {"timings": {}, "tuners": []}
+    measurement = _Measurement(up, key, frames, cands, pinned, compiler=(can_compile, no_compile_why), openvino=openvino_ok)
+    return decision, measurement.start()
 
-    def eager_done(winner: Plan, timings: dict[Plan, float], used: int) -> None:
-        state["timings"].update({p.describe(): t for p, t in timings.items()})
-        state["eager"] = winner
-        remaining = frames - used if frames is not None else None
+
+class _Measurement:
+    """One plan measurement, in stages that each hand the next :class:`Tuner` to ``up``; saves the winner.
+
+    1. the candidates (on OpenVINO: the base plan alone first, then the others if
+       the rest of the run pays for compiling their input shapes);
+    2. the winner's compiled and OpenVINO variants against it, where they pay for their set-up;
+    3. the winner is saved under ``key`` and becomes ``up.decision``.
+    """
+
+    def __init__(self, up: Any, key: PlanKey, frames: int | None, cands: list[Plan], pinned: set[str], *,
+                 compiler: tuple[bool, str], openvino: bool) -> None:
+        self.up, self.key, self.frames, self.cands, self.pinned = up, key, frames, cands, pinned
+        self.compiler, self.openvino = compiler, openvino
+        self.timings: dict[str, float] = {}
+        self.tuners: list[Tuner] = []
+        self.eager: Plan = cands[0]
+
+    def _tuner(self, plans: list[Plan], on_done: Callable[[Plan, dict[Plan, float], int], None], *,
+               frames_total: int | None, known: dict[Plan, float] | None = None) -> Tuner:
+        tuner = Tuner(plans, apply=self.up.apply_plan, run=self.up._upscale_frames, frames_total=frames_total,
+                      on_done=on_done, known=known)
+        self.tuners.append(tuner)
+        self.up._tuner = tuner
+        return tuner
+
+    def _remaining(self, used: int) -> int | None:
+        return self.frames - used if self.frames is not None else None
+
+    def start(self) -> Tuner:
+        """The first stage's tuner."""
+        if self.cands[0].runtime == "openvino":
+            # Each candidate's first batch compiles a graph for its shape: time the base plan, then decide on the others.
+            return self._tuner(self.cands[:1], self._openvino_base_done, frames_total=self.frames)
+        return self._tuner(self.cands, self._candidates_done, frames_total=self.frames)
+
+    def _openvino_base_done(self, winner: Plan, timings: dict[Plan, float], used: int) -> None:
+        runner = self.up._openvino
+        if runner is None or not runner.active:
+            return  # OpenVINO failed and the model runs eagerly in fp32: nothing to measure or save for this key
+        others = self.cands[1:]
+        shape_seconds = max(runner.shape_seconds, default=OPENVINO_SHAPE_SECONDS_GUESS)
+        forced = os.environ.get(TUNE_ENV) == "1"
+        if not forced and not worth_compiling(self._remaining(used), timings[winner], shape_seconds * len(others)):
+            why = f"the rest of the run does not pay for compiling {len(others)} more input shapes ({shape_seconds:.1f} s each)"
+            log.info("execution plan: %s, not measured against others: %s", winner.describe(), why)
+            self.up.decision = Decision(winner, "default", f"default plan: {why}")
+            return
+        self._tuner(others, self._candidates_done, frames_total=self.frames, known=timings)
+
+    def _candidates_done(self, winner: Plan, timings: dict[Plan, float], used: int) -> None:
+        self.timings.update({p.describe(): t for p, t in timings.items()})
+        self.eager = winner
+        remaining = self._remaining(used)
         runtimes = []
-        if "runtime" not in pinned and up.device.type == "cpu":
-            runtimes = _runtime_candidates(winner, up.precision, compiler=(can_compile, no_compile_why), openvino=openvino_ok,
+        if "runtime" not in self.pinned and self.up.device.type == "cpu":
+            runtimes = _runtime_candidates(winner, self.up.precision, compiler=self.compiler, openvino=self.openvino,
                                            pays=lambda rt: worth_compiling(remaining, timings[winner], SETUP_SECONDS_GUESS[rt]))
         if runtimes:
             # The other runtimes first: the first call of each sets it up, the second is timed against the eager winner's.
-            up._tuner = Tuner([*runtimes, winner], apply=up.apply_plan, run=up._upscale_frames, frames_total=None,
-                              on_done=compiled_done)
-            state["tuners"].append(up._tuner)
+            self._tuner([*runtimes, winner], self._runtimes_done, frames_total=None)
             return
-        finish(winner, None)
+        self._finish(winner, None)
 
-    def compiled_done(winner: Plan, timings: dict[Plan, float], used: int) -> None:
-        state["timings"].update({p.describe(): t for p, t in timings.items()})
-        runner = {"compiled": up._compiled, "openvino": up._openvino}.get(winner.runtime)
+    def _runtimes_done(self, winner: Plan, timings: dict[Plan, float], used: int) -> None:
+        self.timings.update({p.describe(): t for p, t in timings.items()})
+        runner = {"compiled": self.up._compiled, "openvino": self.up._openvino}.get(winner.runtime)
         if winner.runtime != "eager" and (runner is None or runner.fallback_reason):
-            winner, runner = state["eager"], None
-            up.apply_plan(winner)
-        finish(winner, runner.compile_seconds if runner is not None else None)
+            winner, runner = self.eager, None
+            self.up.apply_plan(winner)
+        self._finish(winner, runner.compile_seconds if runner is not None else None)
 
-    def finish(winner: Plan, compile_seconds: float | None) -> None:
-        fallback = dataclasses.replace(state["eager"], runtime="eager")  # what runs when the winner's runtime cannot
-        path = save_plan(key, winner, fallback=fallback, timings=state["timings"], compile_seconds=compile_seconds)
-        summary = ", ".join(f"{name}: {1 / t:.2f} fps" for name, t in sorted(state["timings"].items(), key=lambda kv: kv[1]))
-        lost = sum(t.lost_seconds for t in state["tuners"])
-        total = (frames or 0) * state["timings"].get(winner.describe(), 0.0)
+    def _finish(self, winner: Plan, compile_seconds: float | None) -> None:
+        fallback = dataclasses.replace(self.eager, runtime="eager")  # what runs when the winner's runtime cannot
+        path = save_plan(self.key, winner, fallback=fallback, timings=self.timings, compile_seconds=compile_seconds)
+        summary = ", ".join(f"{name}: {1 / t:.2f} fps" for name, t in sorted(self.timings.items(), key=lambda kv: kv[1]))
+        lost = sum(t.lost_seconds for t in self.tuners)
+        total = (self.frames or 0) * self.timings.get(winner.describe(), 0.0)
         cost = f"; measuring cost {lost:.1f} s" + (f" ({lost / total:.1%} of the run)" if total else "")
         compiling = f", compiling {compile_seconds:.1f} s" if compile_seconds else ""
         log.info("execution plan: %s (measured %s%s%s)%s", winner.describe(), summary, cost, compiling,
                  f"; saved to {path}" if path else "")
-        up.decision = Decision(winner, "cached", f"measured now: {summary}")
-
-    tuner = Tuner(cands, apply=up.apply_plan, run=up._upscale_frames, frames_total=frames, on_done=eager_done)
-    state["tuners"].append(tuner)
-    return decision, tuner
+        self.up.decision = Decision(winner, "cached", f"measured now: {summary}")
 
 
 def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, str], openvino: bool,
@@ -181,8 +238,6 @@ def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, s
 
 
 def _cpus() -> int:
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:

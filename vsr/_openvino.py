@@ -85,7 +85,8 @@ class OpenVINOForward:
 
     ``fallback_reason`` is ``None`` while OpenVINO runs the model, else the
     one-line reason it runs eagerly; ``compile_seconds`` is the set-up time of
-    the first call (conversion or IR load, plus compilation for its shape).
+    the first call (conversion or IR load, plus compilation for its shape), and
+    ``shape_seconds`` the compilation time of each input shape so far.
     """
 
     def __init__(self, model: nn.Module, scale: int, *, cache: Path | None = None, threads: int = 0,
@@ -95,6 +96,7 @@ class OpenVINOForward:
         self.model, self.scale, self.cache, self.threads, self.precision = model, scale, cache, threads, precision
         self.fallback_reason: str | None = None
         self.compile_seconds: float | None = None
+        self.shape_seconds: list[float] = []
         self._ir: Any = None
         self._compiled: dict[tuple[int, ...], Any] = {}
         ok, why = openvino_status()
@@ -141,8 +143,11 @@ class OpenVINOForward:
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
+        t0 = time.perf_counter()
         with _own_signal_stack():
-            return ov.Core().compile_model(model, "CPU", config)
+            compiled = ov.Core().compile_model(model, "CPU", config)
+        self.shape_seconds.append(time.perf_counter() - t0)
+        return compiled
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on float NCHW ``x``; the first call for a shape compiles it (the first of all converts)."""

@@ -320,6 +320,7 @@ class Tuner:
         frames_total: frames in the whole run (limits the time lost to slow candidates).
         on_done: called with the winner, the per-frame seconds of every candidate and
             the frames the measurement used.
+        known: per-frame seconds of plans measured before, which compete without being run again.
     """
 
     def __init__(
@@ -330,11 +331,12 @@ class Tuner:
         run: Callable[[Any], Any],
         frames_total: int | None,
         on_done: Callable[[Plan, dict[Plan, float], int], None],
+        known: dict[Plan, float] | None = None,
     ) -> None:
         self.candidates = list(candidates)
         self._apply, self._run, self._on_done = apply, run, on_done
         self._budget = TUNE_BUDGET * frames_total if frames_total else math.inf
-        self._best: dict[Plan, float] = {}
+        self._best: dict[Plan, float] = dict(known or {})
         self._step = 0
         self._frames = 0
         self._lost = 0.0  # seconds lost against the fastest candidate so far

@@ -231,9 +231,13 @@ class Upscaler:
         # Execution plan (vsr._plan): what the caller fixed is pinned; the rest may be measured by prepare().
         self.pinned = {k for k, v in (("batch_size", batch_size), ("tile", tile), ("channels_last", channels_last),
                                       ("runtime", runtime)) if v is not None}
-        if self.precision == "int8" or runtime == "compiled":
-            # Every new batch, tile or memory layout recompiles a compiled graph: that plan is fixed, not measured.
+        if runtime == "compiled":
+            # Every new batch, tile or memory layout recompiles a compiled graph (torch.compile, torchao's int8):
+            # that plan is fixed, not measured.
             self.pinned |= {"batch_size", "tile", "channels_last", "runtime", "threads"}
+        elif runtime == "openvino":
+            # OpenVINO takes NCHW whatever the plan says; batch, tile and threads are still measured.
+            self.pinned |= {"channels_last"}
         if self.precision == "int8":
             batch_size = batch_size or 2
         gpu = self.device.type != "cpu"
