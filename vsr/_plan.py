@@ -75,9 +75,12 @@ class Plan:
     runtime: Runtime = "eager"
 
     def describe(self) -> str:
-        """``batch 1, channels_last, whole frames, eager`` (threads only when set)."""
-        parts = [f"batch {self.batch_size}", "channels_last" if self.channels_last else "NCHW",
-                 f"{self.tile}-px tiles" if self.tile else "whole frames"]
+        """``batch 1, channels_last, whole frames, eager`` (threads only when set; no memory format on
+        OpenVINO, which takes NCHW whatever the plan says)."""
+        parts = [f"batch {self.batch_size}"]
+        if self.runtime != "openvino":
+            parts.append("channels_last" if self.channels_last else "NCHW")
+        parts.append(f"{self.tile}-px tiles" if self.tile else "whole frames")
         if self.threads:
             parts.append(f"{self.threads} threads")
         parts.append(self.runtime)
