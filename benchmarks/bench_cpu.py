@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,9 @@ def main() -> None:
     ap.add_argument("--e2e-frames", type=int, default=24, help="clip length for the end-to-end part (0: skip it)")
     ap.add_argument("--no-int8", action="store_true", help="skip int8 (its set-up takes minutes) in both parts")
     ap.add_argument("--e2e-only", action="store_true", help="skip the model-only part")
+    ap.add_argument("--e2e-rounds", type=int, default=2, help="alternating rounds of the end-to-end part (best and median shown)")
+    ap.add_argument("--e2e-variants", default="default,compile,torchao,openvino,int8",
+                    help="end-to-end variants to run besides the official loop (comma-separated)")
     ap.add_argument("--startup", action="store_true", help="also time import and import-to-first-frame in fresh processes")
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
@@ -91,7 +95,8 @@ def main() -> None:
     print(f"# load average at start: {os.getloadavg()}")
     model = load_model(default_model_name(scale)).eval()
     if args.e2e_only:
-        end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8)
+        end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8, rounds=args.e2e_rounds,
+                   only=set(args.e2e_variants.split(",")))
         return
     official = copy.deepcopy(model)
     gflop = conv_gflop(official, torch.rand(1, 3, h, w) * 255, scale)
@@ -164,7 +169,8 @@ def main() -> None:
     print(f"fastest lossless variant: {top}: {gflop / lossless[top] / ceiling:.0%} of the matching conv ceiling")
     print(f"# load average after the model part: {os.getloadavg()}")
     if args.e2e_frames:
-        end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8)
+        end_to_end(model, scale, w, h, args.e2e_frames, int8=not args.no_int8, rounds=args.e2e_rounds,
+                   only=set(args.e2e_variants.split(",")))
     if args.startup:
         startup(w, h)
 
@@ -223,26 +229,29 @@ def startup(w: int, h: int) -> None:
         print(f"precision {precision:<5} import {imp:.2f} s, first frame after {first:.2f} s")
 
 
-def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8: bool = True) -> None:
-    """Official-style whole loop vs ``upscale_video`` (default, compiled, int8, OpenVINO), one clip, alternating over 2 rounds."""
+def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8: bool = True, rounds: int = 2,
+               only: set[str] | None = None) -> None:
+    """Official-style whole loop vs ``upscale_video`` (default, compiled, int8, OpenVINO), one clip, alternating rounds."""
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_cpu_"))
     src = make_clip(tmp / "clip.mp4", n, w, h)
-    variants: list[tuple[str, str, dict[str, object]]] = [
-        ("vsr upscale (default)", "auto", {}), ("vsr upscale --compile", "auto", {"compile": True})]
+    variants: list[tuple[str, str, str, dict[str, object]]] = [
+        ("default", "vsr upscale (default)", "auto", {}), ("compile", "vsr upscale --compile", "auto", {"compile": True})]
     if int8:
-        variants.append(("vsr upscale --precision int8 --runtime compiled (torchao)", "int8", {"runtime": "compiled"}))
+        variants.append(("torchao", "vsr upscale --precision int8 --runtime compiled (torchao)", "int8", {"runtime": "compiled"}))
     if openvino_status()[0]:
         for b in (1, 2):  # the first run converts the model (IR cached for the second); --batch-size as a measured plan would
-            variants.append((f"vsr upscale --runtime openvino --batch-size {b}", "fp32", {"runtime": "openvino", "batch_size": b}))
+            variants.append(("openvino", f"vsr upscale --runtime openvino --batch-size {b}", "fp32",
+                             {"runtime": "openvino", "batch_size": b}))
         if int8:
-            variants.append(("vsr upscale --precision int8 (OpenVINO, the default int8 runtime)", "int8", {"runtime": "openvino"}))
-    runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], **{v[0]: [] for v in variants}}
+            variants.append(("int8", "vsr upscale --precision int8 (OpenVINO, the default int8 runtime)", "int8", {"runtime": "openvino"}))
+    variants = [v for v in variants if only is None or v[0] in only]
+    runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], **{v[1]: [] for v in variants}}
     steady: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(2):
+    for _ in range(rounds):
         t0 = time.perf_counter()
         k = official_demo(src, tmp / "official.mp4", copy.deepcopy(model), scale)
         runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(k / (time.perf_counter() - t0))
-        for name, precision, extra in variants:
+        for _key, name, precision, extra in variants:
             marks: list[tuple[float, int]] = []
             stats = upscale_video(src, tmp / "out.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,
                                   overwrite=True, progress=lambda f, m=marks: m.append((time.perf_counter(), f)), **extra)
@@ -250,12 +259,16 @@ def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8:
             # Steady state: frames encoded after the first batch, over the time they took (set-up and compile excluded).
             if len(marks) > 1:
                 steady[name].append(sum(f for _, f in marks[1:]) / (marks[-1][0] - marks[0][0]))
-    base = max(runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"])
-    print(f"\nEnd to end: {n} frames {w}x{h} -> x{scale}, libx264; best of 2 alternating runs. 'whole': set-up included "
-          "(model load, int8 quantization and compilation); 'steady': after the first encoded batch")
+    official = runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"]
+    base = max(official)
+    print(f"\nEnd to end: {n} frames {w}x{h} -> x{scale}, libx264; {rounds} alternating rounds. 'whole': set-up included "
+          "(model load, int8 quantization and compilation); 'steady': after the first encoded batch; best of the rounds "
+          "against the official loop's best, and the median of each round's ratio to that round's official run")
     for name, fps in runs.items():
+        paired = statistics.median(f / o for f, o in zip(fps, official))
         st = f"steady {max(steady[name]):6.2f} fps {max(steady[name]) / base:5.2f}x" if steady[name] else ""
-        print(f"{name:<52} whole {max(fps):6.2f} fps {max(fps) / base:5.2f}x  {st}  (whole runs: {', '.join(f'{v:.2f}' for v in fps)})")
+        print(f"{name:<52} whole {max(fps):6.2f} fps {max(fps) / base:5.2f}x (paired median {paired:4.2f}x)  {st}  "
+              f"(whole runs: {', '.join(f'{v:.2f}' for v in fps)})")
     print(f"# load average after end to end: {os.getloadavg()}")
 
 
