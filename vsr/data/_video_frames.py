@@ -20,7 +20,7 @@ class VideoFrames(FrameSource):
     """Every ``frame_stride``-th frame of one video file or of every video in a folder.
 
     Frames are decoded once, through :class:`vsr.io.VideoReader` (decord, or
-    PyAV where decord is wrong for the file), and held in memory as RGB uint8;
+    PyAV where decord is wrong for the file or the file is long), and held in memory as RGB uint8;
     ``max_frames`` bounds how many are kept per file (spread over the whole
     video). A stride of a few frames avoids training on near-duplicates.
 

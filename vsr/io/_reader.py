@@ -23,7 +23,7 @@ decord 0.6 is unmaintained and has known defects, each guarded here:
   thread decodes the first frame the caller queues hundreds of packets; the thread
   then decodes all of them into RGB frames that wait in an unbounded queue, for as
   long as the caller is slower than decoding (the model always is). Measured: a
-  600-frame 1280x720 clip held 437 decoded frames (+1.1 GiB) after its first 4
+  600-frame 1280x720 clip held over 400 decoded frames (+1.1 GiB) after its first 4
   frames were read. Only the end of the file bounds it, so ``auto`` uses decord only
   when every frame from the start of the window to the end of the file fits in
   :data:`DECORD_AHEAD_LIMIT` bytes as RGB (``decord`` asked for by name is used anyway).
