@@ -7,7 +7,10 @@ Bundled EDSR-baseline x2 weights (int8 is calibrated for them). Model-only
 variants run interleaved over ``--rounds`` rounds in one process (best round
 counts; the machine is shared), then a single 3x3 64->64 conv gives the
 practical ceiling in GFLOP/s, then the whole ``upscale_video`` runs against the
-official-style whole loop (cv2 decode -> fp32 NCHW batch 1 -> cv2 encode).
+official-style whole loop (cv2 decode -> fp32 NCHW batch 1 -> cv2 encode). The
+official loop runs in a fresh process with glibc's malloc defaults, as that demo
+does; the vsr variants run with freed memory kept, as the ``vsr`` command does
+(``vsr._malloc``; ``bench_malloc.py`` measures what that setting is worth).
 Prints the CPU flags, the ISA limits set by environment and the load average.
 
 int8 runs on both of vsr's runtimes (OpenVINO, torchao) with the same recipe.
@@ -40,6 +43,7 @@ from bench_upscale import make_clip, official_demo  # noqa: E402
 
 from vsr import Upscaler  # noqa: E402
 from vsr._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
+from vsr._malloc import keep_freed_memory  # noqa: E402
 from vsr import upscale_video  # noqa: E402
 from vsr._openvino import openvino_status  # noqa: E402
 from vsr._plan import Plan  # noqa: E402
@@ -84,7 +88,12 @@ def main() -> None:
     ap.add_argument("--e2e-variants", default="default,compile,torchao,openvino,int8",
                     help="end-to-end variants to run besides the official loop (comma-separated)")
     ap.add_argument("--startup", action="store_true", help="also time import and import-to-first-frame in fresh processes")
+    ap.add_argument("--official-child", nargs=3, metavar=("SRC", "DST", "SCALE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.official_child:
+        src, dst, scale_arg = args.official_child
+        official_child(Path(src), Path(dst), int(scale_arg))
+        return
     w, h = map(int, args.size.split("x"))
     scale = 2
     isa = " ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ)
@@ -229,6 +238,14 @@ def startup(w: int, h: int) -> None:
         print(f"precision {precision:<5} import {imp:.2f} s, first frame after {first:.2f} s")
 
 
+def official_child(src: Path, dst: Path, scale: int) -> None:
+    """Run in a fresh process: the official-style whole loop on ``src``; prints its frames/s (model load excluded)."""
+    model = load_model(default_model_name(scale)).eval()
+    t0 = time.perf_counter()
+    k = official_demo(src, dst, model, scale)
+    print(f"{k / (time.perf_counter() - t0):.4f}")
+
+
 def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8: bool = True, rounds: int = 2,
                only: set[str] | None = None) -> None:
     """Official-style whole loop vs ``upscale_video`` (default, compiled, int8, OpenVINO), one clip, alternating rounds."""
@@ -247,10 +264,13 @@ def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8:
     variants = [v for v in variants if only is None or v[0] in only]
     runs: dict[str, list[float]] = {"official whole loop (cv2 -> fp32 NCHW b1 -> cv2)": [], **{v[1]: [] for v in variants}}
     steady: dict[str, list[float]] = {name: [] for name in runs}
+    # As the vsr command does, for the vsr variants in this process; the official loop runs in a fresh process with
+    # glibc's defaults, as that demo does (benchmarks/bench_malloc.py compares the two settings for vsr itself).
+    keep_freed_memory()
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        k = official_demo(src, tmp / "official.mp4", copy.deepcopy(model), scale)
-        runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(k / (time.perf_counter() - t0))
+        out = subprocess.run([sys.executable, __file__, "--official-child", str(src), str(tmp / "official.mp4"), str(scale)],
+                             check=True, capture_output=True, text=True)
+        runs["official whole loop (cv2 -> fp32 NCHW b1 -> cv2)"].append(float(out.stdout.split()[-1]))
         for _key, name, precision, extra in variants:
             marks: list[tuple[float, int]] = []
             stats = upscale_video(src, tmp / "out.mp4", scale=scale, model=copy.deepcopy(model), precision=precision,

@@ -37,6 +37,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "_target": (BOTTOM, ("errors",)),
     "_distributed": (BOTTOM, ("errors",)),
     "_lazy": (BOTTOM, ()),
+    "_malloc": (BOTTOM, ()),
     "io": (BOTTOM, ("errors", "_files", "_lazy")),
     "models": (BOTTOM, ("errors", "_files", "_device", "_lazy")),
     "_plan": (BOTTOM, ("errors", "_files")),
