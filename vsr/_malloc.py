@@ -70,7 +70,7 @@ def keep_freed_memory() -> bool:
         return False
     why = _user_chose()
     if why is not None:
-        log.info("malloc: left as it is (%s)", why)
+        log.info("malloc settings left as they are (%s)", why)
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt  # int mallopt(int, int): ctypes' default argument and result types
@@ -82,5 +82,5 @@ def keep_freed_memory() -> bool:
     if not any(mallopt(_M_MMAP_THRESHOLD, size) for size in (MMAP_THRESHOLD, 32 << 20)):
         return False
     mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    log.info("malloc: freed memory is kept for reuse (%s=system to leave malloc alone)", ENV)
+    log.info("freed memory is kept for reuse (%s=system leaves malloc alone)", ENV)
     return True
