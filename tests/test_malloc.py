@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 import vsr.cli as cli_module
 from vsr import _malloc
 
-GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+GLIBC = sys.platform.startswith("linux") and _malloc._glibc()
 
 
 class _FakeLibc:
@@ -23,9 +22,8 @@ class _FakeLibc:
     def __init__(self, accept_up_to: int) -> None:
         self.calls: list[tuple[int, int]] = []
         self.accept_up_to = accept_up_to
-        self.mallopt = self._mallopt
 
-    def _mallopt(self, param: int, value: int) -> int:
+    def mallopt(self, param: int, value: int) -> int:
         self.calls.append((param, value))
         return int(param != _malloc._M_MMAP_THRESHOLD or value <= self.accept_up_to)
 
@@ -36,7 +34,7 @@ def fake_libc(monkeypatch: pytest.MonkeyPatch) -> _FakeLibc:
                  "LD_PRELOAD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(_malloc.sys, "platform", "linux")
-    monkeypatch.setattr(_malloc.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(_malloc, "_glibc", lambda: True)
     libc = _FakeLibc(accept_up_to=1 << 40)
     monkeypatch.setattr(_malloc.ctypes, "CDLL", lambda _name: libc)
     return libc
@@ -73,7 +71,7 @@ def test_the_users_choice_leaves_malloc_alone(fake_libc: _FakeLibc, monkeypatch:
 
 
 def test_off_glibc_nothing_is_called(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_malloc.platform, "libc_ver", lambda: ("", ""))
+    monkeypatch.setattr(_malloc, "_glibc", lambda: False)
     assert _malloc.keep_freed_memory() is False
     monkeypatch.setattr(_malloc.sys, "platform", "darwin")
     assert _malloc.keep_freed_memory() is False

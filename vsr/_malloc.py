@@ -20,10 +20,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import platform
 import sys
 
-__all__ = ["ENV", "TUNABLES", "keep_freed_memory"]
+__all__ = ["TUNABLES", "keep_freed_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,14 @@ TRIM_THRESHOLD = (1 << 31) - 1
 
 #: The same settings for a process started by someone else (e.g. a script using the library).
 TUNABLES = f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:glibc.malloc.trim_threshold={TRIM_THRESHOLD}"
+
+
+def _glibc() -> bool:
+    """Whether this process runs on glibc; asks the C library (platform.libc_ver scans the executable)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), or a libc that does not know the name (musl)
+        return False
 
 
 def _user_chose() -> str | None:
@@ -66,7 +73,7 @@ def keep_freed_memory() -> bool:
     parameters (``GLIBC_TUNABLES``, ``MALLOC_*_`` variables, a preloaded
     jemalloc/tcmalloc/mimalloc) or ``VSR_MALLOC=system``.
     """
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not sys.platform.startswith("linux") or not _glibc():
         return False
     why = _user_chose()
     if why is not None:
@@ -78,7 +85,7 @@ def keep_freed_memory() -> bool:
         return False
     # The mmap threshold first: setting the trim threshold alone switches glibc's
     # adaptive mmap threshold off at 128 KiB, which makes every tensor a fresh mmap.
-    # glibc before 2.35 refuses mmap thresholds over 32 MiB: take the largest it accepts.
+    # Older glibc refuses mmap thresholds over half its 64 MiB arena heap size: take the largest it accepts.
     if not any(mallopt(_M_MMAP_THRESHOLD, size) for size in (MMAP_THRESHOLD, 32 << 20)):
         return False
     mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
