@@ -1,6 +1,7 @@
 """Quality cost of ``--precision int8``: Set5/Set14 PSNR (EDSR benchmark protocol) fp32 vs int8, and drift on noisy video.
 
     python benchmarks/bench_int8.py [--runtime openvino compiled] [--scales 2 3 4] [--sets Set5 Set14] [--json out.json]
+    python benchmarks/bench_int8.py --ablation [--scales 2 3 4]   # which convolutions OpenVINO's recipe keeps in fp32
 
 For each bundled model and int8 runtime: the mean Y-PSNR of fp32 and int8 (the
 kernels that ship: OpenVINO's int8 plugin, or torchao's graph compiled by
@@ -9,6 +10,11 @@ first frames of the real clips in ../shared/data/videos and on random noise,
 how far int8 output drifts from fp32 output (mean and max absolute difference in
 grey levels, PSNR of int8 against fp32). Run it with ``ONEDNN_MAX_CPU_ISA=AVX2
 ATEN_CPU_CAPABILITY=avx2`` to get the kernels of a CPU without VNNI.
+
+``--ablation`` compares, on OpenVINO, the shipped recipe (only the head and the
+final conv in fp32) with the same recipe keeping the last body conv in fp32 as
+well, and also the upsampler: Set PSNR change against fp32 at each scale, and
+model-only speed at 320x180, batch 2, interleaved over ``--rounds`` rounds (best round).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +54,17 @@ def main() -> None:
     ap.add_argument("--runtime", nargs="+", default=["openvino", "compiled"], choices=["openvino", "compiled"],
                     help="int8 runtimes: openvino (the default one when installed), compiled (torchao)")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
-    ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
+    ap.add_argument("--sets", nargs="*", default=["Set5", "Set14"], help="image sets to score (none: speed only, --ablation)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved speed rounds of --ablation")
     ap.add_argument("--frames", type=int, default=8, help="frames of each clip for the drift check")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--ablation", action="store_true", help="compare which convolutions OpenVINO's recipe keeps in fp32")
     args = ap.parse_args()
+    if args.ablation:
+        print(f"# {machine()}")
+        print(f"# ISA limits: {[f'{k}={os.environ[k]}' for k in ('ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY') if k in os.environ] or 'none'}")
+        ablation(args.scales, args.sets, args.rounds)
+        return
     # One compilation per image size: allow one per Set14 image instead of falling back to the slow reference graph.
     torch._dynamo.config.recompile_limit = 256
     torch._dynamo.config.accumulated_recompile_limit = 4096
@@ -93,6 +108,52 @@ def measure(runtime: str, args: argparse.Namespace, out: dict[str, object]) -> N
             out["drift"][label] = {k: round(v, 3) for k, v in d.items()}  # type: ignore[index]
             print(f"[{runtime}] x{scale} drift on {label} ({len(frames)} frames {frames.shape[2]}x{frames.shape[1]}): mean |int8-fp32| "
                   f"{d['mean_abs']:.2f}, max {d['max_abs']:.0f} levels, PSNR vs fp32 {d['psnr_vs_fp32']:.2f} dB", flush=True)
+
+
+def ablation(scales: list[int], sets: list[str], rounds: int) -> None:
+    """OpenVINO int8 with more convolutions kept in fp32 than the shipped recipe: PSNR change and model-only speed."""
+    import vsr._int8 as int8
+    from vsr._openvino import OpenVINOForward
+
+    def keep(extra: tuple[str, ...]) -> Callable[[torch.nn.Module], list[str]]:
+        def names(model: torch.nn.Module) -> list[str]:
+            shipped = int8.edge_layers(model, outputs_rounded=False)
+            rounded = int8.edge_layers(model)  # torchao's: adds the last body conv and the upsampler
+            return shipped + [n for n in rounded if n not in shipped and n.split(".")[0] in extra]
+        return names
+
+    variants = {"shipped (head, final conv)": keep(()), "+ last body conv": keep(("body",)),
+                "+ last body conv, upsampler": keep(("body", "upsample", "tail"))}
+    x = torch.rand(2, 3, 180, 320) * 255
+    for scale in scales:
+        name = default_model_name(scale)
+        model = load_model(name)
+        fp32 = Upscaler(model, scale=scale, device="cpu", precision="fp32")
+        ref = {s: evaluate(DATA / s, scale, fp32, model_name=name).mean.psnr for s in sets}
+        forwards = {}
+        for label, names in variants.items():
+            up = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime="openvino")
+            # The same upscaler, its OpenVINO model quantized with this variant's fp32 layers (not cached).
+            up._openvino = OpenVINOForward(up.model, scale, cache=None, precision="int8", keep=names(model))
+            cells = []
+            for s in sets:
+                got = evaluate(DATA / s, scale, up, model_name=name).mean.psnr
+                assert got is not None and ref[s] is not None
+                cells.append(f"{s} {got - ref[s]:+.3f} dB")
+            if cells:
+                print(f"x{scale} {label:<28} {', '.join(cells)}  (fp32: {', '.join(names(model))})", flush=True)
+            forwards[label] = up._openvino
+        best = {k: float("inf") for k in forwards}
+        for f in forwards.values():
+            f(x)
+        for _ in range(rounds):
+            for label, f in forwards.items():
+                t0 = time.perf_counter()
+                f(x)
+                f(x)
+                best[label] = min(best[label], (time.perf_counter() - t0) / 4)
+        base = best[next(iter(best))]
+        print(f"x{scale} model only, 320x180 batch 2: " + "; ".join(f"{k} {1 / v:.2f} fps ({base / v:.2f}x)" for k, v in best.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -104,10 +104,11 @@ def test_edge_layers_of_edsr_and_mdsr() -> None:
     assert sorted(_int8.edge_layers(get_model("edsr_baseline", scale=2, n_resblocks=2, n_feats=8))) == ["body.2", "head", "tail"]
     mdsr = get_model("mdsr_baseline", n_resblocks=2, n_feats=8)
     assert sorted(_int8.edge_layers(mdsr)) == ["body.2", "head", "tail", "upsample"]
-    # OpenVINO's recipe quantizes the sub-pixel convolutions: EDSR keeps only the conv after its Upsampler
+    # OpenVINO's recipe quantizes the sub-pixel convolutions and the last body conv: EDSR keeps only its head and
+    # the conv after its Upsampler
     edsr4 = get_model("edsr_baseline", scale=4, n_resblocks=2, n_feats=8)
-    assert sorted(_int8.edge_layers(edsr4, upsampler=False)) == ["body.2", "head", "tail.1"]
-    assert sorted(_int8.edge_layers(mdsr, upsampler=False)) == ["body.2", "head", "tail"]
+    assert sorted(_int8.edge_layers(edsr4, outputs_rounded=False)) == ["head", "tail.1"]
+    assert sorted(_int8.edge_layers(mdsr, outputs_rounded=False)) == ["head", "tail"]
 
 
 def test_compiler_status_names_the_program(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,8 +19,10 @@ weights; ``benchmarks/bench_int8.py``, ``vsr/weights/MODEL_CARD.md``):
   conv, the upsampler and the tail carry the image itself rather than
   features; quantizing them costs most of the PSNR (torchao, Set5 x2: -0.54 dB
   with only head and tail kept, histogram observer; -0.07 dB with all four
-  kept). OpenVINO's graph rounds only conv inputs, so there the upsampler is
-  quantized too (-0.029 instead of -0.005 dB at Set5 x2, 9% faster).
+  kept). OpenVINO's graph rounds only conv inputs, so there only the head and
+  the final conv stay fp32: the upsampler quantized costs -0.024 dB at Set5 x2
+  (9% faster on AVX2 kernels), the last body conv -0.008 dB more (8-9% faster
+  on AVX-512 VNNI kernels).
 - **Min/max activation ranges**, not histogram-optimal clipping: super-resolution
   puts its information into the rare large activations at edges, which MSE
   clipping cuts (-0.135 vs -0.543 dB at Set5 x2, same calibration).
@@ -57,8 +59,8 @@ log = logging.getLogger(__name__)
 #: Weight range: 7 bits, so that pairwise u8 x s8 sums fit the int16 of non-VNNI kernels.
 WEIGHT_RANGE = (-64, 63)
 #: Names the recipe in caches of quantized models: change it when the recipe changes.
-RECIPE = ("int8-v2: 7-bit symmetric per-channel weights, u8 min/max per-tensor conv inputs, head, last body conv and "
-          "tail fp32, dead leaves")
+RECIPE = ("int8-v3: 7-bit symmetric per-channel weights, u8 min/max per-tensor conv inputs, head and tail fp32 "
+          "(torchao: also the last body conv), dead leaves")
 
 
 def int8_status() -> tuple[bool, str]:
@@ -121,21 +123,26 @@ def calibration_patches(count: int = 16, size: int = 96, seed: int = 0) -> list[
     return [torch.from_numpy(_dead_leaves(rng, size, 600)).permute(2, 0, 1)[None].float() for _ in range(count)]
 
 
-def edge_layers(model: nn.Module, *, upsampler: bool = True) -> list[str]:
+def edge_layers(model: nn.Module, *, outputs_rounded: bool = True) -> list[str]:
     """Names of the modules kept in fp32: head, the last body conv, and everything after the body.
 
-    ``upsampler=False`` leaves the sub-pixel convolutions out of that list (to
-    be quantized): the recipe of the OpenVINO runtime, where they cost at most 0.024 dB
-    on Set5/Set14 and make int8 9% faster at x2 (more at x3/x4, where they are
-    larger); torchao's recipe, which also rounds conv outputs, keeps them.
+    That is torchao's recipe, whose quantizer also rounds conv outputs and
+    residual adds to u8. ``outputs_rounded=False`` is the recipe of the
+    OpenVINO runtime, whose graph rounds only conv inputs and weights: there the
+    sub-pixel (upsampler) convolutions and the last body conv are quantized too
+    and only the convs that touch the image stay fp32 (Set5/Set14 x2-x4: the
+    upsampler costs at most 0.024 dB and makes int8 9% faster at x2 on AVX2
+    kernels; the last body conv at most 0.008 dB more, and 8-9% faster on
+    AVX-512 VNNI kernels, 1% on AVX2 ones: ``vsr/weights/MODEL_CARD.md``).
     """
     names = [n for n in ("head", "tail", "upsample") if isinstance(getattr(model, n, None), nn.Module)]
-    if not upsampler:
+    if not outputs_rounded:
         names = [n for n in names if n != "upsample"]  # MDSR: one Upsampler per scale
         tail = getattr(model, "tail", None)
         if isinstance(tail, nn.Sequential) and isinstance(tail[0], nn.Sequential) and "tail" in names:
             # EDSR: tail = [Upsampler, conv]; keep only what follows the upsampler.
             names[names.index("tail")] = f"tail.{len(tail) - 1}"
+        return names
     body = getattr(model, "body", None)
     if isinstance(body, nn.Sequential) and len(body) and isinstance(body[-1], nn.Conv2d):
         names.append(f"body.{len(body) - 1}")
@@ -197,14 +204,14 @@ def fake_quantized(model: nn.Module, scale: int, *, keep: Sequence[str] | None =
                    patches: Sequence[torch.Tensor] | None = None) -> nn.Module:
     """A copy of ``model``, its scale fixed, whose convolutions outside ``keep`` are fake-quantized.
 
-    ``keep`` defaults to :func:`edge_layers` without the upsampler (OpenVINO's recipe).
+    ``keep`` defaults to ``edge_layers(model, outputs_rounded=False)`` (OpenVINO's recipe).
 
     Calibrated on ``patches`` (:func:`calibration_patches`). Run in torch it
     is the float reference of the int8 model; exported to ONNX it is the
     quantized model that OpenVINO runs with int8 kernels. Call it as ``q(x)``.
     """
     model = copy.deepcopy(model).float().eval()
-    keep = [*(edge_layers(model, upsampler=False) if keep is None else keep)]
+    keep = [*(edge_layers(model, outputs_rounded=False) if keep is None else keep)]
     convs = [n for n, m in model.named_modules()
              if type(m) is nn.Conv2d and not _kept(n, keep)]  # MeanShift is a Conv2d subclass: kept
     ranges = activation_ranges(model, scale, convs, calibration_patches() if patches is None else patches)

@@ -4,7 +4,7 @@ OpenVINO's CPU plugin fuses conv + bias + ReLU and the residual adds and runs
 its own JIT kernels. Measured on EDSR-baseline (``benchmarks/RESULTS.md``,
 the model card): fp32 1.2-1.3x eager channels_last with the same pixels; int8
 2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI) with vsr's recipe (``vsr._int8``),
-Set5/Set14 at x2-x4 within 0.03 dB of fp32. It is an optional extra
+Set5/Set14 at x2-x4 within 0.04 dB of fp32. It is an optional extra
 (``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
 - The model (for int8: :func:`vsr._int8.fake_quantized`, calibrated on
@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,14 @@ def openvino_status() -> tuple[bool, str]:
         return True, "openvino"
 
 
-def ir_path(model: nn.Module, scale: int, folder: Path, precision: str = "fp32") -> Path:
-    """Where the IR of ``model`` at ``scale`` is cached: ``folder/<hash of weights, scale, precision, openvino version>.xml``."""
+def ir_path(model: nn.Module, scale: int, folder: Path, precision: str = "fp32", keep: Sequence[str] | None = None) -> Path:
+    """Where the IR of ``model`` at ``scale`` is cached: ``folder/<hash of weights, scale, precision, openvino version>.xml``.
+
+    ``keep``: the int8 model's fp32 layers when they are not the recipe's.
+    """
     recipe = RECIPE if precision == "int8" else precision
+    if precision == "int8" and keep is not None:
+        recipe += f" fp32: {sorted(keep)}"
     h = hashlib.sha256(f"{type(model).__name__} x{scale} {recipe} {openvino_status()[1]}".encode())
     for name, t in model.state_dict().items():
         h.update(name.encode())
@@ -82,6 +87,8 @@ class OpenVINOForward:
         cache: folder for the converted IR (``None``: convert in memory every run).
         threads: CPU threads for inference (0: OpenVINO's default).
         precision: ``fp32`` (same pixels as eager) or ``int8`` (vsr's recipe, :mod:`vsr._int8`).
+        keep: for int8, the convolutions to keep in fp32 (``None``: the recipe's,
+            ``edge_layers(model, outputs_rounded=False)``).
 
     ``fallback_reason`` is ``None`` while OpenVINO runs the model, else the
     one-line reason it runs eagerly; ``compile_seconds`` is the set-up time of
@@ -90,10 +97,11 @@ class OpenVINOForward:
     """
 
     def __init__(self, model: nn.Module, scale: int, *, cache: Path | None = None, threads: int = 0,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", keep: Sequence[str] | None = None) -> None:
         if precision not in ("fp32", "int8"):
             raise ValueError(f"OpenVINO runs fp32 or int8, not {precision}")
         self.model, self.scale, self.cache, self.threads, self.precision = model, scale, cache, threads, precision
+        self.keep = None if keep is None else list(keep)
         self.fallback_reason: str | None = None
         self.compile_seconds: float | None = None
         self.shape_seconds: list[float] = []
@@ -117,13 +125,13 @@ class OpenVINOForward:
         import openvino as ov
 
         core = ov.Core()
-        path = ir_path(self.model, self.scale, self.cache, self.precision) if self.cache is not None else None
+        path = ir_path(self.model, self.scale, self.cache, self.precision, self.keep) if self.cache is not None else None
         if path is not None and path.exists() and path.with_suffix(".bin").exists():
             try:
                 return core.read_model(str(path))
             except Exception as e:  # noqa: BLE001 - a damaged cache entry is converted again
                 log.info("ignoring the unreadable OpenVINO IR %s (%s)", path, one_line(e))
-        module = (fake_quantized(self.model, self.scale) if self.precision == "int8"
+        module = (fake_quantized(self.model, self.scale, keep=self.keep) if self.precision == "int8"
                   else ScaleBound(self.model, self.scale).eval())
         with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
             onnx = Path(tmp) / "model.onnx"

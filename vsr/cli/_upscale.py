@@ -66,7 +66,7 @@ def _target_options(
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Inference precision. auto: bf16 where the CPU has it natively (or a GPU), else fp32; never an "
                    "emulated format. int8 (CPU, opt-in; costs PSNR, see the model card): OpenVINO's int8 kernels with "
-                   "pip install 'vsr[cpu-openvino]' (Set5/Set14 x2-x4: -0.03 dB at most), else torchao with pip install "
+                   "pip install 'vsr[cpu-openvino]' (Set5/Set14 x2-x4: -0.04 dB at most), else torchao with pip install "
                    "'vsr[cpu-int8]' and a C++ compiler (-0.03 to -0.07 dB).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Video frames per forward pass (default: the execution plan's, measured on long videos).")
