@@ -73,7 +73,7 @@ def command(kind: str, tmp: Path, args: argparse.Namespace, extra: list[str]) ->
         return ["eval", "-s", "2", *opts], f"`vsr eval -s 2 {' '.join(opts)}`"
     recipe = ROOT / "pipelines" / "edsr_baseline_x2_t91_bsd200.toml"
     return (["train", "-c", str(recipe), "--no-progress", "--set", f"train.iterations={args.iterations}",
-             "--set", f"train.out_dir={tmp / 'runs'}", *extra],
+             "--set", f"optim.warmup={min(200, args.iterations)}", "--set", f"train.out_dir={tmp / 'runs'}", *extra],
             f"`vsr train` {recipe.name}, {args.iterations} iterations")
 
 
