@@ -20,9 +20,8 @@ weights; ``benchmarks/bench_int8.py``, ``vsr/weights/MODEL_CARD.md``):
   features; quantizing them costs most of the PSNR (torchao, Set5 x2: -0.54 dB
   with only head and tail kept, histogram observer; -0.07 dB with all four
   kept). OpenVINO's graph rounds only conv inputs, so there only the head and
-  the final conv stay fp32: the upsampler quantized costs -0.024 dB at Set5 x2
-  (9% faster on AVX2 kernels), the last body conv -0.008 dB more (8-9% faster
-  on AVX-512 VNNI kernels).
+  the final conv stay fp32: the upsampler quantized costs -0.024 dB at Set5 x2,
+  the last body conv -0.008 dB more, and int8 runs 1.12-1.25x faster at x2.
 - **Min/max activation ranges**, not histogram-optimal clipping: super-resolution
   puts its information into the rare large activations at edges, which MSE
   clipping cuts (-0.135 vs -0.543 dB at Set5 x2, same calibration).
@@ -131,9 +130,9 @@ def edge_layers(model: nn.Module, *, outputs_rounded: bool = True) -> list[str]:
     OpenVINO runtime, whose graph rounds only conv inputs and weights: there the
     sub-pixel (upsampler) convolutions and the last body conv are quantized too
     and only the convs that touch the image stay fp32 (Set5/Set14 x2-x4: the
-    upsampler costs at most 0.024 dB and makes int8 9% faster at x2 on AVX2
-    kernels; the last body conv at most 0.008 dB more, and 8-9% faster on
-    AVX-512 VNNI kernels, 1% on AVX2 ones: ``vsr/weights/MODEL_CARD.md``).
+    upsampler costs at most 0.024 dB, the last body conv at most 0.008 dB more;
+    together they make int8 at x2 1.12x faster on AVX2 kernels and 1.25x on
+    AVX-512 VNNI ones: ``benchmarks/bench_int8.py --ablation``, the model card).
     """
     names = [n for n in ("head", "tail", "upsample") if isinstance(getattr(model, n, None), nn.Module)]
     if not outputs_rounded:
