@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -352,3 +354,46 @@ def test_ctrl_c_after_openvino_models_are_destroyed_raises_keyboard_interrupt() 
 
     r = subprocess.run([sys.executable, "-c", _CTRL_C_AFTER_OPENVINO], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "KeyboardInterrupt", (r.returncode, r.stderr[-500:])
+
+
+def test_ir_cache_drops_least_recently_used_entries_and_what_killed_saves_left(tmp_path: Path) -> None:
+    """Old recipes and OpenVINO versions leave entries nobody reads again: the cache stays under its budget."""
+    now = time.time()
+
+    def entry(name: str, size: int, used_days_ago: float) -> Path:
+        xml = tmp_path / f"{name}.xml"
+        xml.write_bytes(b"x" * 10)
+        xml.with_suffix(".bin").write_bytes(b"b" * size)
+        t = now - used_days_ago * 86400
+        os.utime(xml, (t, t))
+        return xml
+
+    old, recent, newest = entry("old", 400, 3), entry("recent", 400, 1), entry("newest", 400, 0)
+    forgotten = entry("forgotten", 10, 31)  # small, but unused for longer than UNUSED_SECONDS
+    orphan = tmp_path / "orphan.bin"  # a save killed between its two renames
+    orphan.write_bytes(b"b" * 50)
+    os.utime(orphan, (now - 7200, now - 7200))
+    saving = tmp_path / "saving.bin"  # another process's save in progress
+    saving.write_bytes(b"b" * 50)
+    partial = tmp_path / ".partial-abc"
+    partial.mkdir()
+    os.utime(partial, (now - 7200, now - 7200))
+    _openvino._prune_cache(tmp_path, keep=newest, budget=900)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["newest.bin", "newest.xml", "recent.bin", "recent.xml", "saving.bin"]
+    assert not old.exists() and not forgotten.exists() and not orphan.exists() and not partial.exists()
+    # under budget and recently used: nothing goes; the entry just written stays even when it alone is over budget
+    _openvino._prune_cache(tmp_path, keep=newest, budget=10**6)
+    assert recent.exists()
+    _openvino._prune_cache(tmp_path, keep=newest, budget=1)
+    assert newest.exists() and not recent.exists()
+
+
+@needs_openvino
+def test_reading_a_cached_ir_marks_it_used(tmp_path: Path) -> None:
+    model = tiny()
+    OpenVINOForward(model, 2, cache=tmp_path)(torch.rand(1, 3, 8, 8))
+    path = ir_path(model, 2, tmp_path)
+    os.utime(path, (1, 1))
+    OpenVINOForward(model, 2, cache=tmp_path)(torch.rand(1, 3, 8, 8))
+    assert path.stat().st_mtime > time.time() - 600

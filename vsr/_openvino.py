@@ -12,7 +12,8 @@ Set5/Set14 at x2-x4 within 0.04 dB of fp32. It is an optional extra
   ``Core.read_model`` and kept as IR (``.xml``/``.bin``) in
   ``<vsr cache>/openvino`` under a hash of the weights, the scale, the
   precision and the OpenVINO version; a later run loads it in well under a
-  second. Not ``openvino.convert_model``: it sends usage telemetry unless the
+  second. The folder keeps at most :data:`CACHE_BYTES`, least recently used
+  entries first, and drops entries unused for :data:`UNUSED_SECONDS`. Not ``openvino.convert_model``: it sends usage telemetry unless the
   user opted out, and a video upscaler has no business doing that.
 - Each input shape (batch, height, width) is then compiled for the CPU from that
   IR, which takes a fraction of a second, and kept for the rest of the run.
@@ -30,6 +31,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -128,7 +130,10 @@ class OpenVINOForward:
         path = ir_path(self.model, self.scale, self.cache, self.precision, self.keep) if self.cache is not None else None
         if path is not None and path.exists() and path.with_suffix(".bin").exists():
             try:
-                return core.read_model(str(path))
+                ir = core.read_model(str(path))
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # the time of last use, which decides what the cache keeps (_prune_cache)
+                return ir
             except Exception as e:  # noqa: BLE001 - a damaged cache entry is converted again
                 log.info("ignoring the unreadable OpenVINO IR %s (%s)", path, one_line(e))
         module = (fake_quantized(self.model, self.scale, keep=self.keep) if self.precision == "int8"
@@ -233,3 +238,57 @@ def _save_atomically(ov: Any, ov_model: Any, path: Path) -> None:
             os.replace(xml, path)
     except OSError as e:
         log.warning("could not cache the OpenVINO IR in %s (%s); the next run will convert again", path.parent, e)
+        return
+    _prune_cache(path.parent, keep=path)
+
+
+#: Most bytes of IR the cache keeps; the least recently used entries go first (EDSR-baseline: 6 MiB, EDSR: 165 MiB).
+CACHE_BYTES = 2 << 30
+#: Entries not used for this long are removed even under the budget (those of an old recipe or OpenVINO version).
+UNUSED_SECONDS = 30 * 86400
+#: Age after which a half-written entry (a process killed while saving) is removed.
+_PARTIAL_SECONDS = 3600
+
+
+def _prune_cache(folder: Path, keep: Path, budget: int = CACHE_BYTES) -> None:
+    """Keep the IR cache in ``folder`` under ``budget`` bytes, and remove what killed processes left.
+
+    Every new weight file, scale, precision, int8 recipe or OpenVINO version adds
+    an entry, and entries of an old recipe or version are never read again, so
+    without a bound the folder only grows. Entries not used for
+    :data:`UNUSED_SECONDS` go, then the least recently used ones until the rest
+    fits (an entry's ``.xml`` time is set on every use); ``keep``, the one just
+    written, always stays. A ``.bin`` without its ``.xml`` and ``.partial-*``
+    folders are removed once an hour old (younger ones may be another process's
+    save in progress). Files that cannot be removed are left alone.
+    """
+    now = time.time()
+    entries: list[tuple[float, int, Path]] = []
+    removed, freed = 0, 0
+    for f in folder.iterdir():
+        try:
+            st = f.stat()
+            if f.name.startswith(".partial-") and now - st.st_mtime > _PARTIAL_SECONDS:
+                shutil.rmtree(f, ignore_errors=True)
+            elif f.suffix == ".bin" and not f.with_suffix(".xml").exists() and now - st.st_mtime > _PARTIAL_SECONDS:
+                f.unlink()
+                removed, freed = removed + 1, freed + st.st_size
+            elif f.suffix == ".xml" and f != keep:
+                bin_ = f.with_suffix(".bin")
+                entries.append((st.st_mtime, st.st_size + (bin_.stat().st_size if bin_.exists() else 0), f))
+        except OSError:
+            continue
+    total = sum(size for _, size, _ in entries) + sum(p.stat().st_size for p in (keep, keep.with_suffix(".bin")) if p.exists())
+    for used, size, xml in sorted(entries):  # oldest use first
+        if total <= budget and now - used <= UNUSED_SECONDS:
+            break
+        try:
+            xml.unlink()  # the .xml first: a reader that finds no .xml converts again instead of reading half an entry
+            xml.with_suffix(".bin").unlink(missing_ok=True)
+        except OSError:
+            continue
+        total -= size
+        removed, freed = removed + 1, freed + size
+    if removed:
+        log.info("OpenVINO cache %s: removed %d unused or half-written entries (%.0f MiB); it keeps at most %.0f MiB",
+                 folder, removed, freed / 2**20, budget / 2**20)
