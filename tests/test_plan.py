@@ -237,7 +237,9 @@ def test_upscale_video_measures_plans_on_its_first_frames(tmp_path: Path, make_v
 
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CXX", "/nonexistent/g++")
-    src = make_video("clip.mkv", frames=24, size=(40, 24), codec="ffv1", pix_fmt="bgr0")
+    # Enough frames for every candidate's rounds (4 plans x 2 rounds x 4-frame batches = 32): with fewer, the
+    # measurement finished only when timing noise stopped it early, and the clip could end before it did.
+    src = make_video("clip.mkv", frames=40, size=(40, 24), codec="ffv1", pix_fmt="bgr0")
 
     def frames_of(path: Path) -> np.ndarray:
         with av.open(str(path)) as c:
@@ -250,9 +252,9 @@ def test_upscale_video_measures_plans_on_its_first_frames(tmp_path: Path, make_v
     monkeypatch.setenv(_plan.TUNE_ENV, "1")
     stats = upscale_video(src, tmp_path / "tuned.mkv", scale=2, model=tiny(), precision="fp32", codec="ffv1", pix_fmt="bgr0",
                           progress=False)
-    assert stats.frames == 24 and len(list((tmp_path / "cache" / "plans").glob("*.json"))) == 1
+    assert stats.frames == 40 and len(list((tmp_path / "cache" / "plans").glob("*.json"))) == 1
     a, b = frames_of(tmp_path / "plain.mkv"), frames_of(tmp_path / "tuned.mkv")
-    assert a.shape == b.shape == (24, 48, 80, 3)
+    assert a.shape == b.shape == (40, 48, 80, 3)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
