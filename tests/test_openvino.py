@@ -397,3 +397,14 @@ def test_reading_a_cached_ir_marks_it_used(tmp_path: Path) -> None:
     os.utime(path, (1, 1))
     OpenVINOForward(model, 2, cache=tmp_path)(torch.rand(1, 3, 8, 8))
     assert path.stat().st_mtime > time.time() - 600
+
+
+@needs_openvino
+def test_a_failing_cache_prune_does_not_stop_openvino(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken(*a: object, **k: object) -> None:
+        raise PermissionError("folder went away")
+
+    monkeypatch.setattr(_openvino, "_prune_cache", broken)
+    f = OpenVINOForward(tiny(), 2, cache=tmp_path)
+    f(torch.rand(1, 3, 8, 8))
+    assert f.active and ir_path(f.model, 2, tmp_path).exists()

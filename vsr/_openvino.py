@@ -239,7 +239,10 @@ def _save_atomically(ov: Any, ov_model: Any, path: Path) -> None:
     except OSError as e:
         log.warning("could not cache the OpenVINO IR in %s (%s); the next run will convert again", path.parent, e)
         return
-    _prune_cache(path.parent, keep=path)
+    try:
+        _prune_cache(path.parent, keep=path)
+    except OSError as e:  # the folder changed under us: pruning waits for the next save, the model runs on
+        log.info("could not prune the OpenVINO cache %s (%s)", path.parent, e)
 
 
 #: Most bytes of IR the cache keeps; the least recently used entries go first (EDSR-baseline: 6 MiB, EDSR: 165 MiB).
