@@ -39,6 +39,22 @@ def test_version_and_models() -> None:
     assert code == 0 and "edsr_baseline" in out and "1.37M" in out and "mdsr" in out
 
 
+def test_models_reports_vsrs_cache_folder_and_what_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path / "none"))
+    code, out, _ = _run("models")
+    assert code == 0 and f"vsr's cache ({tmp_path / 'none'}" in out and out.rstrip().endswith("empty")
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "a.bin").write_bytes(b"b" * (3 << 20))
+    (tmp_path / "openvino" / "a.xml").write_bytes(b"x" * 100)
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "p.json").write_text("{}")
+    code, out, _ = _run("models")
+    lines = out.rstrip().splitlines()[-2:]
+    assert code == 0 and lines[0].split()[:4] == ["openvino", "2", "files", "3.0"] and "OpenVINO models" in lines[0]
+    assert lines[1].split()[:3] == ["plans", "1", "files"] and "execution plans" in lines[1]
+
+
 @pytest.mark.parametrize(("channels", "scale"), [(3, 3), (1, 2), (4, 4)])
 def test_upscale_rgb_grey_and_rgba_images(tmp_path: Path, ckpt: Path, channels: int, scale: int) -> None:
     rng = np.random.default_rng(0)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import torch
 
+from vsr._cache import CACHE_ENV, cache_dir
 from vsr._files import write_text
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Environment variable naming vsr's cache folder (default ``$XDG_CACHE_HOME/vsr``, i.e. ``~/.cache/vsr``).
-CACHE_ENV = "VSR_CACHE_DIR"
 #: ``VSR_TUNE=0`` never measures plans (cached plans are still used); ``VSR_TUNE=1`` measures whatever the length.
 TUNE_ENV = "VSR_TUNE"
 #: Largest share of a run the measurement may cost.
@@ -159,14 +158,6 @@ def model_signature(model: torch.nn.Module) -> str:
         return f"{type(model).__name__}({items})"
     n = sum(p.numel() for p in model.parameters())
     return f"{type(model).__name__}({n} parameters)"
-
-
-def cache_dir() -> Path:
-    """``$VSR_CACHE_DIR``, else ``$XDG_CACHE_HOME/vsr``, else ``~/.cache/vsr``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "vsr"
 
 
 def _plan_path(key: PlanKey) -> Path:

@@ -1,4 +1,4 @@
-"""`vsr models`: the architecture presets, the bundled weights and the authors' official models."""
+"""`vsr models`: the architecture presets, the bundled weights, the authors' official models and vsr's caches."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["models_cmd"]
                    "scales) into the cache now.")
 @click.option("--offline", is_flag=True, help="Never touch the network (also VSR_OFFLINE=1).")
 def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
-    """List architecture presets, bundled weights and the authors' official models (cached or not).
+    """List architecture presets, bundled weights and the authors' official models (cached or not), and vsr's caches.
 
     `vsr models --fetch edsr_x2 mdsr` prefetches official files, e.g. before
     going offline. Scores marked "published" are the authors', not measured by vsr.
@@ -61,3 +61,11 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
         click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {PRESET_PARAMETERS[w.preset][w.scales[0]] / 1e6:6.2f}M params"
                    f"  {state:<10}  published: {scores} dB")
     click.echo("  (published = the authors' figures: Set5/Set14 Y channel, DIV2K-val RGB; not measured by vsr)")
+    from vsr._cache import CACHE_ENV, CONTENTS, cache_dir as vsr_cache, usage
+
+    click.echo(f"vsr's cache ({vsr_cache()}, ${CACHE_ENV} to move it; safe to delete, rebuilt when needed):")
+    used = usage()
+    for name, files, size in used:
+        click.echo(f"  {name:<9} {files:6d} files {size / 2**20:9.1f} MiB  {CONTENTS.get(name, '')}".rstrip())
+    if not used:
+        click.echo("  empty")
