@@ -60,17 +60,15 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--ablation", action="store_true", help="compare which convolutions OpenVINO's recipe keeps in fp32")
     args = ap.parse_args()
+    print(f"# {machine()}")
+    isa = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}
+    print(f"# ISA limits: {isa or 'none'}")
     if args.ablation:
-        print(f"# {machine()}")
-        print(f"# ISA limits: {[f'{k}={os.environ[k]}' for k in ('ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY') if k in os.environ] or 'none'}")
         ablation(args.scales, args.sets, args.rounds)
         return
     # One compilation per image size: allow one per Set14 image instead of falling back to the slow reference graph.
     torch._dynamo.config.recompile_limit = 256
     torch._dynamo.config.accumulated_recompile_limit = 4096
-    print(f"# {machine()}")
-    isa = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}
-    print(f"# ISA limits: {isa or 'none'}")
     out: dict[str, dict[str, object]] = {}
     for runtime in args.runtime:
         out[runtime] = {"machine": machine(), "isa_env": isa, "sets": {}, "drift": {}}
@@ -115,15 +113,16 @@ def ablation(scales: list[int], sets: list[str], rounds: int) -> None:
     import vsr._int8 as int8
     from vsr._openvino import OpenVINOForward
 
-    def keep(extra: tuple[str, ...]) -> Callable[[torch.nn.Module], list[str]]:
-        def names(model: torch.nn.Module) -> list[str]:
-            shipped = int8.edge_layers(model, outputs_rounded=False)
-            rounded = int8.edge_layers(model)  # torchao's: adds the last body conv and the upsampler
-            return shipped + [n for n in rounded if n not in shipped and n.split(".")[0] in extra]
-        return names
+    def shipped(model: torch.nn.Module) -> list[str]:
+        return int8.edge_layers(model, outputs_rounded=False)
 
-    variants = {"shipped (head, final conv)": keep(()), "+ last body conv": keep(("body",)),
-                "+ last body conv, upsampler": keep(("body", "upsample", "tail"))}
+    def with_body_conv(model: torch.nn.Module) -> list[str]:
+        return shipped(model) + [n for n in int8.edge_layers(model) if n.startswith("body.")]
+
+    # The last: torchao's fp32 layers (head, last body conv, upsampler and tail).
+    variants: dict[str, Callable[[torch.nn.Module], list[str]]] = {
+        "shipped (head, final conv)": shipped, "+ last body conv": with_body_conv,
+        "+ last body conv, upsampler": int8.edge_layers}
     x = torch.rand(2, 3, 180, 320) * 255
     for scale in scales:
         name = default_model_name(scale)

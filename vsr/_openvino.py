@@ -13,8 +13,9 @@ Set5/Set14 at x2-x4 within 0.04 dB of fp32. It is an optional extra
   ``<vsr cache>/openvino`` under a hash of the weights, the scale, the
   precision and the OpenVINO version; a later run loads it in well under a
   second. The folder keeps at most :data:`CACHE_BYTES`, least recently used
-  entries first, and drops entries unused for :data:`UNUSED_SECONDS`. Not ``openvino.convert_model``: it sends usage telemetry unless the
-  user opted out, and a video upscaler has no business doing that.
+  entries first, and drops entries unused for :data:`UNUSED_SECONDS`. Not
+  ``openvino.convert_model``: it sends usage telemetry unless the user opted
+  out, and a video upscaler has no business doing that.
 - Each input shape (batch, height, width) is then compiled for the CPU from that
   IR, which takes a fraction of a second, and kept for the rest of the run.
 - Inference precision is forced to f32: on CPUs with native bf16 the plugin
@@ -142,8 +143,11 @@ class OpenVINOForward:
             onnx = Path(tmp) / "model.onnx"
             export_onnx(module, onnx)
             ov_model = core.read_model(str(onnx))
-        if path is not None:
-            _save_atomically(ov, ov_model, path)
+        if path is not None and _save_atomically(ov, ov_model, path):
+            try:
+                _prune_cache(path.parent, keep=path)
+            except OSError as e:  # the folder changed under us: pruning waits for the next save, the model runs on
+                log.info("could not prune the OpenVINO cache %s (%s)", path.parent, e)
         return ov_model
 
     def _compile(self, shape: tuple[int, ...]) -> Any:
@@ -227,8 +231,11 @@ def _own_signal_stack() -> Iterator[None]:
             libc.sigaltstack(ctypes.byref(before), None)
 
 
-def _save_atomically(ov: Any, ov_model: Any, path: Path) -> None:
-    """Save the IR next to ``path`` and rename it into place (``.bin`` first), so a reader never sees half of it."""
+def _save_atomically(ov: Any, ov_model: Any, path: Path) -> bool:
+    """Save the IR next to ``path`` and rename it into place (``.bin`` first), so a reader never sees half of it.
+
+    Returns whether it was saved (a failure is one warning line).
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".partial-") as tmp:
@@ -238,11 +245,8 @@ def _save_atomically(ov: Any, ov_model: Any, path: Path) -> None:
             os.replace(xml, path)
     except OSError as e:
         log.warning("could not cache the OpenVINO IR in %s (%s); the next run will convert again", path.parent, e)
-        return
-    try:
-        _prune_cache(path.parent, keep=path)
-    except OSError as e:  # the folder changed under us: pruning waits for the next save, the model runs on
-        log.info("could not prune the OpenVINO cache %s (%s)", path.parent, e)
+        return False
+    return True
 
 
 #: Most bytes of IR the cache keeps; the least recently used entries go first (EDSR-baseline: 6 MiB, EDSR: 165 MiB).
