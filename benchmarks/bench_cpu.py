@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--no-int8", action="store_true", help="skip int8 (its set-up takes minutes) in both parts")
     ap.add_argument("--e2e-only", action="store_true", help="skip the model-only part")
     ap.add_argument("--e2e-rounds", type=int, default=2, help="alternating rounds of the end-to-end part (best and median shown)")
-    ap.add_argument("--e2e-variants", default="default,mpeg4,compile,torchao,openvino,int8",
+    ap.add_argument("--e2e-variants", default="default,mpeg4,compile,torchao,openvino,openvino-bf16,int8",
                     help="end-to-end variants to run besides the official loop (comma-separated)")
     ap.add_argument("--startup", action="store_true", help="also time import and import-to-first-frame in fresh processes")
     ap.add_argument("--official-child", nargs=3, metavar=("SRC", "DST", "SCALE"), help=argparse.SUPPRESS)
@@ -138,6 +138,9 @@ def main() -> None:
     if cpu_has_native_bf16():
         variants["bf16 channels_last batch 1"] = planned("bf16", Plan(batch_size=1))
         variants["bf16 channels_last batch 4"] = planned("bf16", Plan(batch_size=4))
+        if openvino_status()[0]:
+            for b in (1, 2):
+                variants[f"bf16 OpenVINO batch {b}"] = planned("bf16", Plan(batch_size=b, runtime="openvino"))
     else:
         print(f"# bf16 is emulated here: a conv measured {emulated_slowdown():.1f}x slower than fp32 (not run)")
     if not args.no_int8:
@@ -265,8 +268,10 @@ def end_to_end(model: torch.nn.Module, scale: int, w: int, h: int, n: int, int8:
         variants.append(("torchao", "vsr upscale --precision int8 --runtime compiled (torchao)", "int8", {"runtime": "compiled"}))
     if openvino_status()[0]:
         for b in (1, 2):  # the first run converts the model (IR cached for the second); --batch-size as a measured plan would
-            variants.append(("openvino", f"vsr upscale --runtime openvino --batch-size {b}", "fp32",
+            variants.append(("openvino", f"vsr upscale --runtime openvino --precision fp32 --batch-size {b}", "fp32",
                              {"runtime": "openvino", "batch_size": b}))
+        if cpu_has_native_bf16():  # what a long video's measured plan may pick with native bf16
+            variants.append(("openvino-bf16", "vsr upscale --runtime openvino (bf16)", "bf16", {"runtime": "openvino"}))
         if int8:
             variants.append(("int8", "vsr upscale --precision int8 (OpenVINO, the default int8 runtime)", "int8", {"runtime": "openvino"}))
     variants = [v for v in variants if only is None or v[0] in only]

@@ -6,7 +6,8 @@
 
 For each model and scale it prints the fp32 PSNR/SSIM on each set, the PSNR of
 the default inference precision (bf16 on CPUs with native bf16) and its change
-against fp32, and bicubic. Data: ../shared/data (or $VSR_TEST_DATA).
+against fp32 (with openvino installed, also that precision on OpenVINO's runtime,
+which a long video's measured plan may pick), and bicubic. Data: ../shared/data (or $VSR_TEST_DATA).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from vsr._evaluate import evaluate  # noqa: E402
+from vsr._openvino import openvino_status  # noqa: E402
 from vsr._upscaler import Upscaler  # noqa: E402
 from vsr.models import bundled_weights, load_model  # noqa: E402
 
@@ -44,6 +46,8 @@ def main() -> None:
         for scale in args.scale or list(model.config["scales"]):
             fp32 = Upscaler(model, scale=scale, device="cpu", precision="fp32")
             auto = Upscaler(model, scale=scale, device="cpu", precision="auto")
+            ov = (Upscaler(model, scale=scale, device="cpu", precision="auto", runtime="openvino")
+                  if auto.precision != "fp32" and openvino_status()[0] else None)
             for name in args.sets:
                 r32 = evaluate(DATA / name, scale, fp32, model_name=src)
                 rau = evaluate(DATA / name, scale, auto, model_name=src)
@@ -55,10 +59,16 @@ def main() -> None:
                     "bicubic_psnr": round(r32.mean.bicubic_psnr, 3),
                     "bicubic_ssim": round(r32.mean.bicubic_ssim, 4),
                 }
+                on_ov = ""
+                if ov is not None:
+                    psnr_ov = evaluate(DATA / name, scale, ov, model_name=src).mean.psnr
+                    assert psnr_ov is not None
+                    row[f"psnr_{ov.precision}_openvino"] = round(psnr_ov, 3)
+                    on_ov = f"on OpenVINO {psnr_ov:.3f} dB ({psnr_ov - r32.mean.psnr:+.3f})   "
                 out.setdefault(src, {}).setdefault(name, {})[str(scale)] = row
                 print(
                     f"{src} x{scale} {name:<6} fp32 {row['psnr']:.3f} dB / {row['ssim']:.4f}   "
-                    f"{auto.precision} {rau.mean.psnr:.3f} dB ({rau.mean.psnr - r32.mean.psnr:+.3f})   "
+                    f"{auto.precision} {rau.mean.psnr:.3f} dB ({rau.mean.psnr - r32.mean.psnr:+.3f})   {on_ov}"
                     f"bicubic {row['bicubic_psnr']:.3f} / {row['bicubic_ssim']:.4f}   gain {r32.mean.psnr - r32.mean.bicubic_psnr:+.2f} dB"
                 )
     if args.json:

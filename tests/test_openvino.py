@@ -164,13 +164,14 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
     assert Plan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
 
 
-def test_runtime_choice_is_validated_and_openvino_means_fp32_or_int8(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runtime_choice_is_validated_and_openvino_means_fp32_bf16_or_int8(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsr._device import resolve_precision
     from vsr.errors import UnsupportedError
 
     with pytest.raises(UnsupportedError, match="contradicts"):
         Upscaler(tiny(), scale=2, device="cpu", compile=True, runtime="openvino")
-    with pytest.raises(UnsupportedError, match="runs fp32 or int8"):
-        Upscaler(tiny(), scale=2, device="cpu", precision="bf16", runtime="openvino")
+    with pytest.raises(UnsupportedError, match="runs fp32, bf16 or int8"):
+        Upscaler(tiny(), scale=2, device="cpu", precision="fp16", runtime="openvino")
     with pytest.raises(UnsupportedError, match="not eagerly"):
         Upscaler(tiny(), scale=2, device="cpu", precision="int8", runtime="eager")
     # int8 runs on OpenVINO when it is installed (faster and closer to fp32 in every measurement), else torchao
@@ -180,8 +181,11 @@ def test_runtime_choice_is_validated_and_openvino_means_fp32_or_int8(monkeypatch
     assert Upscaler(tiny(), scale=2, device="cpu", precision="int8").plan.runtime == "compiled"
     with pytest.raises(UnsupportedError, match="runtime must be one of"):
         Upscaler(tiny(), scale=2, device="cpu", runtime="tensorrt")
+    # auto means what it means on the other runtimes: bf16 where the CPU has it natively, else fp32
     up = Upscaler(tiny(), scale=2, device="cpu", precision="auto", runtime="openvino")
-    assert up.precision == "fp32" and up.plan.runtime == "openvino" and "runtime" in up.pinned
+    assert up.precision == resolve_precision("auto", torch.device("cpu"))
+    assert up.plan.runtime == "openvino" and "runtime" in up.pinned
+    assert Upscaler(tiny(), scale=2, device="cpu", precision="bf16", runtime="openvino").precision == "bf16"
     assert Upscaler(tiny(), scale=2, device="cpu", compile=False).plan.runtime == "eager"
 
 
@@ -207,6 +211,64 @@ def test_cli_runtime_openvino_upscales_a_video_like_eager(tmp_path: Path, make_v
     assert outs[0].shape == outs[1].shape == (5, 48, 80, 3)
     assert np.abs(outs[0].astype(int) - outs[1].astype(int)).max() <= 1
     assert list((tmp_path / "cache" / "openvino").glob("*.xml"))
+
+
+needs_bf16_plugin = pytest.mark.skipif(not openvino_status()[0] or not _openvino.plugin_has_bf16(),
+                                       reason="OpenVINO's CPU plugin has no native bf16 on this CPU")
+
+
+@needs_bf16_plugin
+@pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
+def test_openvino_bf16_is_as_close_to_fp32_as_eager_bf16(name: str, scale: int, monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """bf16 inference on the fp32 IR: the plugin really runs bf16, with the error of torch's bf16 autocast, tiled too."""
+    import openvino as ov
+
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    model = tiny(name, scale)
+    ref = Upscaler(model, scale=scale, device="cpu", precision="fp32", batch_size=1, channels_last=False)(frames())
+    eager = Upscaler(model, scale=scale, device="cpu", precision="bf16")(frames())
+    for plan in (Plan(batch_size=2, runtime="openvino"), Plan(batch_size=1, tile=16, runtime="openvino")):
+        up = Upscaler(model, scale=scale, device="cpu", precision="bf16")
+        up.apply_plan(plan)
+        out = up(frames())
+        fwd = up._openvino
+        assert fwd.active and fwd.precision == "bf16"
+        assert all(c.get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16 for c in fwd._compiled.values())
+        err = np.abs(out.astype(int) - ref.astype(int))
+        eager_err = np.abs(eager.astype(int) - ref.astype(int))
+        assert 0 < err.mean() < 2 * eager_err.mean() + 0.05 and err.max() <= max(8, 2 * eager_err.max())
+    # The bf16 plan shares the fp32 IR: one conversion, one cache entry
+    assert len(list((tmp_path / "openvino").glob("*.xml"))) == 1
+
+
+@needs_openvino
+def test_openvino_bf16_without_the_plugin_s_bf16_runs_eager_bf16(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """Never emulated by OpenVINO: one line, then the model runs under torch's bf16 autocast (what eager bf16 gives)."""
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_openvino, "plugin_has_bf16", lambda: False)
+    model = tiny()
+    up = Upscaler(model, scale=2, device="cpu", precision="bf16", runtime="openvino")
+    with caplog.at_level(logging.WARNING):
+        out = up(frames())
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "OpenVINO" in r.getMessage()]
+    assert len(lines) == 1 and "no native bf16" in lines[0] and "eagerly in bf16" in lines[0]
+    assert not up._openvino.active
+    eager = Upscaler(model, scale=2, device="cpu", precision="bf16", channels_last=False, batch_size=up.batch_size)
+    assert np.array_equal(out, eager(frames()))
+
+
+@pytest.mark.parametrize("precision,native,offered", [
+    ("fp32", False, True), ("bf16", True, True), ("bf16", False, False), ("int8", True, False),
+])
+def test_openvino_is_a_runtime_candidate_in_fp32_and_in_native_bf16(
+    precision: str, native: bool, offered: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_autotune, "cpu_has_native_bf16", lambda: native)
+    got = _autotune._runtime_candidates(Plan(batch_size=2), precision, compiler=(False, "no compiler"), openvino=True,
+                                        pays=lambda runtime: runtime == "openvino")
+    assert got == ([Plan(batch_size=2, runtime="openvino")] if offered else [])
 
 
 @needs_openvino

@@ -173,7 +173,11 @@ def test_damaged_or_foreign_cache_records_are_ignored(monkeypatch: pytest.Monkey
     assert load_plan(other) is None
     path.write_text("{not json")
     assert load_plan(key) is None
-    path.write_text(json.dumps({"format": 1, "key": dataclasses.asdict(key), "plan": {"batch_size": -1}}))
+    path.write_text(json.dumps({"format": _plan._FORMAT, "key": dataclasses.asdict(key), "plan": {"batch_size": -1}}))
+    assert load_plan(key) is None
+    # A record of an older format (e.g. measured before bf16 could run on OpenVINO) is measured again
+    path.write_text(json.dumps({"format": _plan._FORMAT - 1, "key": dataclasses.asdict(key), "plan": Plan().to_json(),
+                                "fallback": Plan().to_json(), "timings": {}}))
     assert load_plan(key) is None
 
 

@@ -1,10 +1,11 @@
-"""The OpenVINO runtime: the model exported through ONNX to OpenVINO's CPU plugin, in fp32 or int8, with a fallback to eager.
+"""The OpenVINO runtime: the model exported through ONNX to OpenVINO's CPU plugin, in fp32, bf16 or int8; eager fallback.
 
 OpenVINO's CPU plugin fuses conv + bias + ReLU and the residual adds and runs
 its own JIT kernels. Measured on EDSR-baseline (``benchmarks/RESULTS.md``,
-the model card): fp32 1.2-1.3x eager channels_last with the same pixels; int8
-2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI) with vsr's recipe (``vsr._int8``),
-Set5/Set14 at x2-x4 within 0.04 dB of fp32. It is an optional extra
+the model card): fp32 1.2-1.3x eager channels_last with the same pixels; bf16 (CPUs with
+native bf16 only) 1.06-1.09x eager bf16 autocast, Set5/Set14 at x2-x4 within
+0.001 dB of it; int8 2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI) with vsr's
+recipe (``vsr._int8``), Set5/Set14 at x2-x4 within 0.04 dB of fp32. It is an optional extra
 (``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
 - The model (for int8: :func:`vsr._int8.fake_quantized`, calibrated on
@@ -18,10 +19,12 @@ Set5/Set14 at x2-x4 within 0.04 dB of fp32. It is an optional extra
   out, and a video upscaler has no business doing that.
 - Each input shape (batch, height, width) is then compiled for the CPU from that
   IR, which takes a fraction of a second, and kept for the rest of the run.
-- Inference precision is forced to f32: on CPUs with native bf16 the plugin
-  would otherwise run bf16 and change the pixels (int8 layers stay int8).
+- Inference precision is set, never left to the plugin, whose default on CPUs
+  with native bf16 is bf16: f32 for fp32 and int8 (int8 layers stay int8), bf16
+  for bf16, which shares the fp32 IR and needs the plugin's BF16 capability
+  (it is never emulated).
 - Without ``openvino`` or ``onnx``, or when export or compilation fails, the
-  model runs eagerly in fp32 and one log line says why.
+  model runs eagerly (fp32; bf16 under autocast) and one log line says why.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from torch import nn
 from vsr._compiled import ScaleBound, one_line
 from vsr._int8 import RECIPE, fake_quantized
 
-__all__ = ["openvino_status", "OpenVINOForward", "ir_path", "export_onnx"]
+__all__ = ["openvino_status", "plugin_has_bf16", "OpenVINOForward", "ir_path", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,13 @@ def openvino_status() -> tuple[bool, str]:
         return True, f"openvino {version('openvino')}"
     except PackageNotFoundError:
         return True, "openvino"
+
+
+def plugin_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (its ``BF16`` optimization capability)."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def ir_path(model: nn.Module, scale: int, folder: Path, precision: str = "fp32", keep: Sequence[str] | None = None) -> Path:
@@ -82,14 +92,15 @@ def ir_path(model: nn.Module, scale: int, folder: Path, precision: str = "fp32",
 
 
 class OpenVINOForward:
-    """``fn(x)`` = ``model(x, scale)`` through OpenVINO's CPU plugin in fp32 or int8; eager fp32 after a failure.
+    """``fn(x)`` = ``model(x, scale)`` through OpenVINO's CPU plugin in fp32, bf16 or int8; eager after a failure.
 
     Args:
         model: an eval-mode fp32 module called as ``model(x, scale)``.
         scale: the scale passed to it.
         cache: folder for the converted IR (``None``: convert in memory every run).
         threads: CPU threads for inference (0: OpenVINO's default).
-        precision: ``fp32`` (same pixels as eager) or ``int8`` (vsr's recipe, :mod:`vsr._int8`).
+        precision: ``fp32`` (same pixels as eager), ``bf16`` (bf16 inference precision, where the
+            CPU plugin has it natively) or ``int8`` (vsr's recipe, :mod:`vsr._int8`).
         keep: for int8, the convolutions to keep in fp32 (``None``: the recipe's,
             ``edge_layers(model, outputs_rounded=False)``).
 
@@ -101,8 +112,8 @@ class OpenVINOForward:
 
     def __init__(self, model: nn.Module, scale: int, *, cache: Path | None = None, threads: int = 0,
                  precision: str = "fp32", keep: Sequence[str] | None = None) -> None:
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"OpenVINO runs fp32 or int8, not {precision}")
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ValueError(f"OpenVINO runs fp32, bf16 or int8, not {precision}")
         self.model, self.scale, self.cache, self.threads, self.precision = model, scale, cache, threads, precision
         self.keep = None if keep is None else list(keep)
         self.fallback_reason: str | None = None
@@ -116,7 +127,8 @@ class OpenVINOForward:
 
     def _fall_back(self, why: str) -> None:
         self.fallback_reason = why
-        log.warning("OpenVINO unavailable (%s); running the model eagerly in fp32", why)
+        log.warning("OpenVINO unavailable (%s); running the model eagerly in %s", why,
+                    "bf16" if self.precision == "bf16" else "fp32")
 
     @property
     def active(self) -> bool:
@@ -128,7 +140,8 @@ class OpenVINOForward:
         import openvino as ov
 
         core = ov.Core()
-        path = ir_path(self.model, self.scale, self.cache, self.precision, self.keep) if self.cache is not None else None
+        graph = "int8" if self.precision == "int8" else "fp32"  # bf16 is a compile-time setting of the fp32 graph
+        path = ir_path(self.model, self.scale, self.cache, graph, self.keep) if self.cache is not None else None
         if path is not None and path.exists() and path.with_suffix(".bin").exists():
             try:
                 ir = core.read_model(str(path))
@@ -157,7 +170,12 @@ class OpenVINOForward:
             self._ir = self._load_ir()
         model = self._ir.clone()
         model.reshape({model.inputs[0]: ov.PartialShape(list(shape))})
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        hint = "f32"
+        if self.precision == "bf16":
+            if not plugin_has_bf16():
+                raise RuntimeError("OpenVINO's CPU plugin has no native bf16 on this CPU")
+            hint = "bf16"
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
         t0 = time.perf_counter()
@@ -169,7 +187,7 @@ class OpenVINOForward:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on float NCHW ``x``; the first call for a shape compiles it (the first of all converts)."""
         if not self.active:
-            return self.model(x, self.scale)
+            return self._eager(x)
         shape = tuple(x.shape)
         t0 = time.perf_counter()
         try:
@@ -181,10 +199,16 @@ class OpenVINOForward:
             raise
         except Exception as e:  # noqa: BLE001 - any conversion or plugin failure means: run eagerly
             self._fall_back(one_line(e))
-            return self.model(x, self.scale)
+            return self._eager(x)
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - t0
         return torch.from_numpy(out)
+
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        if self.precision != "bf16":
+            return self.model(x, self.scale)  # type: ignore[no-any-return]
+        with torch.autocast("cpu", torch.bfloat16):
+            return self.model(x, self.scale).float()  # type: ignore[no-any-return]
 
 
 def export_onnx(module: nn.Module, path: Path) -> None:

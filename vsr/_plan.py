@@ -52,8 +52,9 @@ TUNE_BUDGET = 0.05
 _ROUNDS = 2
 #: A slower candidate is assumed to cost at most this fraction of a frame extra when deciding whether to tune.
 _WORST_SLOWDOWN = 0.6
-#: Bump when the meaning of a cached record changes: older records are then ignored.
-_FORMAT = 1
+#: Bump when the meaning of a cached record changes, or its candidates do: older records are then ignored.
+#: 2: bf16 plans may run on OpenVINO, which format-1 records never timed.
+_FORMAT = 2
 
 Runtime = Literal["eager", "compiled", "openvino"]
 #: Every runtime a plan may name.

@@ -128,8 +128,9 @@ def _runtime_choice(compile: bool | None, runtime: str | None, precision: str) -
         if runtime is not None and runtime != implied:
             raise UnsupportedError(f"compile={compile} contradicts runtime={runtime!r}")
         runtime = implied
-    if runtime == "openvino" and str(precision) not in ("auto", "fp32", "int8"):
-        raise UnsupportedError(f"the OpenVINO runtime runs fp32 or int8; {precision} was requested (use fp32, int8 or auto)")
+    if runtime == "openvino" and str(precision) not in ("auto", "fp32", "bf16", "int8"):
+        raise UnsupportedError(f"the OpenVINO runtime runs fp32, bf16 or int8; {precision} was requested "
+                               "(use fp32, bf16, int8 or auto)")
     if str(precision) == "int8":
         if runtime == "eager":
             raise UnsupportedError("int8 runs on OpenVINO (--runtime openvino) or torchao compiled (--runtime compiled), "
@@ -180,10 +181,10 @@ class Upscaler:
             a C++ compiler).
         runtime: ``eager``, ``compiled`` (as ``compile=True``) or ``openvino``: the
             model exported to OpenVINO's CPU runtime (needs ``pip install
-            'vsr[cpu-openvino]'``; in fp32 the same pixels; eager fp32 with one
+            'vsr[cpu-openvino]'``; in fp32 the same pixels; eager with one
             warning line without it). ``None`` = the measured plan's choice (for
             int8: OpenVINO when installed, else torchao compiled). ``openvino`` runs
-            fp32 or int8: ``precision="auto"`` becomes fp32, bf16/fp16 are refused.
+            fp32, bf16 (where its CPU plugin has native bf16) or int8; fp16 is refused.
         target: an output size other than ``scale`` times the input (a fractional
             scale, a size, one side): the model output is reduced to it with
             :func:`area_resize` before rounding. It must not exceed ``scale``
@@ -208,8 +209,7 @@ class Upscaler:
     ) -> None:
         self.device = resolve_device(device)
         runtime = _runtime_choice(compile, runtime, precision)
-        self.precision = resolve_precision("fp32" if runtime == "openvino" and precision == "auto" else precision,
-                                           self.device)
+        self.precision = resolve_precision(precision, self.device)
         warn_if_emulated(self.precision, self.device)
         if not isinstance(model, nn.Module):
             model = load_model(model, scale=scale, device="cpu")
@@ -276,7 +276,7 @@ class Upscaler:
             from vsr._plan import cache_dir
 
             self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / "openvino", threads=threads,
-                                             precision="int8" if self.precision == "int8" else "fp32")
+                                             precision=self.precision)
 
     def prepare(
         self, width: int, height: int, frames: int | None = None, *, dry_run: bool = False,
@@ -322,8 +322,8 @@ class Upscaler:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.plan.runtime == "openvino" and self._openvino is not None and self.precision in ("fp32", "int8"):
-            # OpenVINO takes contiguous NCHW and runs its own fp32 or int8: no channels_last copy, no autocast.
+        if self.plan.runtime == "openvino" and self._openvino is not None:
+            # OpenVINO takes contiguous NCHW and runs its own fp32, bf16 or int8: no channels_last copy, no autocast.
             return self._openvino(x).float()  # type: ignore[no-any-return]
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -76,8 +76,8 @@ def _target_options(
               help="Run through torch.compile (default: when a measured plan says so for a long video).")
 @click.option("--runtime", type=click.Choice(["eager", "compiled", "openvino"]), default=None,
               help="How the model runs (default: the measured plan's choice for a long video; for int8, openvino when "
-                   "installed). openvino: OpenVINO's CPU runtime, in fp32 the same pixels (pip install "
-                   "'vsr[cpu-openvino]'); compiled: as --compile (for int8: torchao).")
+                   "installed). openvino: OpenVINO's CPU runtime, in fp32 the same pixels, in bf16 where the CPU has it "
+                   "natively (pip install 'vsr[cpu-openvino]'); compiled: as --compile (for int8: torchao).")
 @click.option("--plan", "show_plan", is_flag=True,
               help="Print the execution plan each input would run with, and why; upscale nothing.")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/transposes (8x slower, slightly better).")
