@@ -225,7 +225,7 @@ def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, s
                         pays: Callable[[str], bool]) -> list[Plan]:
     """The eager winner's compiled and OpenVINO variants that can run here and that the rest of the run pays for.
 
-    OpenVINO in fp32, and in bf16 on CPUs with native bf16 (measured 1.06-1.09x
+    OpenVINO in fp32, and in bf16 on CPUs with native bf16 (measured 1.06-1.13x
     eager bf16 autocast on an AVX-512-BF16 EPYC, the same Set5/Set14 PSNR to
     0.001 dB; never emulated); ``pays(runtime)`` says whether the remaining
     frames pay for that runtime's set-up.
