@@ -42,7 +42,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "io": (BOTTOM, ("errors", "_files", "_lazy")),
     "models": (BOTTOM, ("errors", "_files", "_device", "_lazy")),
     "_plan": (BOTTOM, ("errors", "_files", "_cache")),
-    "_compiled": (BOTTOM, ("errors",)),
+    "_compiled": (BOTTOM, ("errors", "_cache")),
     "_int8": (BOTTOM, ("errors", "_compiled")),
     "_openvino": (BOTTOM, ("errors", "_compiled", "_int8")),
     "data": (MIDDLE, None),

@@ -11,16 +11,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "CONTENTS", "cache_dir", "usage"]
+__all__ = ["CACHE_ENV", "PLANS", "OPENVINO", "INDUCTOR", "CONTENTS", "cache_dir", "usage"]
 
 #: Environment variable naming vsr's cache folder (default ``$XDG_CACHE_HOME/vsr``, i.e. ``~/.cache/vsr``).
 CACHE_ENV = "VSR_CACHE_DIR"
 
-#: The subfolders vsr writes, and what each holds.
+#: The subfolders vsr writes: one per kind of content (the modules that write them take their names from here).
+PLANS, OPENVINO, INDUCTOR = "plans", "openvino", "inductor"
+
+#: What each subfolder holds, as ``vsr models`` says it.
 CONTENTS = {
-    "plans": "measured execution plans",
-    "openvino": "OpenVINO models (bounded: least recently used go first)",
-    "inductor": "torch.compile and int8 kernels",
+    PLANS: "measured execution plans",
+    OPENVINO: "OpenVINO models (bounded: least recently used go first)",
+    INDUCTOR: "torch.compile and int8 kernels",
 }
 
 

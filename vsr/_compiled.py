@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vsr._cache import INDUCTOR
+
 __all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir", "compile_settings", "SHAPES_LIMIT",
            "one_line"]
 
@@ -48,7 +50,7 @@ def inductor_cache_dir(vsr_cache: Path) -> Path:
     """Point inductor's on-disk cache into vsr's cache folder unless the user chose one; returns the folder used."""
     if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         # Inductor's default lives under /tmp, which many systems clear at boot: compiled kernels would not survive.
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(vsr_cache / "inductor")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(vsr_cache / INDUCTOR)
     return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
 
 

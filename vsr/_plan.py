@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import torch
 
-from vsr._cache import CACHE_ENV, cache_dir
+from vsr._cache import CACHE_ENV, PLANS, cache_dir
 from vsr._files import write_text
 
 __all__ = [
@@ -162,7 +162,7 @@ def model_signature(model: torch.nn.Module) -> str:
 
 
 def _plan_path(key: PlanKey) -> Path:
-    return cache_dir() / "plans" / f"{key.digest()}.json"
+    return cache_dir() / PLANS / f"{key.digest()}.json"
 
 
 def load_plan(key: PlanKey) -> dict[str, Any] | None:

@@ -272,10 +272,10 @@ class Upscaler:
             self._compiled = CompiledForward(self.model, self.scale)
         if plan.runtime == "openvino" and (self._openvino is None or self._openvino.model is not self.model
                                            or self._openvino.threads != threads):
+            from vsr._cache import OPENVINO, cache_dir
             from vsr._openvino import OpenVINOForward
-            from vsr._plan import cache_dir
 
-            self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / "openvino", threads=threads,
+            self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / OPENVINO, threads=threads,
                                              precision=self.precision)
 
     def prepare(
