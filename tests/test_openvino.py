@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsr import Upscaler, _autotune, _openvino, _plan
+from vsr import Upscaler, _autotune, _openvino, _plan, _upscaler
 from vsr._openvino import OpenVINOForward, ir_path, openvino_status
 from vsr._plan import Plan, PlanKey, save_plan
 from vsr.models import get_model
@@ -172,6 +172,8 @@ def test_runtime_choice_is_validated_and_openvino_means_fp32_bf16_or_int8(monkey
         Upscaler(tiny(), scale=2, device="cpu", compile=True, runtime="openvino")
     with pytest.raises(UnsupportedError, match="runs fp32, bf16 or int8"):
         Upscaler(tiny(), scale=2, device="cpu", precision="fp16", runtime="openvino")
+    with pytest.raises(UnsupportedError, match="runs on the CPU, not cuda"):  # where auto would mean fp16
+        _upscaler._runtime_choice(None, "openvino", "auto", torch.device("cuda"))
     with pytest.raises(UnsupportedError, match="not eagerly"):
         Upscaler(tiny(), scale=2, device="cpu", precision="int8", runtime="eager")
     # int8 runs on OpenVINO when it is installed (faster and closer to fp32 in every measurement), else torchao

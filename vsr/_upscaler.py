@@ -119,7 +119,7 @@ def self_ensemble_transforms() -> list[tuple[Callable[[torch.Tensor], torch.Tens
     return [((lambda x, i=i: _transform(x, i)), (lambda x, i=i: _inverse(x, i))) for i in range(8)]
 
 
-def _runtime_choice(compile: bool | None, runtime: str | None, precision: str) -> str | None:
+def _runtime_choice(compile: bool | None, runtime: str | None, precision: str, device: torch.device) -> str | None:
     """The runtime asked for by ``compile`` and ``runtime`` (``None``: the plan's choice); refuses contradictions."""
     if runtime is not None and runtime not in RUNTIMES:
         raise UnsupportedError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
@@ -128,6 +128,8 @@ def _runtime_choice(compile: bool | None, runtime: str | None, precision: str) -
         if runtime is not None and runtime != implied:
             raise UnsupportedError(f"compile={compile} contradicts runtime={runtime!r}")
         runtime = implied
+    if runtime == "openvino" and device.type != "cpu":
+        raise UnsupportedError(f"the OpenVINO runtime runs on the CPU, not {device}; use --device cpu or another runtime")
     if runtime == "openvino" and str(precision) not in ("auto", "fp32", "bf16", "int8"):
         raise UnsupportedError(f"the OpenVINO runtime runs fp32, bf16 or int8; {precision} was requested "
                                "(use fp32, bf16, int8 or auto)")
@@ -208,7 +210,7 @@ class Upscaler:
         runtime: str | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        runtime = _runtime_choice(compile, runtime, precision)
+        runtime = _runtime_choice(compile, runtime, precision, self.device)
         self.precision = resolve_precision(precision, self.device)
         warn_if_emulated(self.precision, self.device)
         if not isinstance(model, nn.Module):
