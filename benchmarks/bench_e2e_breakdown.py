@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import resource
 import sys
 import tempfile
@@ -51,7 +52,9 @@ def main() -> None:
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
     batch = args.batch_size or (2 if args.precision == "int8" else 1)
-    print(f"# {machine()}\n# lscpu: {cpu_flags()}\n# precision {args.precision}, batch {batch}, {args.frames} frames {w}x{h} -> x2")
+    isa = " ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ)
+    print(f"# {machine()}\n# lscpu: {cpu_flags()}\n# ISA limits by environment: {isa or 'none'}")
+    print(f"# precision {args.precision}, batch {batch}, {args.frames} frames {w}x{h} -> x2")
     keep_freed_memory()
     tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_breakdown_"))
     src = make_clip(tmp / "clip.mp4", args.frames, w, h)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsr import _plan
+from vsr import _cache, _plan
 from vsr._autotune import worth_compiling
 from vsr._compiled import CompiledForward, compiler_status
 from vsr._plan import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
@@ -184,9 +184,9 @@ def test_damaged_or_foreign_cache_records_are_ignored(monkeypatch: pytest.Monkey
 def test_cache_dir_follows_xdg_and_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("VSR_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _plan.cache_dir() == tmp_path / "xdg" / "vsr"
+    assert _cache.cache_dir() == tmp_path / "xdg" / "vsr"
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path / "mine"))
-    assert _plan.cache_dir() == tmp_path / "mine"
+    assert _cache.cache_dir() == tmp_path / "mine"
 
 
 def test_cpu_signature_includes_isa_limits(monkeypatch: pytest.MonkeyPatch) -> None:

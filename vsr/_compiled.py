@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr._cache import INDUCTOR
+from vsr._cache import INDUCTOR, cache_dir
 
 __all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir", "compile_settings", "SHAPES_LIMIT",
            "one_line"]
@@ -46,11 +46,11 @@ def compiler_status() -> tuple[bool, str]:
     return True, f"{cxx} at {where}"
 
 
-def inductor_cache_dir(vsr_cache: Path) -> Path:
+def inductor_cache_dir() -> Path:
     """Point inductor's on-disk cache into vsr's cache folder unless the user chose one; returns the folder used."""
     if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         # Inductor's default lives under /tmp, which many systems clear at boot: compiled kernels would not survive.
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(vsr_cache / INDUCTOR)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir() / INDUCTOR)
     return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -68,8 +69,9 @@ def openvino_status() -> tuple[bool, str]:
         return True, "openvino"
 
 
+@functools.cache
 def plugin_has_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin computes bf16 natively here (its ``BF16`` optimization capability)."""
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (its ``BF16`` optimization capability; asked once)."""
     import openvino as ov
 
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")

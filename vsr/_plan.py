@@ -34,11 +34,11 @@ from typing import Any, Literal
 
 import torch
 
-from vsr._cache import CACHE_ENV, PLANS, cache_dir
+from vsr._cache import PLANS, cache_dir
 from vsr._files import write_text
 
 __all__ = [
-    "CACHE_ENV", "TUNE_ENV", "Plan", "PlanKey", "Decision", "Tuner", "cache_dir", "cpu_signature", "load_plan",
+    "TUNE_ENV", "Plan", "PlanKey", "Decision", "Tuner", "cpu_signature", "load_plan",
     "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET", "RUNTIMES",
 ]
 

@@ -268,9 +268,8 @@ class Upscaler:
             torch.set_num_threads(threads)
         if plan.runtime == "compiled" and self.precision != "int8" and (self._compiled is None or self._compiled.model is not self.model):
             from vsr._compiled import CompiledForward, inductor_cache_dir
-            from vsr._plan import cache_dir
 
-            inductor_cache_dir(cache_dir())  # compiled kernels kept with vsr's cache, for the next run
+            inductor_cache_dir()  # compiled kernels kept with vsr's cache, for the next run
             self._compiled = CompiledForward(self.model, self.scale)
         if plan.runtime == "openvino" and (self._openvino is None or self._openvino.model is not self.model
                                            or self._openvino.threads != threads):
@@ -333,9 +332,8 @@ class Upscaler:
             if self._int8 is None:
                 from vsr._compiled import inductor_cache_dir
                 from vsr._int8 import Int8Forward
-                from vsr._plan import cache_dir
 
-                inductor_cache_dir(cache_dir())
+                inductor_cache_dir()
                 self._int8 = Int8Forward(self.model, self.scale)
             return self._int8(x).float()
         with self._autocast():
