@@ -248,8 +248,7 @@ def degradation_words(degradation: Degradation) -> str:
 
 
 def _codec_words(degradation: Degradation) -> str:
-    return (f"encoded with {degradation.codec} (crf {degradation.crf}, preset {degradation.preset}, yuv420p) "
-            "and decoded again")
+    return f"encoded with {degradation.codec} ({degradation.codec_words}, yuv420p) and decoded again"
 
 
 def image_pairs(
@@ -370,7 +369,7 @@ def _compressed(
     if cache is not None and key in cache:
         return _replay(cache[key], lr_frames)
     record = None if cache is None else (lambda clip: cache.__setitem__(key, clip))
-    return codec_roundtrip(lr_frames, codec=deg.codec or "", crf=deg.crf, preset=deg.preset, record=record)
+    return codec_roundtrip(lr_frames, codec=deg.codec or "", crf=deg.crf, preset=deg.preset, speed=deg.speed, record=record)
 
 
 def degraded_clip(

@@ -77,7 +77,8 @@ def key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 
 
 DEGRADATION_HELP = ("bi (MATLAB bicubic), bd (blur-downsample, x4 only), optionally + a codec round trip of the LR, "
-                     "e.g. bi+x264:crf=28 (yuv420p; a clip is compressed as one stream)")
+                     "e.g. bi+x264:crf=28, bi+x265:crf=28,preset=fast or bi+vp9:crf=40,speed=4 "
+                     "(yuv420p; a clip is compressed as one stream)")
 
 
 def degradation_specs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -4,11 +4,14 @@ The public names are re-exported here explicitly; implementations live in ``_``-
 """
 
 from vsr.data._degrade import DEGRADATIONS as DEGRADATIONS
-from vsr.data._degrade import Degradation as Degradation
 from vsr.data._degrade import DegradationKind as DegradationKind
 from vsr.data._degrade import degrade as degrade
 from vsr.data._degrade import degrade_bd as degrade_bd
-from vsr.data._degrade import parse_degradation as parse_degradation
+from vsr.data._specs import Degradation as Degradation
+from vsr.data._specs import DegradationMix as DegradationMix
+from vsr.data._specs import DegradationRange as DegradationRange
+from vsr.data._specs import parse_degradation as parse_degradation
+from vsr.data._specs import parse_degradation_mix as parse_degradation_mix
 from vsr.data._imresize import imresize as imresize
 
 # Training/validation datasets and patch sampling (issue 5).
@@ -30,10 +33,13 @@ from vsr.data._video_frames import VideoFrames as VideoFrames
 __all__ = [
     "DEGRADATIONS",
     "Degradation",
+    "DegradationMix",
+    "DegradationRange",
     "DegradationKind",
     "degrade",
     "degrade_bd",
     "parse_degradation",
+    "parse_degradation_mix",
     "imresize",
     "DIV2K",
     "REDS",

@@ -107,6 +107,37 @@ class FrameSource(Dataset, abc.ABC):
             self._lr_cache[key] = img
         return img
 
+    def clip_of(self, index: int) -> str | None:
+        """The clip frame ``index`` belongs to, or ``None`` for a still image.
+
+        A clip's frames are consecutive indices in time order (with the source's frame stride).
+        """
+        return None
+
+    def neighbours(self, index: int, count: int) -> list[int] | None:
+        """``count`` frame indices of ``index``'s clip with ``index`` in the middle (position ``count // 2``).
+
+        At a clip's ends the clip is reflected (``.., 2, 1, 0, 1, 2``), so the middle frame is never
+        the first of the clip. ``None`` for a still image or a clip of one frame.
+        """
+        clip = self.clip_of(index)
+        if clip is None or count < 2:
+            return None
+        first = index
+        while first > 0 and index - first < count and self.clip_of(first - 1) == clip:
+            first -= 1
+        last = index
+        while last + 1 < len(self) and last - index < count and self.clip_of(last + 1) == clip:
+            last += 1
+        if first == last:
+            return None
+        out = []
+        for k in range(index - count // 2, index - count // 2 + count):
+            while not first <= k <= last:  # reflect about the ends (a short clip may need several bounces)
+                k = 2 * first - k if k < first else 2 * last - k
+            out.append(k)
+        return out
+
     def cached_frames(self) -> list[np.ndarray] | None:
         """Every HR frame, when all are in the in-memory cache (after :meth:`preload`); else ``None``."""
         if not (self.cache and len(self._hr_cache) == len(self)):
@@ -266,6 +297,9 @@ class REDS(FrameSource):
     def _load_hr(self, index: int) -> np.ndarray:
         return read_rgb(self.describe(index))
 
+    def clip_of(self, index: int) -> str | None:
+        return self.frames[index][0]
+
     def _lr_path(self, index: int, scale: int) -> Path | None:
         clip, frame = self.frames[index]
         p = self.root / "train_sharp_bicubic" / f"X{scale}" / clip / frame
@@ -325,6 +359,9 @@ class Vimeo90K(FrameSource):
 
     def describe(self, index: int) -> str:
         return os.fspath(self.frames[index])
+
+    def clip_of(self, index: int) -> str | None:
+        return os.fspath(self.frames[index].parent)
 
     def _load_hr(self, index: int) -> np.ndarray:
         return read_rgb(self.frames[index])

@@ -7,17 +7,12 @@
   ``lr = blurred(2:4:end, 2:4:end)``, i.e. every 4th pixel from 0-based index 1.
   The protocol is defined for x4 only.
 
-A degradation is named by a spec, ``BASE[+CODEC[:KEY=VALUE,...]]``: ``bi``, ``bd``,
-``bi+x264:crf=28``. The codec part (see :func:`parse_degradation`) means the LR
-frames of a clip are encoded as one video stream and decoded again before they
-are upscaled (:func:`vsr.io.codec_roundtrip`): real compressed video.
+A degradation is named by a spec (:mod:`vsr.data._specs`), whose base is one of these two.
 """
 
 from __future__ import annotations
 
 from typing import Literal, TypeVar
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,83 +20,12 @@ import torch
 from vsr.data._imresize import apply_taps_numpy, apply_taps_torch, spatial_axes, imresize
 from vsr.errors import InvalidInputError, UnsupportedError
 
-__all__ = ["Degradation", "degrade", "degrade_bd", "parse_degradation"]
+__all__ = ["DEGRADATIONS", "DegradationKind", "degrade", "degrade_bd"]
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
 
 DegradationKind = Literal["bi", "bd"]
 DEGRADATIONS: tuple[str, ...] = ("bi", "bd")
-
-#: Codecs a degradation spec may name after ``+``, with their settings' defaults and allowed ranges.
-_CODEC_DEFAULTS: dict[str, dict[str, int | str]] = {"x264": {"crf": 23, "preset": "medium"}}
-_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-
-
-@dataclass(frozen=True)
-class Degradation:
-    """A parsed degradation spec: the resampling ``kind`` and an optional codec round trip after it."""
-
-    kind: DegradationKind
-    codec: str | None = None
-    crf: int = 23
-    preset: str = "medium"
-
-    @property
-    def name(self) -> str:
-        """The canonical spec, e.g. ``bi`` or ``bi+x264:crf=28`` (the preset only when not ``medium``)."""
-        if self.codec is None:
-            return self.kind
-        extra = "" if self.preset == "medium" else f",preset={self.preset}"
-        return f"{self.kind}+{self.codec}:crf={self.crf}{extra}"
-
-    @property
-    def words(self) -> str:
-        """The degradation in words, for reports."""
-        base = "MATLAB bicubic downscaling (bi)" if self.kind == "bi" else "Gaussian blur (12x12, sigma 1.6) + x4 subsampling (bd)"
-        if self.codec is None:
-            return base
-        return f"{base}, then {self.codec} compression of the LR frames (crf {self.crf}, preset {self.preset}, yuv420p) and decoding"
-
-
-def parse_degradation(spec: str | Degradation) -> Degradation:
-    """Read a degradation spec: ``bi``, ``bd``, ``bi+x264``, ``bi+x264:crf=28``, ``bd+x264:crf=23,preset=fast``.
-
-    Raises:
-        UnsupportedError: an unknown base, codec or key, or a value out of range; the message lists what is allowed.
-    """
-    if isinstance(spec, Degradation):
-        return spec
-    text = str(spec).strip()
-    allowed = "bi, bd, bi+x264:crf=N (N 0-51), bd+x264:crf=N"
-    base, _, rest = text.partition("+")
-    if base not in DEGRADATIONS:
-        raise UnsupportedError(f"unknown degradation {text!r}; allowed: {allowed}")
-    if not rest:
-        if _:
-            raise UnsupportedError(f"degradation {text!r} names no codec after '+'; allowed: {allowed}")
-        return Degradation(base)  # type: ignore[arg-type]
-    codec, _, options = rest.partition(":")
-    if codec not in _CODEC_DEFAULTS:
-        raise UnsupportedError(f"unknown codec {codec!r} in degradation {text!r}; allowed codecs: {', '.join(_CODEC_DEFAULTS)}")
-    values = dict(_CODEC_DEFAULTS[codec])
-    for pair in filter(None, options.split(",")):
-        key, eq, value = pair.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or key not in values:
-            raise UnsupportedError(
-                f"degradation {text!r}: {pair!r} is not KEY=VALUE with KEY one of {', '.join(values)}"
-            )
-        values[key] = value
-    try:
-        crf = int(values["crf"])
-    except ValueError:
-        raise UnsupportedError(f"degradation {text!r}: crf must be an integer 0-51, got {values['crf']!r}") from None
-    if not 0 <= crf <= 51:
-        raise UnsupportedError(f"degradation {text!r}: crf must be 0-51, got {crf}")
-    if values["preset"] not in _X264_PRESETS:
-        raise UnsupportedError(f"degradation {text!r}: preset must be one of {', '.join(_X264_PRESETS)}")
-    return Degradation(base, codec, crf, str(values["preset"]))  # type: ignore[arg-type]
-
 
 _BD_SIZE = 12
 _BD_SIGMA = 1.6

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vsr.data._compress import degraded_pair
 from vsr.data._datasets import FrameSource
 from vsr.data._patches import DIHEDRAL, crop_pair, dihedral, hr_usable_shape
+from vsr.data._specs import DegradationMix
 from vsr.errors import DatasetError
 
 __all__ = ["PatchBatch", "PatchSampler"]
@@ -43,6 +45,14 @@ class PatchSampler(Dataset):
     redrawn. With several ``scales`` (MDSR), each batch uses one scale, chosen
     from ``(seed, i)`` only, so every DDP rank trains the same branch.
 
+    Without a ``degradation`` the LR is the source's shipped LR or MATLAB bicubic.
+    With one, each patch draws its degradation from the mixture; a codec
+    degradation compresses a clip around the frame (its real neighbours in a
+    video source, a simulated pan of ``clip_frames`` frames over a still) and
+    cuts the patch from the middle frame (:func:`vsr.data._compress.degraded_pair`).
+    The codecs run with one thread and fixed settings, and gave the same bits for
+    the same clip in every repeat measured, so a batch stays a function of its index.
+
     Args:
         sources: frame sources to mix.
         weights: relative sampling weight of each source (default: equal).
@@ -52,6 +62,8 @@ class PatchSampler(Dataset):
         augment: apply one of the 8 dihedral transforms to each pair.
         seed: base seed of the stream.
         rank: DDP rank; ranks draw different patches.
+        degradation: how LR patches are made (``None``: shipped LR or bicubic, as before mixtures existed).
+        clip_frames: frames per compressed clip (1: each patch's frame is encoded alone, intra-only).
     """
 
     def __init__(
@@ -65,6 +77,8 @@ class PatchSampler(Dataset):
         augment: bool = True,
         seed: int = 0,
         rank: int = 0,
+        degradation: DegradationMix | None = None,
+        clip_frames: int = 5,
     ) -> None:
         if not sources:
             raise DatasetError("no training sources given; list at least one [[data.sources]]")
@@ -78,6 +92,10 @@ class PatchSampler(Dataset):
             raise DatasetError(f"lr_patch and batch_size must be >= 1, got {lr_patch} and {batch_size}")
         if not scales:
             raise DatasetError("no training scale given")
+        if clip_frames < 1:
+            raise DatasetError(f"clip_frames must be >= 1, got {clip_frames}")
+        if degradation is not None and "bd" in degradation.kinds and set(scales) != {4}:
+            raise DatasetError(f"degradation {degradation.name!r}: bd is defined for x4 only, the scales are {list(scales)}")
         self.sources = list(sources)
         self.probs = np.asarray(w, dtype=np.float64) / sum(w)
         self.scales = tuple(int(s) for s in scales)
@@ -86,6 +104,8 @@ class PatchSampler(Dataset):
         self.augment = augment
         self.seed = int(seed)
         self.rank = int(rank)
+        self.degradation = degradation
+        self.clip_frames = int(clip_frames)
         self._check_sizes()
 
     def _check_sizes(self) -> None:
@@ -117,7 +137,7 @@ class PatchSampler(Dataset):
             hr = src.hr(i)
             if min(hr_usable_shape(hr.shape, scale)) < need:
                 continue
-            lr_p, hr_p = crop_pair(hr, src.lr(i, scale), scale=scale, lr_patch=self.lr_patch, rng=rng)
+            lr_p, hr_p = self._pair(src, i, hr, scale, rng)
             if self.augment:
                 k = int(rng.integers(len(DIHEDRAL)))
                 lr_p, hr_p = dihedral(lr_p, k), dihedral(hr_p, k)
@@ -126,6 +146,18 @@ class PatchSampler(Dataset):
             f"{_MAX_REDRAWS} frames in a row were smaller than {need}x{need} HR pixels (a {self.lr_patch}-pixel "
             f"LR patch at x{scale}); last source {src.name}; lower data.lr_patch or drop small images"
         )
+
+    def _pair(
+        self, src: FrameSource, i: int, hr: np.ndarray, scale: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        deg = None if self.degradation is None else self.degradation.sample(rng)
+        if deg is None or (deg.codec is None and deg.kind == "bi"):
+            return crop_pair(hr, src.lr(i, scale), scale=scale, lr_patch=self.lr_patch, rng=rng)
+        clip = src.neighbours(i, self.clip_frames) if deg.codec is not None else None
+        frames = [hr] if clip is None else [src.hr(j) for j in clip]
+        center = 0 if clip is None else len(clip) // 2
+        return degraded_pair(frames, center, scale=scale, lr_patch=self.lr_patch, degradation=deg,
+                             clip_frames=self.clip_frames, rng=rng)
 
     def batch(self, index: int) -> PatchBatch:
         """Batch number ``index`` (0-based) of the stream."""
@@ -147,5 +179,7 @@ class PatchSampler(Dataset):
         names = ", ".join(f"{s.name}:{p:.2f}" for s, p in zip(self.sources, self.probs))
         return (
             f"PatchSampler([{names}], scales={self.scales}, lr_patch={self.lr_patch}, "
-            f"batch_size={self.batch_size}, augment={self.augment})"
+            f"batch_size={self.batch_size}, augment={self.augment}"
+            + ("" if self.degradation is None else f", degradation={self.degradation.name!r}, clip_frames={self.clip_frames}")
+            + ")"
         )

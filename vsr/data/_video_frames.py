@@ -95,5 +95,8 @@ class VideoFrames(FrameSource):
         path, n = self.index[index]
         return f"{path} frame {n}"
 
+    def clip_of(self, index: int) -> str | None:
+        return os.fspath(self.index[index][0])
+
     def _load_hr(self, index: int) -> np.ndarray:
         return self._frames[index]

@@ -37,6 +37,9 @@ _LAZY: dict[str, str] = {
     "decord_available": "vsr.io._reader",
     "is_video_path": "vsr.io._reader",
     "ROUNDTRIP_CODECS": "vsr.io._roundtrip",
+    "CRF_RANGE": "vsr.io._roundtrip",
+    "PRESETS": "vsr.io._roundtrip",
+    "VP9_SPEEDS": "vsr.io._roundtrip",
     "EncodedClip": "vsr.io._roundtrip",
     "codec_roundtrip": "vsr.io._roundtrip",
     "set_ffmpeg_logging": "vsr.io._reader",
@@ -71,6 +74,9 @@ if TYPE_CHECKING:
     from vsr.io._reader import decord_available as decord_available
     from vsr.io._reader import is_video_path as is_video_path
     from vsr.io._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
+    from vsr.io._roundtrip import CRF_RANGE as CRF_RANGE
+    from vsr.io._roundtrip import PRESETS as PRESETS
+    from vsr.io._roundtrip import VP9_SPEEDS as VP9_SPEEDS
     from vsr.io._roundtrip import EncodedClip as EncodedClip
     from vsr.io._roundtrip import codec_roundtrip as codec_roundtrip
     from vsr.io._reader import set_ffmpeg_logging as set_ffmpeg_logging
@@ -106,6 +112,9 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "ROUNDTRIP_CODECS",
+    "CRF_RANGE",
+    "PRESETS",
+    "VP9_SPEEDS",
     "EncodedClip",
     "VideoWriter",
     "check_container",

@@ -24,10 +24,34 @@ import numpy as np
 
 from vsr.errors import InvalidInputError, UnsupportedError
 
-__all__ = ["ROUNDTRIP_CODECS", "EncodedClip", "codec_roundtrip"]
+__all__ = ["CRF_RANGE", "PRESETS", "ROUNDTRIP_CODECS", "VP9_SPEEDS", "EncodedClip", "codec_roundtrip"]
 
 #: Codec names accepted by :func:`codec_roundtrip`, mapped to the libav (encoder, decoder).
-ROUNDTRIP_CODECS: dict[str, tuple[str, str]] = {"x264": ("libx264", "h264")}
+ROUNDTRIP_CODECS: dict[str, tuple[str, str]] = {
+    "x264": ("libx264", "h264"),
+    "x265": ("libx265", "hevc"),
+    "vp9": ("libvpx-vp9", "vp9"),
+}
+
+#: The constant-quality scale of each codec: (best, worst).
+CRF_RANGE: dict[str, tuple[int, int]] = {"x264": (0, 51), "x265": (0, 51), "vp9": (0, 63)}
+
+#: x264's and x265's speed presets, fastest first.
+PRESETS: tuple[str, ...] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+#: libvpx-vp9's ``cpu-used`` speeds in ``deadline=good`` mode (0 slowest and best, 8 fastest).
+VP9_SPEEDS: tuple[int, int] = (0, 8)
+
+
+def _encoder_options(codec: str, crf: int, preset: str, speed: int) -> dict[str, str]:
+    """The encoder's options: constant quality, one thread, and no log lines on stderr."""
+    if codec == "x264":
+        return {"crf": str(crf), "preset": preset, "threads": "1"}
+    if codec == "x265":
+        # x265 prints an info banner per encoder unless told otherwise; pools=none keeps it to one thread.
+        return {"crf": str(crf), "preset": preset, "x265-params": "log-level=none:pools=none:frame-threads=1"}
+    # libvpx-vp9's constant-quality mode needs the bitrate set to 0; without it crf is only a cap.
+    return {"crf": str(crf), "b": "0", "deadline": "good", "cpu-used": str(speed), "threads": "1", "row-mt": "0"}
 
 
 @dataclass(frozen=True)
@@ -78,10 +102,14 @@ def codec_roundtrip(
     codec: str = "x264",
     crf: int = 23,
     preset: str = "medium",
+    speed: int = 4,
     fps: int = 25,
     record: Callable[[EncodedClip], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield each RGB frame of ``frames`` after encoding with ``codec`` (yuv420p, constant quality ``crf``) and decoding.
+
+    ``x264`` and ``x265`` take ``preset``; ``vp9`` (libvpx-vp9 in constant-quality mode, ``deadline=good``)
+    takes ``speed`` (its ``cpu-used``) instead.
 
     The frames form one stream (so P/B-frame prediction and rate control act
     across them, as in a real video); they must all have the same size. The
@@ -94,24 +122,31 @@ def codec_roundtrip(
     Args:
         frames: uint8 ``H×W×3`` RGB frames.
         codec: a key of :data:`ROUNDTRIP_CODECS`.
-        crf: x264's constant rate factor, 0-51 (higher: smaller and worse).
-        preset: x264 speed preset.
+        crf: the constant rate factor, in :data:`CRF_RANGE` of the codec (higher: smaller and worse).
+        preset: x264/x265 speed preset (one of :data:`PRESETS`).
+        speed: libvpx-vp9's ``cpu-used``, 0-8.
         fps: nominal frame rate written to the stream (affects rate control only).
         record: called once, after the last frame, with the clip's bitstream.
 
     Raises:
-        UnsupportedError: unknown codec, crf out of range.
+        UnsupportedError: unknown codec; crf, preset or speed out of range.
         InvalidInputError: a frame is not uint8 RGB, or sizes change within the stream.
     """
     if codec not in ROUNDTRIP_CODECS:
         raise UnsupportedError(f"unknown codec {codec!r} for a compression round trip; allowed: {', '.join(ROUNDTRIP_CODECS)}")
-    if not 0 <= int(crf) <= 51:
-        raise UnsupportedError(f"crf = {crf} is out of range; x264 takes 0 (best) to 51 (worst)")
-    return _roundtrip(frames, *ROUNDTRIP_CODECS[codec], int(crf), preset, int(fps), record)
+    lo, hi = CRF_RANGE[codec]
+    if not lo <= int(crf) <= hi:
+        raise UnsupportedError(f"crf = {crf} is out of range; {codec} takes {lo} (best) to {hi} (worst)")
+    if codec != "vp9" and preset not in PRESETS:
+        raise UnsupportedError(f"preset {preset!r} is not an {codec} preset; allowed: {', '.join(PRESETS)}")
+    if codec == "vp9" and not VP9_SPEEDS[0] <= int(speed) <= VP9_SPEEDS[1]:
+        raise UnsupportedError(f"vp9 speed = {speed} is out of range; allowed {VP9_SPEEDS[0]}-{VP9_SPEEDS[1]}")
+    options = _encoder_options(codec, int(crf), preset, int(speed))
+    return _roundtrip(frames, *ROUNDTRIP_CODECS[codec], options, int(fps), record)
 
 
 def _roundtrip(
-    frames: Iterable[np.ndarray], encoder_name: str, decoder_name: str, crf: int, preset: str, fps: int,
+    frames: Iterable[np.ndarray], encoder_name: str, decoder_name: str, options: dict[str, str], fps: int,
     record: Callable[[EncodedClip], None] | None,
 ) -> Iterator[np.ndarray]:
     # A throw-away in-memory container gives the encoder a time base and lets the stream's extradata
@@ -145,7 +180,7 @@ def _roundtrip(
                 stream.width, stream.height = padded.shape[1], padded.shape[0]
                 stream.pix_fmt = "yuv420p"
                 stream.time_base = Fraction(1, fps)
-                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                stream.options = options
                 stream.codec_context.thread_count = 1
                 stream.codec_context.thread_type = "NONE"
                 stream.codec_context.open()

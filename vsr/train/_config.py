@@ -97,13 +97,23 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DataConfig:
     """Patch sampling. ``lr_patch`` is in LR pixels (the HR patch is ``lr_patch * scale``);
-    ``batch_size`` is per process (the effective batch under DDP is ``batch_size * world_size``)."""
+    ``batch_size`` is per process (the effective batch under DDP is ``batch_size * world_size``).
+
+    ``degradation`` is how LR patches are made: ``""`` (the source's shipped LR, else MATLAB bicubic),
+    or a training spec (:func:`vsr.data.parse_degradation_mix`) such as ``"bi+x264:crf=18..35"`` or
+    ``"20% bi | 80% bi+x264:crf=18..35,preset=veryfast..slow"``; a TOML table
+    ``{ "bi" = 0.2, "bi+x264:crf=18..35" = 0.8 }`` is read as the same weighted list.
+    ``clip_frames`` is how many frames a compressed clip has (a simulated pan over a still image,
+    real neighbours in a video source); 1 encodes each frame alone (intra-only).
+    """
 
     sources: tuple[SourceConfig, ...] = ()
     lr_patch: int = 48
     batch_size: int = 16
     augment: bool = True
     num_workers: int = 0
+    degradation: str = ""
+    clip_frames: int = 5
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,7 @@ def _build(cls: type, raw: Any, where: str, file: str, base: Path | None, sectio
             convert[f.name] = lambda v, k=f.name: _path_value(coerce_value(v, hints[k], f"{file}: {where}.{k}"), base)
     if cls is DataConfig:
         convert["sources"] = lambda v: _build_sources(v, file, base)
+        convert["degradation"] = lambda v: _degradation_value(v, f"{file}: {where}.degradation")
     if cls is not SourceConfig:
         return build_dataclass(cls, raw, file=file, where=where, convert=convert)
     names = [f.name for f in dataclasses.fields(SourceConfig)]
@@ -215,6 +226,27 @@ def _build(cls: type, raw: Any, where: str, file: str, base: Path | None, sectio
         allowed=["kind", *_SOURCE_KEYS.get(kind, names)], allowed_for=f"kind = {kind!r}",
         required_hint=f" (kinds: {', '.join(SOURCE_KINDS)})",
     )
+
+
+def _degradation_value(value: Any, where: str) -> str:
+    """A training degradation (string or ``{spec = weight}`` table) checked and written in its canonical form."""
+    from vsr.data import parse_degradation_mix
+    from vsr.errors import UnsupportedError
+
+    if value == "":
+        return ""
+    if not isinstance(value, (str, dict)):
+        raise ConfigError(f"{where} must be a spec string or a table of spec = weight, got {value!r}")
+    try:
+        return parse_degradation_mix(value).name
+    except UnsupportedError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _mix_kinds(spec: str) -> set[str]:
+    from vsr.data import parse_degradation_mix
+
+    return parse_degradation_mix(spec).kinds
 
 
 def _build_sources(value: Any, file: str, base: Path | None) -> tuple[SourceConfig, ...]:
@@ -258,6 +290,10 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{f}: {name} = {value} must be >= 1")
     if t.snapshot_every < 0:
         raise ConfigError(f"{f}: train.snapshot_every = {t.snapshot_every} must be >= 0 (0: no snapshots)")
+    if d.clip_frames < 1:
+        raise ConfigError(f"{f}: data.clip_frames = {d.clip_frames} must be >= 1 (1: intra-only)")
+    if d.degradation and "bd" in _mix_kinds(d.degradation) and list(m.scales) != [4]:
+        raise ConfigError(f"{f}: data.degradation = {d.degradation!r}: bd is defined for x4 only, model.scales = {list(m.scales)}")
     if d.num_workers < 0:
         raise ConfigError(f"{f}: data.num_workers = {d.num_workers} must be >= 0")
     for i, s in enumerate(d.sources):

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from vsr._device import autocast_dtype, resolve_device, resolve_precision
 from vsr._distributed import DistEnv
 from vsr._files import write_text
-from vsr.data import BenchmarkFolder, PatchBatch, PatchSampler
+from vsr.data import BenchmarkFolder, PatchBatch, PatchSampler, parse_degradation_mix
 from vsr.errors import ConfigError
 from vsr.models import MDSR, count_parameters
 from vsr.train._build import build_sources, build_train_model, lr_at
@@ -251,6 +251,7 @@ class _Run:
         self.sampler = PatchSampler(
             self.sources, weights=[s.weight for s in d.sources], scales=self.scales, lr_patch=d.lr_patch,
             batch_size=d.batch_size, augment=d.augment, seed=t.seed, rank=env.rank,
+            degradation=parse_degradation_mix(d.degradation) if d.degradation else None, clip_frames=d.clip_frames,
         )
         self.benches = [BenchmarkFolder(v.dataset, scale=s) for s in self.scales] if v.dataset else []
         self.log: RunLog | None = None
