@@ -6,7 +6,8 @@ and decoder's own delay in memory, so a long clip never sits in memory whole.
 
 libx264 does not always produce the same bits for the same frames (measured
 here: with macroblock-tree rate control on, about one run in four differs,
-even with one thread). So a comparison that must show every model the same
+even with one thread), and libx265 differs more often on small frames (8 of 8
+runs of a padded 32x40 clip differed). So a comparison that must show every model the same
 compressed input records the bitstream once (``record``) as an
 :class:`EncodedClip` and decodes that for each model (:meth:`EncodedClip.frames`):
 decoding is deterministic, and the bitstream is small.
@@ -88,12 +89,18 @@ def _rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return np.array(frame.to_ndarray(format="rgb24")[: size[0], : size[1]])
 
 
-def _even(frame: np.ndarray) -> np.ndarray:
-    """Pad to even height and width by repeating the last row/column (4:2:0 needs even sizes)."""
+#: Smallest frame side each encoder is given. libx265 corrupts the heap on frames smaller than its 64-pixel
+#: coding tree unit (seen with the PyAV 18.1 wheel's x265: "corrupted size vs. prev_size" after a few 32x40 clips).
+_MIN_SIDE: dict[str, int] = {"libx265": 64}
+
+
+def _padded(frame: np.ndarray, min_side: int) -> np.ndarray:
+    """Pad to even height and width of at least ``min_side`` by repeating the last row/column (4:2:0 needs even sizes)."""
     h, w = frame.shape[:2]
-    if h % 2 == 0 and w % 2 == 0:
+    ph, pw = max(h + h % 2, min_side) - h, max(w + w % 2, min_side) - w
+    if ph == 0 and pw == 0:
         return frame
-    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
 
 
 def codec_roundtrip(
@@ -114,8 +121,8 @@ def codec_roundtrip(
     The frames form one stream (so P/B-frame prediction and rate control act
     across them, as in a real video); they must all have the same size. The
     conversion to and from yuv420p uses libswscale's defaults (BT.601, limited
-    range) both ways. Odd sizes are padded by edge replication for the encoder
-    and cropped back. The output is the same, bit for bit, for the same input and
+    range) both ways. Odd sizes (and, for x265, sides under 64 pixels) are padded
+    by edge replication for the encoder and cropped back. The output is the same, bit for bit, for the same input and
     settings as far as the encoder allows (see the module docstring; pass
     ``record`` and replay the clip where identical frames matter).
 
@@ -152,6 +159,7 @@ def _roundtrip(
     # A throw-away in-memory container gives the encoder a time base and lets the stream's extradata
     # (SPS/PPS) reach the decoder; the packets are decoded as they come out, never muxed to a file.
     container = av.open(io.BytesIO(), mode="w", format="mp4")
+    min_side = _MIN_SIDE.get(encoder_name, 0)
     decoder: av.CodecContext | None = None
     size: tuple[int, int] | None = None
     stream = None
@@ -175,7 +183,7 @@ def _roundtrip(
                 raise InvalidInputError(f"codec round trip needs uint8 HxWx3 RGB frames, got {arr.dtype} {arr.shape}")
             if size is None:
                 size = (arr.shape[0], arr.shape[1])
-                padded = _even(arr)
+                padded = _padded(arr, min_side)
                 stream = container.add_stream(encoder_name, rate=fps)
                 stream.width, stream.height = padded.shape[1], padded.shape[0]
                 stream.pix_fmt = "yuv420p"
@@ -189,7 +197,7 @@ def _roundtrip(
                 raise InvalidInputError(
                     f"codec round trip: frame {n_in + 1} is {arr.shape[1]}x{arr.shape[0]}, the stream is {size[1]}x{size[0]}"
                 )
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(_even(arr)), format="rgb24").reformat(format="yuv420p")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(_padded(arr, min_side)), format="rgb24").reformat(format="yuv420p")
             vf.pts = n_in
             vf.time_base = Fraction(1, fps)
             n_in += 1
