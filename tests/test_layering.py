@@ -39,6 +39,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "_lazy": (BOTTOM, ()),
     "_malloc": (BOTTOM, ()),
     "_cache": (BOTTOM, ()),
+    "_interrupt": (BOTTOM, ()),
     "io": (BOTTOM, ("errors", "_files", "_lazy")),
     "models": (BOTTOM, ("errors", "_files", "_device", "_lazy")),
     "_plan": (BOTTOM, ("errors", "_files", "_cache")),
