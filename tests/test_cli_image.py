@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 
 from vsr import __version__
 from vsr.cli import cli
+from vsr.io._opencv_log import OPENCV_LOG_ENV
 from vsr.models import get_model, save_model
 
 
@@ -97,3 +100,28 @@ def test_errors_are_one_line_exit_1_and_usage_errors_exit_2(tmp_path: Path, ckpt
     assert code == 1 and "does not exist" in err
     code, _, err = _run("upscale", str(src), "-s", "2", "-m", str(ckpt), "--device", "cuda:7")
     assert code == 1 and ("CUDA is not available" in err or "cuda" in err.lower())
+
+
+@pytest.fixture()
+def opencv_default_afterwards() -> Iterator[None]:
+    yield
+    os.environ.pop(OPENCV_LOG_ENV, None)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)  # OpenCV's own default
+
+
+@pytest.mark.parametrize("command", ["upscale", "psnr"])
+@pytest.mark.usefixtures("opencv_default_afterwards")
+def test_truncated_png_is_one_stderr_line(tmp_path: Path, ckpt: Path, command: str, capfd: pytest.CaptureFixture[str]) -> None:
+    # Half of a valid PNG: OpenCV's decoder logs "PNG input buffer is incomplete" to the file descriptor itself.
+    whole = _write(tmp_path / "whole.png", np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).read_bytes()
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(whole[: len(whole) // 2])
+    args = {"upscale": ["upscale", str(bad), "-s", "2", "-m", str(ckpt)], "psnr": ["psnr", str(bad), str(tmp_path / "whole.png")]}
+    capfd.readouterr()
+    code, _, err = _run(*args[command])
+    lines = (capfd.readouterr().err + err).splitlines()
+    assert code == 1
+    assert lines == [f"Error: {bad}: cannot decode image: it starts as a PNG file but is truncated or corrupt"]
+    # -v: OpenCV's own line is back, as FFmpeg's are
+    code, _, err = _run("-v", *args[command])
+    assert code == 1 and "PNG input buffer is incomplete" in capfd.readouterr().err

@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "EncodedClip": "vsr.io._roundtrip",
     "codec_roundtrip": "vsr.io._roundtrip",
     "set_ffmpeg_logging": "vsr.io._reader",
+    "set_opencv_logging": "vsr.io._opencv_log",
     "CODECS": "vsr.io._codecs",
     "CONTAINERS": "vsr.io._codecs",
     "VideoWriter": "vsr.io._writer",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from vsr.io._roundtrip import EncodedClip as EncodedClip
     from vsr.io._roundtrip import codec_roundtrip as codec_roundtrip
     from vsr.io._reader import set_ffmpeg_logging as set_ffmpeg_logging
+    from vsr.io._opencv_log import set_opencv_logging as set_opencv_logging
     from vsr.io._codecs import CODECS as CODECS
     from vsr.io._codecs import CONTAINERS as CONTAINERS
     from vsr.io._writer import VideoWriter as VideoWriter
@@ -124,6 +126,7 @@ __all__ = [
     "encoder_settings",
     "is_video_path",
     "set_ffmpeg_logging",
+    "set_opencv_logging",
     "join_segments",
     "probe_segment",
 ]

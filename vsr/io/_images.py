@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vsr._files import write_bytes
-from vsr.io._imsize import DEFAULT_MAX_PIXELS, check_pixels, declared_size
+from vsr.io._imsize import DEFAULT_MAX_PIXELS, check_pixels, declared_format, declared_size
 from vsr.errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
 
 __all__ = ["IMAGE_EXTENSIONS", "is_image_path", "list_images", "natural_key", "read_image", "read_rgb", "write_image"]
@@ -66,6 +66,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         reason = str(e).strip().splitlines()[-1][:160]
         raise InvalidInputError(f"{p}: cannot decode image ({reason})") from None
     if img is None:
+        kind = declared_format(p)
+        if kind is not None:
+            raise InvalidInputError(f"{p}: cannot decode image: it starts as a {kind} file but is truncated or corrupt")
         raise InvalidInputError(f"{p}: cannot decode image; expected a PNG, JPEG, BMP, TIFF or WebP file")
     if img.dtype == np.uint16:
         img = np.round(img.astype(np.float32) / 257.0).astype(np.uint8)

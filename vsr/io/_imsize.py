@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from vsr.errors import InvalidInputError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "check_pixels", "declared_size"]
+__all__ = ["DEFAULT_MAX_PIXELS", "check_pixels", "declared_format", "declared_size"]
 
 #: Largest image or video frame (width x height) read unless the caller raises the limit (``--max-pixels``):
 #: 100 megapixels, e.g. 12000x8000. Upscaled x4 that is 1.6 gigapixels (4.8 GB as 8-bit RGB) before any model memory.
@@ -31,6 +31,24 @@ def check_pixels(what: str | os.PathLike[str], width: int, height: int, max_pixe
             f"{what}: {width}x{height} pixels ({width * height / 1e6:,.0f} megapixels) is above the limit of "
             f"{max_pixels / 1e6:,.0f} megapixels; if the file is genuine, pass --max-pixels {width * height} (needs the memory)"
         )
+
+
+#: Leading bytes of the formats vsr reads, and their names.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)
+
+
+def declared_format(path: str | os.PathLike[str]) -> str | None:
+    """The image format the file's first bytes announce (``"PNG"``, ``"JPEG"``, ``"BMP"``, ``"TIFF"``, ``"WebP"``), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
 def declared_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
