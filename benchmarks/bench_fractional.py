@@ -15,6 +15,7 @@ Run: python benchmarks/bench_fractional.py [DATA_DIR [SET ...]] (default ../shar
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -40,13 +41,18 @@ def _area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def main() -> None:
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "data"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data",
+                    help="folder holding the test sets (default: ../shared/data)")
+    ap.add_argument("sets", nargs="*", default=["Set5", "Set14"], help="test sets (default: Set5 Set14)")
+    a = ap.parse_args()
+    data = a.data
     up2 = Upscaler("edsr_baseline_x2_t91_bsd200", scale=2, device="cpu", precision="fp32")
     up15 = Upscaler("edsr_baseline_x2_t91_bsd200", scale=2, device="cpu", precision="fp32", target=Target(scale=SCALE))
     flags = open("/proc/cpuinfo").read()
     print(machine(), "| avx512_bf16:", "yes" if "avx512_bf16" in flags else "no")
     t0 = time.perf_counter()
-    for name in sys.argv[2:] or ("Set5", "Set14"):
+    for name in a.sets:
         rows: dict[str, list[float]] = {"bicubic x1.5": [], "vsr x2 -> area x1.5": [], "HR -> area x1.5 (ceiling)": [], "vsr x2 at x2": []}
         for hr_path in list_images(data / name / "HR"):
             lr = read_image(data / name / "LR_bicubic" / "X2" / f"{hr_path.stem}x2.png")

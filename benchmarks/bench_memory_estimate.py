@@ -10,6 +10,7 @@ little early, never too late) and within about 1.5x of it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import re
@@ -45,6 +46,7 @@ print(json.dumps({"measured": hwm() - base, "estimate": estimate_bytes(up, w, h)
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     flags = ""
     try:
         flags = re.search(r"^Flags:\s*(.*)$", subprocess.run(["lscpu"], capture_output=True, text=True).stdout, re.M).group(1)  # type: ignore[union-attr]
