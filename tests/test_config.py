@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vsr.errors import ConfigError
+from vsr.models import bundled_weights
 from vsr.train import Config, apply_overrides, config_from_dict, config_to_dict, load_config
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
@@ -40,9 +41,17 @@ STAGES = Path(__file__).resolve().parents[1] / "runs" / "stages"
 
 @pytest.mark.parametrize("path", [p for p in TRAIN_RECIPES if load_config(p).model.init_from], ids=lambda p: p.name)
 def test_a_chained_recipe_names_its_predecessor_and_the_chain(path: Path) -> None:
-    """``init_from`` is the export of another recipe of pipelines/, and the header shows the commands that make it."""
+    """``init_from`` is the export of another recipe of pipelines/, and the header shows the commands that make it;
+    or it is a bundled weights file, whose manifest entry names the recipe that made it."""
     cfg = load_config(path)
     init = Path(cfg.model.init_from)
+    bundled = {w.path: w for w in bundled_weights().values()}
+    if init in bundled:
+        recipe = PIPELINES.parent / bundled[init].recipe
+        assert recipe.is_file(), f"{path.name}: the bundled {init.name} names recipe {bundled[init].recipe}, which is missing"
+        text = path.read_text(encoding="utf-8")
+        assert f"vsr train -c pipelines/{path.stem}.toml --set train.name={path.stem}" in text
+        return
     assert init.parent == STAGES and init.suffix == ".pt", cfg.model.init_from
     predecessor = PIPELINES / f"{init.stem}.toml"
     assert predecessor.is_file(), f"{path.name}: init_from {init} is not the export of a recipe in pipelines/"

@@ -255,6 +255,6 @@ def test_bad_model_seeds_and_curves_without_snapshots_are_refused(tiny_experimen
     tiny_experiment.write_text(head + 'device = "cpu"\ncurve_sets = ["Bench"]' + tail, encoding="utf-8")
     with pytest.raises(ConfigError, match="curve_sets needs budget.snapshot_every"):
         load_experiment(tiny_experiment)
-    tiny_experiment.write_text(head + 'device = "cpu"\nvideo_degradations = ["bi+x265"]' + tail, encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"\[compare\] unknown codec 'x265'"):
+    tiny_experiment.write_text(head + 'device = "cpu"\nvideo_degradations = ["bi+av1"]' + tail, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[compare\] unknown codec 'av1'"):
         load_experiment(tiny_experiment)
