@@ -53,6 +53,17 @@ def test_line_plot_is_a_png_and_handles_inf_and_single_points() -> None:
     assert np.any(np.all(one == (0xB4, 0x77, 0x1F), axis=2))
 
 
+def test_lines_do_not_cross_separators_and_inf_is_marked(figures: list[Any]) -> None:
+    line_plot({"a": [30.0, 31.0, math.inf, 33.0], "b": [29.0, 29.5, 30.0, math.nan]}, title="t", xlabel="frame",
+              ylabel="dB", separators=[(-0.5, "calendar"), (1.5, "city")])
+    ax = figures[-1].axes[0]
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "a")
+    assert np.isnan(line.get_xdata()[2])  # the gap between frame 1 (calendar) and frame 2 (city)
+    assert ax.get_xlim()[0] < -0.5 and ax.get_xlim()[1] > 3  # every frame and separator in view
+    legend = [t.get_text().replace("\n", " ") for t in figures[-1].legends[0].get_texts()]
+    assert legend == ["a", "b", "1 infinite value(s), at the top edge", "1 missing value(s), not drawn"]
+
+
 def test_line_plot_over_iterations_with_a_band_and_a_reference(figures: list[Any]) -> None:
     its = [500, 1000, 1500]
     line_plot({"g (n=2)": [28.0, 28.4, 28.5], "solo": [27.9, 28.1, 28.2]}, x=its, title="t", xlabel="training iteration",

@@ -376,7 +376,7 @@ def markdown_report(page: ReportPage) -> str:
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
         h, r, b = _clip_table(s, labels)
         md += [f"## {s.test_set.name}: per clip", "", *markdown_table(h, r, strong=b), ""]
-    md += ["## PSNR per frame / image", ""]
+    md += ["## Plots", ""]
     md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in page.figures]
     md += ["## Where the models differ most", ""]
     md += [f"{_example_caption(e)}\n\n![{e.set_name} {e.item}](crops/{stem}.png)\n" for stem, e, _ in page.crops]
@@ -413,7 +413,7 @@ def html_report(page: ReportPage) -> str:
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
         h, r, b = _clip_table(s, labels)
         body.append(f"<h2>{html.escape(s.test_set.name)}: per clip</h2>" + html_table(h, r, strong=b))
-    body.append("<h2>PSNR per frame / image</h2>")
+    body.append("<h2>Plots</h2>")
     body += [_img(cap, png) for _, cap, png in page.figures]
     body.append("<h2>Where the models differ most</h2>")
     body += [f'<p class="small">{html.escape(_example_caption(e))}</p><p><img class="tiles" alt="{html.escape(e.item)}" '

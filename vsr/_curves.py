@@ -160,7 +160,7 @@ def curve_figures(
             for g, cs in members.items():
                 if any(c.iterations != cs[0].iterations for c in cs):
                     raise InvalidInputError(f"runs of group {g!r} were snapshotted at different iterations")
-                name = f"{g} (n={len(cs)})"
+                name = f"{g} (n={len(cs)})" if cs[0].label in groups else g
                 series[name], xs[name] = list(np.mean([c.psnr for c in cs], axis=0)), cs[0].iterations
                 spread[name] = [list(p) for p in zip(*(c.psnr for c in cs))]
                 if colours and g in colours:

@@ -74,17 +74,19 @@ def line_plot(
     """Lines of one or more series over an ordered x axis, as PNG bytes.
 
     Args:
-        series: label -> y values, drawn in order (the first on top); non-finite
-            values are left out and counted in a note on the plot.
+        series: label -> y values, drawn in order (the first on top); ``+inf``
+            (a PSNR of identical images) is a triangle at the top edge, NaN and
+            ``-inf`` are left out, both counted in the legend.
         x: the x value of every point (e.g. training iterations), shared by all
             series or per series (label -> values); default 0, 1, 2, ... per series.
         spread: label -> for each point the values of its members (e.g. one per
             seed), drawn as a band from their minimum to their maximum.
         spread_label: the legend's name for those bands.
         references: label -> a constant drawn as a dashed horizontal line (e.g. bicubic).
-        separators: ``(x, label)`` dashed vertical lines, e.g. where each clip starts.
+        separators: ``(x, label)`` dashed vertical lines, e.g. where each clip
+            starts; no line is drawn across one.
         colours: label -> colour (series and references); the rest follow :func:`palette`.
-        xlim: the x axis range; default: the data's.
+        xlim: the x axis range; default: every x value and separator.
         size: ``(width, height)`` in inches, at 100 pixels per inch.
 
     Raises:
@@ -101,34 +103,32 @@ def line_plot(
             raise InvalidInputError(f"line_plot {title!r}: spread of {label!r} has {len(spread[label])} points for {len(values)} values")
     refs = dict(references or {})
     col = palette([*series, *refs], reference=refs) | dict(colours or {})
+    cuts = sorted(sx for sx, _ in separators)
     with _figure(size) as (fig, ax):
-        hidden = 0
+        hidden = infinite = 0
         for k, (label, values) in reversed(list(enumerate(series.items()))):
             ys = [float(v) if math.isfinite(v) else math.nan for v in values]
-            hidden += sum(math.isnan(v) for v in ys)
+            hidden += sum(math.isnan(float(v)) or float(v) == -math.inf for v in values)
+            infinite += _mark_infinite(ax, xs[label], values, col[label])
             many = len(ys) > 60
-            ax.plot(xs[label], ys, color=col[label], label=label, linewidth=1.6 if many else 1.8, zorder=3 + 0.01 * (len(series) - k),
-                    marker=None if many and sum(map(math.isfinite, ys)) > 1 else "o", markersize=4)
+            ax.plot(*_break_at(xs[label], ys, cuts), color=col[label], label=label, linewidth=1.6 if many else 1.8,
+                    zorder=3 + 0.01 * (len(series) - k), marker=None if many and sum(map(math.isfinite, ys)) > 1 else "o",
+                    markersize=4)
             members = (spread or {}).get(label)
             if members and any(len(m) > 1 for m in members):
-                lo = [min(m) if m else math.nan for m in members]
-                hi = [max(m) if m else math.nan for m in members]
-                ax.fill_between(xs[label], lo, hi, color=col[label], alpha=0.18, linewidth=0, zorder=2)
+                band_x, lo = _break_at(xs[label], [min(m) if m else math.nan for m in members], cuts)
+                _, hi = _break_at(xs[label], [max(m) if m else math.nan for m in members], cuts)
+                ax.fill_between(band_x, lo, hi, color=col[label], alpha=0.18, linewidth=0, zorder=2)
         for label, value in refs.items():
             ax.axhline(value, color=col[label], linestyle="--", linewidth=1.4, label=label, zorder=2)
         for sx, slabel in separators:
             ax.axvline(sx, color="#999999", linestyle=":", linewidth=1.0, zorder=1)
             ax.annotate(slabel, (sx, 1), xycoords=("data", "axes fraction"), xytext=(3, -3), textcoords="offset points",
                         ha="left", va="top", fontsize=8, color="#555555")
-        if all(float(v).is_integer() for v in (v for vs in xs.values() for v in vs)):
-            from matplotlib.ticker import MaxNLocator
-
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-        if xlim is not None:
-            ax.set_xlim(*xlim)
+        _x_axis(ax, [float(v) for vs in xs.values() for v in vs], cuts, xlim)
         if any(s > 1 for s in map(_members, (spread or {}).values())):
             ax.plot([], [], color="#555555", alpha=0.3, linewidth=8, label=spread_label)
-        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, order=[*series, *refs])
+        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, infinite=infinite, order=[*series, *refs])
         return _png(fig)
 
 
@@ -150,7 +150,7 @@ def bar_plot(
 
     Args:
         values: label -> one value per category; a non-finite value draws no bar
-            and is counted in a note on the plot.
+            (``+inf``: a triangle at the top edge) and is counted in the legend.
         categories: the names under the groups, in order.
         spread: label -> for each category the values of its members (e.g. one
             per seed): each shown as a dot, with an error bar from their minimum
@@ -174,7 +174,7 @@ def bar_plot(
     n, k = len(categories), len(values)
     names = [textwrap.fill(c, 18, break_long_words=False, break_on_hyphens=False) for c in categories]
     longest = max(len(line) for c in names for line in c.split("\n"))
-    width = size[0] if size else min(18.0, max(10.0, 1.8 + n * (0.25 + 0.2 * k)))
+    width = size[0] if size else min(12.5, max(10.0, 1.8 + n * (0.25 + 0.2 * k)))  # 12.5: the report page's width
     per_group = (width - 1.8) / n  # inches under each group
     # About 0.075 inch per character at 9 points: turn the names when they would overlap their neighbours.
     angle = 0 if longest * 0.075 <= 0.92 * per_group else (90 if per_group < 0.3 else 30)
@@ -182,11 +182,12 @@ def bar_plot(
     col = palette(list(values)) | dict(colours or {})
     bar = 0.8 / k
     with _figure((width, height)) as (fig, ax):
-        hidden = 0
+        hidden = infinite = 0
         for j, (label, vals) in enumerate(values.items()):
             centres = [i - 0.4 + bar * (j + 0.5) for i in range(n)]
             ys = [float(v) if math.isfinite(v) else math.nan for v in vals]
-            hidden += sum(math.isnan(v) for v in ys)
+            hidden += sum(math.isnan(float(v)) or float(v) == -math.inf for v in vals)
+            infinite += _mark_infinite(ax, centres, vals, col[label])
             ax.bar(centres, [0.0 if math.isnan(v) else v for v in ys], bar * 0.92, color=col[label], label=label, zorder=2)
             members = (spread or {}).get(label)
             if not members or _members(members) < 2:
@@ -208,8 +209,21 @@ def bar_plot(
         if any(_members(m) > 1 for m in (spread or {}).values()):
             ax.errorbar([], [], yerr=[], fmt="o", color="#222222", markerfacecolor="white", markersize=3.2,
                         label=spread_label)
-        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, order=list(values))
+        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, infinite=infinite, order=list(values))
         return _png(fig)
+
+
+def _x_axis(ax: Axes, xs: Sequence[float], cuts: Sequence[float], xlim: tuple[float, float] | None) -> None:
+    """Integer ticks for integer x (frames, iterations); the range ``xlim``, or every x value and cut."""
+    if all(v.is_integer() for v in xs):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    if xlim is None:  # every point's place, drawn or not, and every separator
+        every = [*xs, *cuts]
+        pad = 0.02 * (max(every) - min(every)) or 0.5
+        xlim = (min(every) - pad, max(every) + pad)
+    ax.set_xlim(*xlim)
 
 
 def _x_of(x: Sequence[float] | Mapping[str, Sequence[float]] | None, label: str, n: int) -> Sequence[float]:
@@ -239,19 +253,48 @@ def _figure(size: tuple[float, float]) -> Iterator[tuple[Figure, Axes]]:
         yield fig, fig.add_subplot()
 
 
-def _finish(fig: Figure, ax: Axes, *, title: str, xlabel: str, ylabel: str, hidden: int, order: Sequence[str]) -> None:
-    """Title and axis labels; the legend above the plot, in ``order``, so that it never hides data; the note on hidden values."""
+def _finish(
+    fig: Figure, ax: Axes, *, title: str, xlabel: str, ylabel: str, hidden: int, infinite: int, order: Sequence[str]
+) -> None:
+    """Title and axis labels; the legend right of the plot, in ``order``, so that it never hides data, with the
+    count of infinite and missing values."""
     ax.set_title(title, loc="left", fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if infinite:
+        ax.plot([], [], linestyle="none", marker="^", markersize=6, color="#555555",
+                label=f"{infinite} infinite value(s), at the top edge")
+    if hidden:
+        ax.plot([], [], linestyle="none", label=f"{hidden} missing value(s), not drawn")
     handles, labels = ax.get_legend_handles_labels()
     by_label = dict(zip(labels, handles))
     ordered = [lab for lab in order if lab in by_label] + [lab for lab in by_label if lab not in order]
-    if len(ordered) > 1 or hidden:
-        fig.legend([by_label[lab] for lab in ordered], [textwrap.fill(lab, 24) for lab in ordered], loc="outside right upper")
-    if hidden:
-        ax.text(0.005, 0.01, f"{hidden} non-finite value(s) not drawn", transform=ax.transAxes, fontsize=8,
-                color="#555555", ha="left", va="bottom")
+    if len(ordered) > 1:
+        fig.legend([by_label[lab] for lab in ordered],
+                   [textwrap.fill(lab, 24, break_long_words=False, break_on_hyphens=False) for lab in ordered],
+                   loc="outside right upper")
+
+
+def _mark_infinite(ax: Axes, xs: Sequence[float], values: Sequence[float], colour: str) -> int:
+    """A triangle at the top edge over each ``+inf`` value (a PSNR of identical images); returns how many."""
+    at = [x for x, v in zip(xs, values) if v == math.inf]
+    if at:
+        ax.plot(at, [0.985] * len(at), linestyle="none", marker="^", markersize=6, color=colour, clip_on=False,
+                transform=ax.get_xaxis_transform(), zorder=6)
+    return len(at)
+
+
+def _break_at(xs: Sequence[float], ys: Sequence[float], cuts: Sequence[float]) -> tuple[list[float], list[float]]:
+    """``xs`` and ``ys`` with a gap (NaN) at each cut that falls between two points, so that no line crosses it."""
+    out_x: list[float] = []
+    out_y: list[float] = []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if i and any(xs[i - 1] < c < x for c in cuts):
+            out_x.append(math.nan)
+            out_y.append(math.nan)
+        out_x.append(float(x))
+        out_y.append(y)
+    return out_x, out_y
 
 
 def _png(fig: Figure) -> bytes:

@@ -145,6 +145,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
 .row {{ display: flex; gap: 1em; flex-wrap: wrap; }}
 figure {{ margin: 0; }} figcaption {{ text-align: center; }}
+img {{ max-width: 100%; height: auto; }}
 img.crop {{ image-rendering: pixelated; border: 1px solid #999; }}
 img.tiles {{ image-rendering: pixelated; max-width: 100%; }}
 .small {{ font-size: 0.9em; color: #555; }}

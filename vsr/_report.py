@@ -287,12 +287,13 @@ def _html_page(
     tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
     plot_png: bytes,
     examples: str,
+    plot_heading: str = "Per-frame PSNR",
 ) -> str:
     """A self-contained HTML page: a summary, tables (caption, header, rows), the plot and example crops."""
     tables_html = "\n".join(f"<h2>{html.escape(c)}</h2>{html_table(h, r)}" for c, h, r in tables)
     body = (
-        f"<pre>{html.escape(summary)}</pre>\n{tables_html}\n<h2>Per-frame PSNR</h2>\n"
-        f'<img alt="PSNR per frame" src="{png_data_uri(plot_png)}">\n<h2>Worst and best</h2>\n{examples}'
+        f"<pre>{html.escape(summary)}</pre>\n{tables_html}\n<h2>{html.escape(plot_heading)}</h2>\n"
+        f'<img alt="{html.escape(plot_heading)}" src="{png_data_uri(plot_png)}">\n<h2>Worst and best</h2>\n{examples}'
     )
     return html_document(title, body)
 
@@ -338,6 +339,8 @@ def write_eval_report(
             tables=[("Summary", h, r)],
             plot_png=plot,
             examples=_examples_html(result.examples, scored, "ground truth", {"model": result.model}),
+            plot_heading="Per-frame PSNR" if result.protocol.aggregation == "clip-mean"
+            else "Per-image PSNR gain over bicubic" if result.has_model else "Per-image PSNR",
         )
         paths.append(out / f"{stem}.html")
         write_text(paths[-1], page, durable=False)
