@@ -41,7 +41,7 @@ def _arm_label(comparison: Comparison, arm: str) -> str:
 
 
 def arm_colours(comparison: Comparison) -> dict[str, str]:
-    """Arm (group name or ungrouped model label) -> colour, and grey for bicubic: the colours of every plot of a report."""
+    """Arm (group name or ungrouped model label) -> colour, and grey for bicubic: the colours of all plots of a report."""
     return palette([*_arms(comparison), BICUBIC], reference=(BICUBIC,))
 
 
@@ -65,7 +65,8 @@ def _rows_by_group(
             float(np.mean([v[k] for v in vals])) if all(v[k] is not None for v in vals) else math.nan  # type: ignore[misc]
             for k in range(len(sets))
         ]
-    means[BICUBIC] = [math.nan if s.summary(BICUBIC)[col] is None else float(s.summary(BICUBIC)[col]) for s in sets]  # type: ignore[arg-type]
+    bicubic = [s.summary(BICUBIC)[col] for s in sets]
+    means[BICUBIC] = [math.nan if v is None else float(v) for v in bicubic]
     return means, members
 
 

@@ -5,8 +5,9 @@ Bottom tier: knows nothing about evaluation, models or video; imports only :mod:
 
 matplotlib is imported inside the functions, on first use, so that ``import vsr`` and ``vsr --help`` do not pay
 for it. Figures are ``matplotlib.figure.Figure`` objects on an Agg canvas: no pyplot, no display and no global
-figure state. They are drawn under matplotlib's default style whatever the local ``matplotlibrc`` says, and saved
-without the software version in the PNG, so the same data and the same matplotlib give the same bytes.
+figure state. They are drawn under matplotlib's default style whatever the local ``matplotlibrc`` says (one plot at
+a time, as the style is global), and saved without the software version in the PNG, so the same data and the same
+matplotlib give the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -33,6 +35,8 @@ REFERENCE_COLOUR = "#7f7f7f"
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 
 _DPI = 100
+# matplotlib's style settings (rcParams) are global: one plot at a time sets and restores them.
+_LOCK = threading.Lock()
 _STYLE = {
     "font.size": 10,
     "axes.spines.top": False,
@@ -52,7 +56,8 @@ def palette(keys: Sequence[str], *, reference: Collection[str] = ()) -> dict[str
     out: dict[str, str] = {}
     for key in keys:
         if key not in out:
-            out[key] = REFERENCE_COLOUR if key in reference else _PALETTE[sum(c != REFERENCE_COLOUR for c in out.values()) % len(_PALETTE)]
+            used = sum(c != REFERENCE_COLOUR for c in out.values())
+            out[key] = REFERENCE_COLOUR if key in reference else _PALETTE[used % len(_PALETTE)]
     return out
 
 
@@ -98,9 +103,11 @@ def line_plot(
     xs = {label: _x_of(x, label, len(values)) for label, values in series.items()}
     for label, values in series.items():
         if len(values) != len(xs[label]):
-            raise InvalidInputError(f"line_plot {title!r}: series {label!r} has {len(values)} values for {len(xs[label])} x values")
+            raise InvalidInputError(
+                f"line_plot {title!r}: series {label!r} has {len(values)} values for {len(xs[label])} x values")
         if spread and label in spread and len(spread[label]) != len(values):
-            raise InvalidInputError(f"line_plot {title!r}: spread of {label!r} has {len(spread[label])} points for {len(values)} values")
+            raise InvalidInputError(
+                f"line_plot {title!r}: spread of {label!r} has {len(spread[label])} points for {len(values)} values")
     refs = dict(references or {})
     col = palette([*series, *refs], reference=refs) | dict(colours or {})
     cuts = sorted(sx for sx, _ in separators)
@@ -116,8 +123,9 @@ def line_plot(
                     markersize=4)
             members = (spread or {}).get(label)
             if members and any(len(m) > 1 for m in members):
-                band_x, lo = _break_at(xs[label], [min(m) if m else math.nan for m in members], cuts)
-                _, hi = _break_at(xs[label], [max(m) if m else math.nan for m in members], cuts)
+                band = [[float(v) for v in m if math.isfinite(v)] for m in members]
+                band_x, lo = _break_at(xs[label], [min(m) if m else math.nan for m in band], cuts)
+                _, hi = _break_at(xs[label], [max(m) if m else math.nan for m in band], cuts)
                 ax.fill_between(band_x, lo, hi, color=col[label], alpha=0.18, linewidth=0, zorder=2)
         for label, value in refs.items():
             ax.axhline(value, color=col[label], linestyle="--", linewidth=1.4, label=label, zorder=2)
@@ -128,7 +136,8 @@ def line_plot(
         _x_axis(ax, [float(v) for vs in xs.values() for v in vs], cuts, xlim)
         if any(s > 1 for s in map(_members, (spread or {}).values())):
             ax.plot([], [], color="#555555", alpha=0.3, linewidth=8, label=spread_label)
-        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, infinite=infinite, order=[*series, *refs])
+        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, infinite=infinite,
+                order=[*series, *refs])
         return _png(fig)
 
 
@@ -167,7 +176,8 @@ def bar_plot(
                                 f"{len(categories)} categories and {len(values)} series")
     for label, vals in values.items():
         if len(vals) != len(categories):
-            raise InvalidInputError(f"bar_plot {title!r}: series {label!r} has {len(vals)} values for {len(categories)} categories")
+            raise InvalidInputError(
+                f"bar_plot {title!r}: series {label!r} has {len(vals)} values for {len(categories)} categories")
         if spread and label in spread and len(spread[label]) != len(categories):
             raise InvalidInputError(f"bar_plot {title!r}: spread of {label!r} has {len(spread[label])} entries "
                                     f"for {len(categories)} categories")
@@ -247,7 +257,7 @@ def _figure(size: tuple[float, float]) -> Iterator[tuple[Figure, Axes]]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with matplotlib.style.context(["default", _STYLE]):
+    with _LOCK, matplotlib.style.context(["default", _STYLE]):
         fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
         FigureCanvasAgg(fig)
         yield fig, fig.add_subplot()
