@@ -4,7 +4,8 @@ Rules:
 1. Tiers: bottom (primitives) <- middle (engines) <- top (applications). A module imports
    nothing from a higher tier; inside the bottom tier each unit imports only the units listed
    for it (``errors`` nothing at all).
-2. Third-party confinement: ``click`` only in ``vsr/cli/``; ``av`` and ``decord`` only in ``vsr/io/``.
+2. Third-party confinement: ``click`` only in ``vsr/cli/``; ``av`` and ``decord`` only in ``vsr/io/``;
+   ``matplotlib`` only in ``vsr/_plots.py``.
 3. Privacy: a ``_``-prefixed module or package is imported only from inside the package that
    holds it (``vsr._files`` from anywhere in ``vsr``; ``vsr.models._checkpoint`` only from ``vsr.models``),
    and a ``_``-prefixed name is never imported from another module.
@@ -31,6 +32,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "metrics": (BOTTOM, ("errors",)),
     "_files": (BOTTOM, ("errors",)),
     "_render": (BOTTOM, ("errors",)),
+    "_plots": (BOTTOM, ("errors",)),
     "_config": (BOTTOM, ("errors",)),
     "_device": (BOTTOM, ("errors",)),
     "_prefetch": (BOTTOM, ("errors",)),
@@ -62,6 +64,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "_report": (TOP, None),
     "_compare": (TOP, None),
     "_compare_report": (TOP, None),
+    "_compare_plots": (TOP, None),
     "_experiment": (TOP, None),
     "_experiment_config": (TOP, None),
     "_curves": (TOP, None),
@@ -72,7 +75,7 @@ UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "__init__": (TOP, None),
     "__main__": (TOP, None),
 }
-CONFINED = {"click": ("vsr.cli",), "av": ("vsr.io",), "decord": ("vsr.io",)}
+CONFINED = {"click": ("vsr.cli",), "av": ("vsr.io",), "decord": ("vsr.io",), "matplotlib": ("vsr._plots",)}
 
 
 def module_name(path: Path, root: Path = PKG) -> str:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from vsr.data import imresize
-from vsr.errors import InvalidInputError
 from vsr._evalresults import CompareResult, EvalResult
 from vsr._evaluate import compare_frames, evaluate
 from vsr._report import (
@@ -24,7 +23,7 @@ from vsr._report import (
     write_eval_report,
 )
 from vsr._files import write_csv
-from vsr._render import crop, crop_window, encode_png, number_text, render_plot
+from vsr._render import crop, crop_window, encode_png, number_text
 
 from _images import textured, write_rgb
 
@@ -116,18 +115,6 @@ def test_compare_report_files_and_summary(compare_result: CompareResult, tmp_pat
 def test_dicts_are_strict_json(video_result: EvalResult, compare_result: CompareResult) -> None:
     json.dumps(eval_to_dict(video_result), allow_nan=False)
     json.dumps(compare_to_dict(compare_result), allow_nan=False)
-
-
-def test_render_plot_handles_inf_and_single_points() -> None:
-    png = render_plot({"a": [30.0, math.inf, 31.0], "b": [29.0, 29.5, 30.0]}, title="t", separators=[(0, "x"), (2, "y")])
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    assert img.shape == (400, 960, 3)
-    one = cv2.imdecode(np.frombuffer(render_plot({"only": [25.0]}, title="one", size=(300, 200)), np.uint8), cv2.IMREAD_COLOR)
-    assert one.shape == (200, 300, 3)
-    # The series colour (blue, BGR (180, 119, 31)) is drawn somewhere in the plot area.
-    assert np.any(np.all(one == (180, 119, 31), axis=2))
-    with pytest.raises(InvalidInputError, match="at least one non-empty series"):
-        render_plot({}, title="none")
 
 
 def test_number_text_cells() -> None:

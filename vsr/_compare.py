@@ -15,9 +15,9 @@ differ most, reads it again through the evaluation's item loader
 is a :class:`vsr._compare_results.Comparison`. :func:`write_comparison_report`
 writes it as Markdown + a self-contained HTML page (summary table with the best
 value per column in bold and the signed differences between models, per-clip
-table, per-frame PSNR curves, crops) and every number as CSV and JSON, from the
-pieces that :mod:`vsr._compare_report` builds; :func:`format_comparison` prints
-the summary for the terminal.
+table, plots, crops) and every number as CSV and JSON, from the pieces that
+:mod:`vsr._compare_report` and :mod:`vsr._compare_plots` build;
+:func:`format_comparison` prints the summary for the terminal.
 
 Models may be grouped (e.g. one group per training recipe, one member per seed):
 the report then adds the mean of each group, its seed-to-seed range, and the
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from vsr._compare_plots import plots
 from vsr._compare_report import (
     ReportPage,
     comparison_to_dict,
@@ -45,7 +46,6 @@ from vsr._compare_report import (
     group_table,
     html_report,
     markdown_report,
-    plots,
     protocol_lines,
     summary_table,
 )

@@ -1,10 +1,10 @@
-"""Tables, plots, crops and pages of a model comparison (:class:`vsr._compare_results.Comparison`).
+"""Tables, crops and pages of a model comparison (:class:`vsr._compare_results.Comparison`).
 
 :func:`vsr._compare.write_comparison_report` writes what this module builds:
 the summary table (best value per column in bold, signed differences between
-models), per-clip and group tables, per-frame PSNR curves and plots across
-conditions, the tiles of the crops where the models differ most, the CSV rows,
-the JSON-ready dict, and the Markdown and HTML pages around them.
+models), per-clip and group tables, the tiles of the crops where the models
+differ most, the CSV rows, the JSON-ready dict, and the Markdown and HTML pages
+around them and around the plots of :mod:`vsr._compare_plots`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-
-import numpy as np
 
 from vsr._compare_results import BICUBIC, Comparison, DiffExample, SetScores, group_stats
 from vsr._evalresults import Summary
@@ -26,7 +24,6 @@ from vsr._render import (
     markdown_table,
     number_text,
     png_data_uri,
-    render_plot,
     render_tiles,
     slug,
 )
@@ -39,7 +36,6 @@ __all__ = [
     "group_table",
     "html_report",
     "markdown_report",
-    "plots",
     "protocol_lines",
     "summary_table",
 ]
@@ -313,70 +309,7 @@ def csv_tables(comparison: Comparison, data: dict[str, Any]) -> dict[str, tuple[
     }
 
 
-# --------------------------------------------------------------------------- plots and crops
-
-
-def _rows_by_group(comparison: Comparison, col: int, sets: Sequence[SetScores]) -> dict[str, list[float]]:
-    """Per group (mean over its members) or per model: the value of summary column ``col`` on each set; bicubic last."""
-    groups = comparison.groups or {lab: [lab] for lab in comparison.labels}
-    out = {}
-    for g, members in groups.items():
-        vals = [[s.summary(m)[col] for s in sets] for m in members]
-        out[f"{g} (n={len(members)})" if comparison.groups else g] = [
-            float(np.mean([v[k] for v in vals])) if all(v[k] is not None for v in vals) else math.nan
-            for k in range(len(sets))
-        ]
-    out[BICUBIC] = [math.nan if s.summary(BICUBIC)[col] is None else float(s.summary(BICUBIC)[col]) for s in sets]
-    return out
-
-
-def _condition_plots(comparison: Comparison) -> Iterator[tuple[str, str, bytes]]:
-    """Across sets and conditions: PSNR gain over bicubic, and the video sets' temporal error (when there are >= 2)."""
-    sets = list(comparison.sets)
-    names = ", ".join(f"{k}: {s.test_set.name}" for k, s in enumerate(sets))
-    if len(sets) >= 2:
-        psnrs = _rows_by_group(comparison, 0, sets)
-        bic = psnrs.pop(BICUBIC)
-        gains = {lab: [v - b for v, b in zip(vals, bic)] for lab, vals in psnrs.items()}
-        yield ("gain_over_bicubic", "PSNR gain over bicubic on every set and condition",
-               render_plot(gains, title=f"PSNR gain over bicubic (dB), x{comparison.scale}", xlabel=names[:160],
-                           ylabel="PSNR − bicubic (dB)", size=(1000, 420)))
-    video = [s for s in sets if s.test_set.kind == "video" and s.summary(BICUBIC)[2] is not None]
-    if len(video) >= 2:
-        te = _rows_by_group(comparison, 2, video)
-        yield ("temporal_error", "Temporal error on every video set and condition",
-               render_plot(te, title="Temporal error (grey levels, lower = steadier)",
-                           xlabel=", ".join(f"{k}: {s.test_set.name}" for k, s in enumerate(video))[:160],
-                           ylabel="TE (grey levels)", size=(1000, 420)))
-
-
-def plots(comparison: Comparison) -> Iterator[tuple[str, str, bytes]]:
-    """(file stem, caption, PNG) of every per-frame (video clip) and per-image (image set) PSNR plot."""
-    yield from _condition_plots(comparison)
-    labels = [*comparison.labels, BICUBIC]
-    for s in comparison.sets:
-        r0 = s.bicubic
-        channel = "Y" if r0.protocol.y_channel else "RGB"
-        curves = {lab: s.item_psnr(lab) for lab in labels}
-        if s.test_set.kind == "image":
-            yield (
-                slug(f"psnr_{s.test_set.name}"),
-                f"{s.test_set.name}: PSNR per image",
-                render_plot(curves,
-                            title=f"{s.test_set.name}: PSNR-{channel} per image (crop {r0.crop_border}), x{comparison.scale}",
-                            xlabel="image (" + ", ".join(i.name for i in r0.items)[:120] + ")", ylabel=f"PSNR-{channel} (dB)",
-                            size=(1000, 420)),
-            )
-            continue
-        for c in r0.clips:
-            idx = [k for k, it in enumerate(r0.items) if it.clip == c.clip]
-            series = {lab: [v[k] for k in idx] for lab, v in curves.items()}
-            yield (
-                slug(f"psnr_{s.test_set.name}_{c.clip}"),
-                f"{s.test_set.name} / {c.clip}: PSNR per frame",
-                render_plot(series, title=f"{c.clip}: PSNR-{channel} per frame, x{comparison.scale}",
-                            xlabel="frame", ylabel=f"PSNR-{channel} (dB)", size=(1000, 420)),
-            )
+# --------------------------------------------------------------------------- crops
 
 
 def _example_png(e: DiffExample, labels: Sequence[str]) -> bytes:
@@ -443,7 +376,7 @@ def markdown_report(page: ReportPage) -> str:
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
         h, r, b = _clip_table(s, labels)
         md += [f"## {s.test_set.name}: per clip", "", *markdown_table(h, r, strong=b), ""]
-    md += ["## PSNR per frame / image", ""]
+    md += ["## Plots", ""]
     md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in page.figures]
     md += ["## Where the models differ most", ""]
     md += [f"{_example_caption(e)}\n\n![{e.set_name} {e.item}](crops/{stem}.png)\n" for stem, e, _ in page.crops]
@@ -480,7 +413,7 @@ def html_report(page: ReportPage) -> str:
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
         h, r, b = _clip_table(s, labels)
         body.append(f"<h2>{html.escape(s.test_set.name)}: per clip</h2>" + html_table(h, r, strong=b))
-    body.append("<h2>PSNR per frame / image</h2>")
+    body.append("<h2>Plots</h2>")
     body += [_img(cap, png) for _, cap, png in page.figures]
     body.append("<h2>Where the models differ most</h2>")
     body += [f'<p class="small">{html.escape(_example_caption(e))}</p><p><img class="tiles" alt="{html.escape(e.item)}" '

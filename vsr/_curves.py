@@ -6,7 +6,8 @@ with :func:`vsr._evaluate.evaluate` (image sets under ``edsr-benchmark``, video
 sets under ``video``, optionally on every k-th frame to keep it cheap), caching
 each score by the snapshot's SHA-256 in a JSON file so an interrupted or
 repeated run redoes nothing. :func:`curve_figures` draws one plot per test set
-with a line per run (or per group mean) against iterations.
+with a line per run (or per group mean, in a band of its seeds' range) against
+training iterations.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vsr._evalitems import detect_layout
 from vsr._evaluate import evaluate
 from vsr._upscaler import Upscaler
 from vsr.models import load_model
-from vsr._render import render_plot
+from vsr._plots import line_plot
 from vsr.train import list_snapshots
 
 __all__ = ["bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]
@@ -131,35 +132,49 @@ def curve_rows(curves: Sequence[Curve]) -> list[list[object]]:
 
 
 def curve_figures(
-    curves: Sequence[Curve], *, groups: Mapping[str, str] | None = None, bicubic: Mapping[str, float] | None = None
+    curves: Sequence[Curve],
+    *,
+    groups: Mapping[str, str] | None = None,
+    bicubic: Mapping[str, float] | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str, bytes]]:
-    """(file stem, caption, PNG) per test set: PSNR against iterations, one line per run.
+    """(file stem, caption, PNG) per test set: PSNR against training iterations, one line per run.
 
-    With ``groups`` (label -> group) each group is drawn as the mean of its runs
-    (runs of a group must share their iterations). ``bicubic`` (set -> PSNR) adds
-    a flat reference line.
+    With ``groups`` (label -> group) each group is drawn as the mean of its runs,
+    in a band from their minimum to their maximum (runs of a group must share
+    their iterations). ``bicubic`` (set -> PSNR) adds a dashed reference line.
+    ``colours`` maps a group (or an ungrouped run's label) to its colour in the
+    rest of the report.
     """
     out: list[tuple[str, str, bytes]] = []
     for set_name in dict.fromkeys(c.set_name for c in curves):
         mine = [c for c in curves if c.set_name == set_name]
-        its = mine[0].iterations
         series: dict[str, list[float]] = {}
+        xs: dict[str, Sequence[int]] = {}
+        spread: dict[str, list[list[float]]] = {}
+        col: dict[str, str] = {}
         if groups:
             members: dict[str, list[Curve]] = {}
             for c in mine:
                 members.setdefault(groups.get(c.label, c.label), []).append(c)
             for g, cs in members.items():
-                if any(c.iterations != its for c in cs):
+                if any(c.iterations != cs[0].iterations for c in cs):
                     raise InvalidInputError(f"runs of group {g!r} were snapshotted at different iterations")
-                series[f"{g} (n={len(cs)})"] = list(np.mean([c.psnr for c in cs], axis=0))
+                name = f"{g} (n={len(cs)})" if cs[0].label in groups else g
+                series[name], xs[name] = list(np.mean([c.psnr for c in cs], axis=0)), cs[0].iterations
+                spread[name] = [list(p) for p in zip(*(c.psnr for c in cs))]
+                if colours and g in colours:
+                    col[name] = colours[g]
         else:
             series = {c.label: list(c.psnr) for c in mine}
-        if bicubic and set_name in bicubic:
-            series["bicubic"] = [bicubic[set_name]] * len(its)
-        step = its[1] - its[0] if len(its) > 1 else its[0]
-        png = render_plot(
-            series, title=f"{set_name}: PSNR against training iterations", ylabel="PSNR (dB)",
-            xlabel=f"snapshot (every {step} iterations; first {its[0]}, last {its[-1]})", size=(960, 420),
+            xs = {c.label: c.iterations for c in mine}
+            col = {lab: colours[lab] for lab in series if colours and lab in colours}
+        references = {"bicubic": bicubic[set_name]} if bicubic and set_name in bicubic else {}
+        if colours and "bicubic" in colours:
+            col["bicubic"] = colours["bicubic"]
+        png = line_plot(
+            series, x=xs, title=f"{set_name}: PSNR against training iterations", xlabel="training iteration",
+            ylabel="PSNR (dB)", spread=spread, spread_label="range over seeds", references=references, colours=col,
         )
         out.append((f"curve_{set_name}", f"{set_name}: learning curve", png))
     return out

@@ -303,6 +303,7 @@ def _curve_sections(
     comparison: Comparison, root: Path, progress: bool,
 ) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]]]]:
     """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``."""
+    from vsr._compare_plots import arm_colours
     from vsr._curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
 
     c = exp.compare
@@ -313,14 +314,14 @@ def _curve_sections(
     curves = score_snapshots(runs, c.curve_sets, scale=scale, device=c.device, precision=c.precision,
                              frame_stride=c.curve_frame_stride, cache=root / "curves_cache.json")
     bicubic = bicubic_reference(c.curve_sets, scale=scale, frame_stride=c.curve_frame_stride)
-    figures = curve_figures(curves, groups=groups or None, bicubic=bicubic)
+    figures = curve_figures(curves, groups=groups or None, bicubic=bicubic, colours=arm_colours(comparison))
     finals = []
     for cv in curves:
         finals.append(f"{cv.label} on {cv.set_name}: " + ", ".join(f"{p:.2f}" for p in cv.psnr))
     stride = f", every {c.curve_frame_stride}th frame of video sets" if c.curve_frame_stride > 1 else ""
     text = (
         f"PSNR (dB) of each run's snapshot every {stages[0].config.train.snapshot_every} iterations, inference in "
-        f"{comparison.precision}{stride}; lines are group means over seeds, with bicubic for reference. "
+        f"{comparison.precision}{stride}; lines are group means over seeds (bands: their range), with bicubic for reference. "
         "Values per run, first to last snapshot:\n\n" + "\n".join(f"- {f}" for f in finals)
     )
     return [("Learning curves", text, figures, curve_rows(curves))]

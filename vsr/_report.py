@@ -1,9 +1,9 @@
 """Reports of evaluation results: text tables, CSV, JSON, a per-frame PSNR plot and one HTML page.
 
 Works on the dataclasses of :mod:`vsr._evalresults` (:class:`EvalResult` from
-``vsr eval``, :class:`CompareResult` from ``vsr psnr``). Plots, crops, tables and
-the page come from :mod:`vsr._render`; the HTML page is self-contained: the plot
-and the image crops are embedded as base64 PNG.
+``vsr eval``, :class:`CompareResult` from ``vsr psnr``). The plot comes from
+:mod:`vsr._plots`; crops, tables and the page from :mod:`vsr._render`. The HTML
+page is self-contained: the plot and the image crops are embedded as base64 PNG.
 
 JSON has no infinity, so an infinite PSNR (identical images) is written as the
 string ``"inf"``; CSV writes ``inf``, which ``float()`` reads back.
@@ -23,6 +23,7 @@ import numpy as np
 
 from vsr._evalresults import CompareResult, EvalResult, Example, Summary
 from vsr._files import write_bytes, write_csv, write_text
+from vsr._plots import REFERENCE_COLOUR, bar_plot, line_plot, palette
 from vsr._render import (
     crop,
     crop_window,
@@ -31,7 +32,6 @@ from vsr._render import (
     html_table,
     number_text,
     png_data_uri,
-    render_plot,
     slug,
     text_table,
 )
@@ -205,31 +205,45 @@ def format_compare(result: CompareResult) -> str:
 
 
 def _eval_plot(result: EvalResult) -> bytes:
+    """Video sets: PSNR per frame of the model and bicubic, clip after clip. Image sets: bars per image, of the
+    model's gain over bicubic (or of bicubic's PSNR when there is no model)."""
+    video = result.protocol.aggregation == "clip-mean"
+    channel = "Y" if result.protocol.y_channel else "RGB"
+    colours = palette([result.model] if result.has_model else []) | {"bicubic": REFERENCE_COLOUR}
+    if not video:
+        if result.has_model:
+            values = {result.model: [float(i.psnr) - i.bicubic_psnr for i in result.items]}  # type: ignore[arg-type]
+            what, ylabel = "PSNR gain over bicubic", f"PSNR-{channel} − bicubic (dB)"
+        else:
+            values = {"bicubic": [i.bicubic_psnr for i in result.items]}
+            what, ylabel = "bicubic PSNR", f"PSNR-{channel} (dB)"
+        return bar_plot(values, [i.name for i in result.items], colours=colours, ylabel=ylabel, xlabel="image",
+                        title=f"{what} per image ({channel}, crop {result.crop_border}), x{result.scale}")
     series: dict[str, list[float]] = {}
     if result.has_model:
         series[result.model] = [float(i.psnr) for i in result.items]  # type: ignore[arg-type]
     series["bicubic"] = [i.bicubic_psnr for i in result.items]
-    separators: list[tuple[int, str]] = []
-    if result.protocol.aggregation == "clip-mean" and len(result.clips) > 1:
+    separators: list[tuple[float, str]] = []
+    if len(result.clips) > 1:
         start = 0
         for c in result.clips:
-            separators.append((start, c.clip))
+            separators.append((start - 0.5, c.clip))
             start += c.n_frames
-    video = result.protocol.aggregation == "clip-mean"
-    channel = "Y" if result.protocol.y_channel else "RGB"
-    return render_plot(
+    return line_plot(
         series,
-        title=f"PSNR per {'frame' if video else 'image'} ({channel}, crop {result.crop_border}), x{result.scale}",
-        xlabel="frame (all clips in order)" if video else "image",
+        title=f"PSNR per frame ({channel}, crop {result.crop_border}), x{result.scale}",
+        xlabel="frame (all clips in order)",
         ylabel=f"PSNR-{channel} (dB)",
         separators=separators,
+        colours=colours,
     )
 
 
 def _compare_plot(result: CompareResult) -> bytes:
-    return render_plot(
+    return line_plot(
         {"PSNR-Y": [f.psnr_y for f in result.frames], "PSNR-RGB": [f.psnr_rgb for f in result.frames]},
         title=f"PSNR per frame: {Path(result.distorted).name} vs {Path(result.reference).name}",
+        xlabel="frame",
         ylabel="PSNR (dB)",
     )
 
@@ -273,12 +287,13 @@ def _html_page(
     tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
     plot_png: bytes,
     examples: str,
+    plot_heading: str = "Per-frame PSNR",
 ) -> str:
     """A self-contained HTML page: a summary, tables (caption, header, rows), the plot and example crops."""
     tables_html = "\n".join(f"<h2>{html.escape(c)}</h2>{html_table(h, r)}" for c, h, r in tables)
     body = (
-        f"<pre>{html.escape(summary)}</pre>\n{tables_html}\n<h2>Per-frame PSNR</h2>\n"
-        f'<img alt="PSNR per frame" src="{png_data_uri(plot_png)}">\n<h2>Worst and best</h2>\n{examples}'
+        f"<pre>{html.escape(summary)}</pre>\n{tables_html}\n<h2>{html.escape(plot_heading)}</h2>\n"
+        f'<img alt="{html.escape(plot_heading)}" src="{png_data_uri(plot_png)}">\n<h2>Worst and best</h2>\n{examples}'
     )
     return html_document(title, body)
 
@@ -324,6 +339,8 @@ def write_eval_report(
             tables=[("Summary", h, r)],
             plot_png=plot,
             examples=_examples_html(result.examples, scored, "ground truth", {"model": result.model}),
+            plot_heading="Per-frame PSNR" if result.protocol.aggregation == "clip-mean"
+            else "Per-image PSNR gain over bicubic" if result.has_model else "Per-image PSNR",
         )
         paths.append(out / f"{stem}.html")
         write_text(paths[-1], page, durable=False)

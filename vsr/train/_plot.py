@@ -1,4 +1,4 @@
-"""The training curves of a run: loss and validation PSNR from its log, drawn by :func:`vsr._render.render_plot`."""
+"""The training curves of a run: loss and validation PSNR from its log against iterations, drawn by :mod:`vsr._plots`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import cv2
 import numpy as np
 
 from vsr._files import write_bytes
-from vsr._render import render_plot
+from vsr._plots import line_plot
 from vsr.errors import CheckpointError
 
 __all__ = ["plot_log"]
 
 
 def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
-    """Draw training loss and validation PSNR from ``RUN_DIR/log.jsonl`` into ``curves.png`` (one PNG, two panels)."""
+    """Draw training loss and validation PSNR from ``RUN_DIR/log.jsonl`` into ``curves.png`` (one PNG, two panels).
+
+    Both panels share the x axis: the training iteration, from 0 to the last one logged.
+    """
     run = Path(run_dir)
     log_path = run / "log.jsonl"
     if not log_path.exists():
@@ -27,15 +30,17 @@ def plot_log(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None
     va = [r for r in rows if r.get("event") == "val"]
     if not tr:
         raise CheckpointError(f"{log_path}: no training rows to plot yet")
-    every = tr[1]["iteration"] - tr[0]["iteration"] if len(tr) > 1 else tr[0]["iteration"]
+    last = max(int(r["iteration"]) for r in tr + va)
+    xlim = (0.0, last * 1.02 or 1.0)
     panels = [
-        render_plot({"L1 loss": [float(r["loss"]) for r in tr]}, title=f"{run.name}: training loss",
-                    xlabel=f"log step ({every} iterations each; last = iteration {tr[-1]['iteration']})", ylabel="L1 (0..255)")
+        line_plot({"L1 loss": [float(r["loss"]) for r in tr]}, x=[int(r["iteration"]) for r in tr], xlim=xlim,
+                  title=f"{run.name}: training loss (mean over each logging window)", xlabel="training iteration",
+                  ylabel="L1 (0..255)")
     ]
     if va:
-        v_every = va[1]["iteration"] - va[0]["iteration"] if len(va) > 1 else va[0]["iteration"]
-        panels.append(render_plot({"validation PSNR": [float(r["psnr"]) for r in va]}, title=f"{run.name}: validation PSNR",
-                                  xlabel=f"validation ({v_every} iterations apart; last = iteration {va[-1]['iteration']})"))
+        panels.append(line_plot({"validation PSNR": [float(r["psnr"]) for r in va]}, x=[int(r["iteration"]) for r in va],
+                                xlim=xlim, title=f"{run.name}: validation PSNR", xlabel="training iteration",
+                                ylabel="PSNR (dB)"))
     img = np.concatenate([cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in panels], axis=0)
     dest = Path(out) if out is not None else run / "curves.png"
     ok, buf = cv2.imencode(".png", img)
