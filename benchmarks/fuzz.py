@@ -7,7 +7,7 @@ each run classified.
 The corpus (written to a temporary folder): clean clips; truncations at several offsets; bytes flipped in the
 header, the middle and the ``moov`` index; garbage; a zero-length file; a wrong extension; a text file and a
 folder named ``.mp4``; an audio-only file; 1x1, 16-bit, grey and RGBA images; a PNG header claiming
-100000x100000. Each file goes through each command, in this process (``CliRunner``, fast) or, with
+100000x100000; PNGs and JPEGs cut short. Each file goes through each command, in this process (``CliRunner``, fast) or, with
 ``--subprocess``, as ``python -m vsr`` (what a user runs: start-up, exit codes and stderr exactly):
   upscale  ``vsr upscale CASE -o out.* -s 2`` with a tiny random model; the output is checked (frame count)
   psnr     ``vsr psnr CASE REF -o report --html --common-prefix --crop-to-common``; REF is the clean clip the
@@ -19,8 +19,10 @@ absent or empty after a failure.
 Classes printed at the end (one per run):
   success               exit 0 from a clean input, output frame count = PyAV's decode of the input
   damaged-but-decoded   the same from a damaged input
-  clean failure         exit 1 (or 2 for usage) with exactly one line on stderr, no output
-  noisy failure         the same with more than one stderr line
+  clean failure         exit 1 (or 2 for usage) with exactly one line on stderr (click's usage text aside), no output
+  noisy failure         the same with more than one stderr line: anything printed besides vsr's one line (a
+                        library's own log line, e.g. OpenCV's "[ WARN:0@0.168] ... PNG input buffer is incomplete")
+  silent failure        the same with nothing on stderr
   traceback             a Python traceback or "internal error" on stderr, or an exception escaped
   hang                  still running after --timeout seconds
   partial output        an output at the destination after a failure, or exit 0 with a wrong/unreadable output
@@ -53,6 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 COMMANDS = ("upscale", "psnr", "eval")
+
+#: Image cases: upscaled to an image, scored by ``vsr psnr`` against themselves.
+_IMAGES = (".png", ".jpg")
 
 #: The clean clip kept beside the corpus, the reference of ``vsr psnr`` runs.
 REFERENCE = "reference.mp4"
@@ -155,6 +160,12 @@ def make_corpus(folder: Path, seed: int) -> list[Case]:
         assert ok
         add(name, False, f"{name[:-4]} image", buf.tobytes())
     add("audio_only.m4a", True, "audio only", _audio_only(src / "a.m4a").read_bytes())
+    picture = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    for ext in (".png", ".jpg"):
+        ok, buf = cv2.imencode(ext, picture)
+        assert ok
+        for frac in (0.1, 0.5, 0.9):
+            add(f"trunc{int(frac * 100):02d}{ext}", True, f"{ext[1:].upper()} cut at {frac:.0%}", buf.tobytes()[: int(len(buf) * frac)])
 
     (folder / REFERENCE).write_bytes(plain.read_bytes())  # what every video case was made from (same pixels)
     out: list[Case] = []
@@ -193,7 +204,7 @@ def _args(command: str, case: Case, model: Path, out: Path) -> list[str]:
     if command == "upscale":
         return ["upscale", str(case.path), "-o", str(out), "-s", "2", "-m", str(model), "--device", "cpu", "--precision", "fp32", "-q"]
     if command == "psnr":
-        ref = case.path if case.path.suffix == ".png" else case.path.parent.parent / REFERENCE
+        ref = case.path if case.path.suffix in _IMAGES else case.path.parent.parent / REFERENCE
         return ["psnr", str(case.path), str(ref), "-o", str(out), "--html", "--common-prefix", "--crop-to-common"]
     if command == "eval":
         return ["eval", "-d", str(case.path), "-s", "2", "-m", str(model), "--device", "cpu", "-o", str(out), "--html"]
@@ -204,7 +215,8 @@ def _run(args: list[str], timeout: int, in_subprocess: bool) -> tuple[int | None
     if in_subprocess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         try:
-            r = subprocess.run([sys.executable, "-m", "vsr", *args], env=env, capture_output=True, text=True, timeout=timeout)
+            # cwd: the tree under test, which `python -m` puts first on the path
+            r = subprocess.run([sys.executable, "-m", "vsr", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return None, ""
         return r.returncode, r.stderr
@@ -259,9 +271,9 @@ def _report_state(out: Path) -> tuple[bool, str]:
 def classify(case: Case, model: Path, timeout: int, in_subprocess: bool, command: str = "upscale") -> tuple[str, str]:
     """Run one case through ``command``; returns its class and a one-line detail."""
     folder = case.path.parent
-    is_image = case.path.suffix == ".png"
+    is_image = case.path.suffix in _IMAGES
     if command == "upscale":
-        out = folder / ("out.png" if is_image else "out.mp4")
+        out = folder / (f"out{case.path.suffix}" if is_image else "out.mp4")
     else:
         out = folder / f"report_{command}"
     before = set(folder.iterdir())
@@ -274,6 +286,18 @@ def classify(case: Case, model: Path, timeout: int, in_subprocess: bool, command
     finally:
         if out.is_dir():
             shutil.rmtree(out)  # the next command's run must start from the same folder
+
+
+def _message_lines(lines: list[str], code: int | None) -> list[str]:
+    """stderr's lines without click's usage text (``Usage: ...``, ``Try '... -h' for help.``) of a usage error."""
+    if code != 2:
+        return lines
+    return [ln for ln in lines if not (ln.startswith("Usage: ") or (ln.startswith("Try '") and ln.endswith("for help.")))]
+
+
+def _failure(lines: list[str], code: int | None) -> str:
+    n = len(_message_lines(lines, code))
+    return "clean failure" if n == 1 else "noisy failure" if n > 1 else "silent failure"
 
 
 def _judge(case: Case, command: str, out: Path, code: int | None, err: str, lines: list[str], new: set[Path],
@@ -289,13 +313,13 @@ def _judge(case: Case, command: str, out: Path, code: int | None, err: str, line
         if code != 0:
             if present:
                 return "partial output", f"{case.what}: exit {code} but the report folder holds files"
-            return ("clean failure" if len(lines) == 1 else "noisy failure"), f"{case.what}: exit {code}: {first}"
+            return _failure(lines, code), f"{case.what}: exit {code}: {first}"
         if problem or not present:
             return "partial output", f"{case.what}: exit 0 but {problem or 'no report'}"
     elif code != 0:
         if out.exists():
             return "partial output", f"{case.what}: exit {code} but {out.name} exists"
-        return ("clean failure" if len(lines) == 1 else "noisy failure"), f"{case.what}: exit {code}: {first}"
+        return _failure(lines, code), f"{case.what}: exit {code}: {first}"
     elif not out.exists():
         return "partial output", f"{case.what}: exit 0 without an output"
     if command == "upscale" and not is_image:
@@ -345,7 +369,8 @@ def main() -> None:
         print(f"\n{len(cases)} cases x {len(commands)} commands (seed {a.seed}, {'subprocess' if a.subprocess else 'in-process'}):")
         print(f"  {'class':<40} " + " ".join(f"{c:>8}" for c in commands))
         print(f"  {'(successes with stderr lines)':<40} " + " ".join(f"{noisy[c]:>8}" for c in commands))
-        for cls in ("success", "damaged-but-decoded", "clean failure", "noisy failure", "traceback", "hang", "partial output", "stray file"):
+        for cls in ("success", "damaged-but-decoded", "clean failure", "noisy failure", "silent failure", "traceback", "hang",
+                    "partial output", "stray file"):
             print(f"  {cls:<40} " + " ".join(f"{counts[c][cls]:>8}" for c in commands))
     finally:
         if a.keep is None:

@@ -14,7 +14,8 @@ import torch
 from vsr.models import get_model, save_model
 
 FUZZ = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
-QUICK = ("garbage.mp4", "empty.mp4", "text.mp4", "huge.png", "folder.mp4", "audio_only.m4a", "flip_middle_plain.mp4", "deep.png")
+QUICK = ("garbage.mp4", "empty.mp4", "text.mp4", "huge.png", "folder.mp4", "audio_only.m4a", "flip_middle_plain.mp4", "deep.png",
+         "trunc50.png", "trunc50.jpg")
 
 
 def _fuzz() -> ModuleType:

@@ -57,18 +57,14 @@ def _deferral_target(frame: FrameType | None) -> FrameType | None:
 
 def _raise_on_return(frame: FrameType, event: str, arg: Any) -> None:
     """Profile function while an interrupt waits: raise it as the deferral target returns."""
-    global _target
     if event == "return" and frame is _target:
-        _target = None
-        sys.setprofile(None)
+        _stop_waiting()
         raise KeyboardInterrupt
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     global _target
-    if _target is not None:  # a second Ctrl-C while the first waits (an import that hangs?): now, as Python would
-        _target = None
-        sys.setprofile(None)
+    if _stop_waiting():  # a second Ctrl-C while the first waits (an import that hangs?): now, as Python would
         raise KeyboardInterrupt
     target = _deferral_target(frame)
     # A profiler or debugger of the user's owns the profile hook: then raise here, as Python would.
@@ -86,7 +82,6 @@ def safe_interrupts() -> Iterator[None]:
     its own keeps it). The previous handler is back after the block; an interrupt still waiting then (its
     target frame outlived the block) is raised at the block's end.
     """
-    global _target
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
@@ -95,9 +90,15 @@ def safe_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        waiting, _target = _target, None
-        if waiting is not None:
-            if sys.getprofile() is _raise_on_return:
-                sys.setprofile(None)
-            if sys.exc_info()[0] is None:
-                raise KeyboardInterrupt
+        waiting = _stop_waiting()
+    if waiting:  # the block ended normally (an exception would have left it above)
+        raise KeyboardInterrupt
+
+
+def _stop_waiting() -> bool:
+    """Forget a recorded interrupt; whether there was one."""
+    global _target
+    waiting, _target = _target is not None, None
+    if sys.getprofile() is _raise_on_return:
+        sys.setprofile(None)
+    return waiting
