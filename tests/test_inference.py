@@ -13,13 +13,14 @@ from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError, VS
 from vsr._upscaler import Upscaler, quantize, receptive_margin
 from vsr.models import get_model
 
+from _models import make_tiny_model
+
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "reference_edsr_baseline_x2.pt"
 needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason=f"{REFERENCE} (shared reference file) not present")
 
 
 def _tiny(name: str = "edsr_baseline", scale: int = 2, nb: int = 2) -> torch.nn.Module:
-    torch.manual_seed(1)
-    return get_model(name, scale=None if name.startswith("mdsr") else scale, n_resblocks=nb, n_feats=8)
+    return make_tiny_model(name, scale=scale, seed=1, n_resblocks=nb)
 
 
 @pytest.fixture(scope="module")

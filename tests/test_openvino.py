@@ -18,14 +18,14 @@ import torch
 from vsr import Upscaler, _autotune, _openvino, _plan, _upscaler
 from vsr._openvino import OpenVINOForward, ir_path, openvino_status
 from vsr._plan import Plan, PlanKey, save_plan
-from vsr.models import get_model
+
+from _models import make_tiny_model
 
 needs_openvino = pytest.mark.skipif(not openvino_status()[0], reason=openvino_status()[1])
 
 
 def tiny(name: str = "edsr_baseline", scale: int = 2, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return get_model(name, scale=scale, n_resblocks=2, n_feats=8).eval()
+    return make_tiny_model(name, scale=scale, seed=seed, n_resblocks=2).eval()
 
 
 def frames(n: int = 3, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
