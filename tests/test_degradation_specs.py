@@ -186,6 +186,7 @@ def test_a_recorded_roundtrip_replays_to_the_same_frames() -> None:
     assert all(psnr(first[i], frames[i]) > psnr(first[i], frames[i + 1]) for i in range(23))
 
 
+@pytest.mark.slow
 def test_a_shared_codec_cache_gives_every_evaluation_the_same_compressed_lr(tmp_path: Path) -> None:
     """x264 is not bit-exact from run to run; evaluations sharing a cache replay one recorded bitstream per clip."""
     noise = np.random.default_rng(0).integers(0, 256, (340, 400, 3), dtype=np.uint8)

@@ -137,6 +137,7 @@ device = "cpu"
 """)
 
 
+@pytest.mark.slow
 def test_tiny_experiment_runs_end_to_end_then_skips_finished_stages(tiny_experiment: Path, tmp_path: Path) -> None:
     first = run_experiment(tiny_experiment, progress=False)
     assert [(s.name, s.status) for s in first.stages] == [
@@ -203,6 +204,7 @@ def test_recipes_that_differ_beyond_their_data_are_refused(tiny_experiment: Path
         plan_training(load_experiment(tiny_experiment))
 
 
+@pytest.mark.slow
 def test_snapshots_give_learning_curves_in_the_report_and_arms_may_have_fewer_seeds(tiny_experiment: Path) -> None:
     text = tiny_experiment.read_text(encoding="utf-8")
     text = text.replace("seeds = [0]", "seeds = [0, 1]").replace("checkpoint_every = 2", "checkpoint_every = 2\nsnapshot_every = 2")

@@ -20,6 +20,7 @@ def quiet_afterwards() -> Iterator[None]:
     set_ffmpeg_logging(False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder", [pytest.param("decord", marks=pytest.mark.skipif(not decord_available(), reason="decord not installed")), "pyav"])
 def test_damaged_video_upscales_without_ffmpeg_lines(damaged: Path, ckpt: Path, tmp_path: Path, decoder: str,
                                                      capfd: pytest.CaptureFixture[str]) -> None:

@@ -375,6 +375,7 @@ def test_plain_upscale_never_needs_the_network(tmp_path: Path, monkeypatch: pyte
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "/tmp/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"}], ids=["default", "TORCH_HOME", "XDG"])
 def test_cache_dir_without_torch_is_torch_hubs(env: dict[str, str]) -> None:
     import subprocess

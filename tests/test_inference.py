@@ -28,6 +28,7 @@ def reference() -> dict[str, torch.Tensor]:
     return torch.load(REFERENCE, weights_only=True)
 
 
+@pytest.mark.slow
 @needs_reference
 def test_reference_plain_quantized_and_x8(reference: dict[str, torch.Tensor]) -> None:
     model = get_model("edsr_baseline", scale=2)
@@ -42,6 +43,7 @@ def test_reference_plain_quantized_and_x8(reference: dict[str, torch.Tensor]) ->
     torch.testing.assert_close(ens, reference["output_x8"], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 @needs_reference
 def test_tiling_matches_untiled_where_the_official_chop_does_not(reference: dict[str, torch.Tensor]) -> None:
     model = get_model("edsr_baseline", scale=2)

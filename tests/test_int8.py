@@ -50,6 +50,7 @@ _SATURATION_PROBE = textwrap.dedent("""
 """)  # noqa: E501
 
 
+@pytest.mark.slow
 @needs_int8
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN x86 int8 kernels only")
 def test_int8_does_not_saturate_on_cpus_without_vnni() -> None:
@@ -139,6 +140,7 @@ _MANY_SHAPES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [pytest.param("int8", marks=needs_int8), pytest.param("compiled", marks=pytest.mark.skipif(
     not compiler_status()[0], reason="no C++ compiler"))])
 def test_compiled_paths_take_many_shapes_quietly(path: str) -> None:

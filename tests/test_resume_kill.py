@@ -107,6 +107,7 @@ def _kill_then_resume(make_video: Any, ckpt: Path, tmp_path: Path, target: int, 
     return res.stdout
 
 
+@pytest.mark.slow
 def test_kill_around_the_final_rename_then_resume(make_video: Any, ckpt: Path, tmp_path: Path) -> None:
     n = _commits(make_video, ckpt, tmp_path)
     # The last three commits: the manifest with every segment, the output itself, the output's record.
