@@ -1,4 +1,4 @@
-"""Tiny synthetic images shared by the tests: smooth random texture, written as RGB PNG files."""
+"""Tiny synthetic images shared by the tests: smooth random texture and upsampled noise, written as RGB PNG files."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ def textured(seed: int, h: int = 24, w: int = 28) -> np.ndarray:
     """A ``h x w`` RGB uint8 image of Gaussian-blurred noise (detail at every scale an SR model sees)."""
     noise = np.random.default_rng(seed).uniform(0, 255, (h, w, 3)).astype(np.float32)
     return np.round(cv2.GaussianBlur(noise, (0, 0), 1.5)).astype(np.uint8)
+
+
+def smooth_noise(h: int, w: int, seed: int) -> np.ndarray:
+    """A ``h x w`` RGB uint8 image of noise upsampled 4x (bilinear): smooth content on which bicubic behaves as on photos."""
+    small = np.random.default_rng(seed).integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def write_rgb(path: Path, rgb: np.ndarray) -> Path:

@@ -1,4 +1,4 @@
-"""Shared test fixtures: tiny media made on the fly with PyAV, RNG hygiene, the needs_cuda skip.
+"""Shared test fixtures: tiny media made on the fly with PyAV, tiny models, RNG hygiene, the needs_cuda skip.
 
 Every clip is generated into ``tmp_path`` by :func:`make_video`; nothing is
 downloaded and nothing binary is committed. The frame-index pattern
@@ -18,6 +18,9 @@ import av
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
+from _models import make_tiny_model, save_tiny_model
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -66,6 +69,19 @@ def prevent_leaking_rng() -> Iterator[None]:
         torch.cuda.set_rng_state_all(cuda_states)
     np.random.set_state(np_state)
     random.setstate(py_state)
+
+
+# --------------------------------------------------------------------------- tiny models
+@pytest.fixture
+def tiny_model() -> nn.Module:
+    """A random EDSR-baseline x2 with 1 block of 8 features (seed 0): the real architecture, fast."""
+    return make_tiny_model()
+
+
+@pytest.fixture
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_model`` saved as ``tiny_x2.pt`` in a folder of its own."""
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny_x2.pt")
 
 
 # --------------------------------------------------------------------------- frame content

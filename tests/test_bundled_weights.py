@@ -60,6 +60,7 @@ def _set5(scale: int) -> tuple[float, float]:
     return result.mean.psnr, result.mean.bicubic_psnr
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_default_model_reproduces_its_card_score_on_set5(scale: int) -> None:
@@ -69,6 +70,7 @@ def test_default_model_reproduces_its_card_score_on_set5(scale: int) -> None:
     assert psnr - bicubic > 1.5
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_default_model_meets_its_set5_target(scale: int) -> None:

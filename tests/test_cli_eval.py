@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
 from vsr.data import imresize
-from vsr.models import get_model, save_model
 
 from _images import textured, write_rgb
 
@@ -39,12 +37,6 @@ def image_set(tmp_path: Path) -> Path:
         write_rgb(root / "HR" / f"img{k}.png", hr)
         write_rgb(root / "LR_bicubic" / "X2" / f"img{k}x2.png", imresize(hr, 0.5))
     return root
-
-
-@pytest.fixture
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path / "tiny_x2.pt")
 
 
 def test_eval_bicubic_writes_reports(image_set: Path, tmp_path: Path) -> None:

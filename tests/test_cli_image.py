@@ -9,19 +9,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr import __version__
 from vsr.cli import cli
 from vsr.io._opencv_log import OPENCV_LOG_ENV
-from vsr.models import get_model, save_model
+
+from _models import save_tiny_model
 
 
 @pytest.fixture()
 def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("mdsr_baseline", n_resblocks=1, n_feats=8), tmp_path / "tiny_mdsr.pt")
+    return save_tiny_model(tmp_path / "tiny_mdsr.pt", "mdsr_baseline")
 
 
 def _write(path: Path, img: np.ndarray) -> Path:

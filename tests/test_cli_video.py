@@ -8,18 +8,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
-from vsr.models import get_model, save_model
-
-
-@pytest.fixture()
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("models")
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), folder / "tiny_x2.pt")
 
 
 def run(*args: str) -> tuple[int, str, str]:

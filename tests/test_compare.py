@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
@@ -19,9 +18,9 @@ from vsr._compare_results import BICUBIC, group_stats
 from vsr.data import imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.metrics import psnr
-from vsr.models import get_model, save_model
 
 from _images import textured, write_rgb
+from _models import save_tiny_model
 
 
 @pytest.fixture
@@ -47,14 +46,9 @@ def clip_set(tmp_path: Path) -> Path:
     return root
 
 
-def _tiny(path: Path, seed: int, scale: int = 2) -> Path:
-    torch.manual_seed(seed)
-    return save_model(get_model("edsr_baseline", scale=scale, n_resblocks=1, n_feats=8), path)
-
-
 @pytest.fixture
 def two_models(tmp_path: Path) -> tuple[Path, Path]:
-    return _tiny(tmp_path / "alpha.pt", 1), _tiny(tmp_path / "beta.pt", 2)
+    return save_tiny_model(tmp_path / "alpha.pt", seed=1), save_tiny_model(tmp_path / "beta.pt", seed=2)
 
 
 def _run(*args: object) -> tuple[int, str, str]:
@@ -136,7 +130,7 @@ def test_compare_examples_show_where_models_differ(image_set: Path, clip_set: Pa
 
 
 def test_groups_report_means_ranges_and_paired_differences(image_set: Path, tmp_path: Path) -> None:
-    paths = [_tiny(tmp_path / f"m{k}.pt", k) for k in range(4)]
+    paths = [save_tiny_model(tmp_path / f"m{k}.pt", seed=k) for k in range(4)]
     labels = {"m0": "img s0", "m1": "img s1", "m2": "vid s0", "m3": "vid s1"}
     groups = {"img s0": "img", "img s1": "img", "vid s0": "vid", "vid s1": "vid"}
     c = compare_models(paths, scale=2, image_sets=[image_set], labels=labels, groups=groups, device="cpu")
@@ -151,7 +145,7 @@ def test_groups_report_means_ranges_and_paired_differences(image_set: Path, tmp_
 
 
 def test_models_of_different_scales_are_refused(image_set: Path, tmp_path: Path) -> None:
-    a, b = _tiny(tmp_path / "a.pt", 0, 2), _tiny(tmp_path / "b.pt", 0, 4)
+    a, b = save_tiny_model(tmp_path / "a.pt", scale=2), save_tiny_model(tmp_path / "b.pt", scale=4)
     with pytest.raises(UnsupportedError, match=r"a\.pt: x2; .*b\.pt: x4"):
         compare_models([a, b], scale=2, image_sets=[image_set], device="cpu")
     code, _, err = _run("compare", "--model", a, "--model", b, "--image-set", image_set, "--scale", 2, "-o", tmp_path / "o")

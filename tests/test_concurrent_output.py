@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr._files import destination_lock
 from vsr.cli import cli
 from vsr.errors import InvalidInputError, OutputExistsError
 from vsr.io import VideoReader, VideoWriter
-from vsr.models import get_model, save_model
 from vsr import upscale_segmented, upscale_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +31,6 @@ _HOLD = """
             os.kill(os.getpid(), signal.SIGKILL)
         sys.stdin.read()
 """
-
-
-@pytest.fixture
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
 
 
 @pytest.fixture

@@ -13,16 +13,9 @@ from vsr.data import DIV2K, REDS, BenchmarkFolder, ImageFolder, PatchSampler, Vi
 from vsr.data._patches import DIHEDRAL
 from vsr.errors import DatasetError, InvalidInputError
 
-from _images import write_rgb
+from _images import smooth_noise, write_rgb
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _random_image(h: int, w: int, seed: int) -> np.ndarray:
-    # Smooth random content (upsampled noise) so bicubic behaves like on photos.
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _solid(h: int, w: int, value: int) -> np.ndarray:
@@ -33,7 +26,7 @@ def _solid(h: int, w: int, value: int) -> np.ndarray:
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("shape", [(61, 77), (48, 48)])
 def test_lr_patch_equals_crop_of_full_bicubic(scale: int, shape: tuple[int, int]) -> None:
-    hr = _random_image(shape[0] * scale // 2 + 13, shape[1] * scale // 2 + 7, seed=scale)
+    hr = smooth_noise(shape[0] * scale // 2 + 13, shape[1] * scale // 2 + 7, seed=scale)
     h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
     full = imresize(np.ascontiguousarray(hr[:h, :w]), 1 / scale)
     p = 8
@@ -50,7 +43,7 @@ def test_dihedral_gives_eight_distinct_transforms() -> None:
 
 
 def test_crop_pair_uses_disk_lr_aligned() -> None:
-    hr = _random_image(40, 60, seed=1)
+    hr = smooth_noise(40, 60, seed=1)
     yy, xx = np.mgrid[0:20, 0:30]
     lr = np.stack([yy, xx, np.zeros_like(yy)], axis=-1).astype(np.uint8)  # each pixel holds its position
     rng = np.random.default_rng(0)
@@ -63,8 +56,8 @@ def test_crop_pair_uses_disk_lr_aligned() -> None:
 
 # --------------------------------------------------------------------------- image folders
 def test_image_folder_reads_bmp_and_png(tmp_path: Path) -> None:
-    write_rgb(tmp_path / "a.bmp", _random_image(30, 40, 0))
-    write_rgb(tmp_path / "b.png", _random_image(50, 20, 1))
+    write_rgb(tmp_path / "a.bmp", smooth_noise(30, 40, 0))
+    write_rgb(tmp_path / "b.png", smooth_noise(50, 20, 1))
     (tmp_path / "notes.txt").write_text("not an image")
     src = ImageFolder(tmp_path)
     assert len(src) == 2
@@ -92,7 +85,7 @@ def test_unreadable_image_is_named(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- sampler
 def _sampler_folder(tmp_path: Path) -> ImageFolder:
     for i in range(3):
-        write_rgb(tmp_path / f"{i}.png", _random_image(64, 80, seed=i))
+        write_rgb(tmp_path / f"{i}.png", smooth_noise(64, 80, seed=i))
     src = ImageFolder(tmp_path)
     src.preload()
     return src
@@ -145,7 +138,7 @@ def test_patch_sampler_mdsr_scale_per_batch_same_on_all_ranks(tmp_path: Path) ->
 
 
 def test_patch_sampler_rejects_too_small_images(tmp_path: Path) -> None:
-    write_rgb(tmp_path / "small.png", _random_image(20, 20, 0))
+    write_rgb(tmp_path / "small.png", smooth_noise(20, 20, 0))
     src = ImageFolder(tmp_path)
     src.preload()
     with pytest.raises(DatasetError, match=r"no frame is at least 96x96 HR pixels.*lr_patch"):
@@ -156,7 +149,7 @@ def test_patch_sampler_rejects_too_small_images(tmp_path: Path) -> None:
 def test_div2k_uses_shipped_lr_when_present(tmp_path: Path) -> None:
     root = tmp_path / "DIV2K"
     for n in (1, 2, 801):
-        write_rgb(root / "DIV2K_train_HR" / f"{n:04d}.png", _random_image(40, 48, n))
+        write_rgb(root / "DIV2K_train_HR" / f"{n:04d}.png", smooth_noise(40, 48, n))
     write_rgb(root / "DIV2K_train_LR_bicubic" / "X2" / "0001x2.png", _solid(20, 24, 7))
     src = DIV2K(root, first=1, last=800)
     assert len(src) == 2
@@ -169,7 +162,7 @@ def test_div2k_uses_shipped_lr_when_present(tmp_path: Path) -> None:
 
 def test_div2k_wrong_lr_size_is_explained(tmp_path: Path) -> None:
     root = tmp_path / "DIV2K"
-    write_rgb(root / "DIV2K_train_HR" / "0001.png", _random_image(40, 48, 0))
+    write_rgb(root / "DIV2K_train_HR" / "0001.png", smooth_noise(40, 48, 0))
     write_rgb(root / "DIV2K_train_LR_bicubic" / "X2" / "0001x2.png", _solid(10, 10, 7))
     with pytest.raises(DatasetError, match=r"0001x2.png: LR image is 10x10 .* needs 24x20"):
         DIV2K(root).lr(0, 2)
@@ -184,7 +177,7 @@ def test_reds_excludes_reds4_and_strides(tmp_path: Path) -> None:
     root = tmp_path / "REDS"
     for clip in ("000", "001", "011", "240"):
         for f in range(6):
-            write_rgb(root / "train_sharp" / clip / f"{f:08d}.png", _random_image(16, 24, f))
+            write_rgb(root / "train_sharp" / clip / f"{f:08d}.png", smooth_noise(16, 24, f))
     write_rgb(root / "train_sharp_bicubic" / "X4" / "001" / "00000000.png", _solid(4, 6, 9))
     src = REDS(root, frame_stride=2)
     clips = {c for c, _ in src.frames}
@@ -197,7 +190,7 @@ def test_vimeo90k_scan_and_list(tmp_path: Path) -> None:
     root = tmp_path / "vimeo_septuplet"
     for sept in ("00001/0001", "00001/0002", "00002/0001"):
         for k in range(1, 8):
-            write_rgb(root / "sequences" / sept / f"im{k}.png", _random_image(16, 24, k))
+            write_rgb(root / "sequences" / sept / f"im{k}.png", smooth_noise(16, 24, k))
     assert len(Vimeo90K(root)) == 21
     assert len(Vimeo90K(root, frame_stride=3)) == 9  # im1, im4, im7
     (root / "sep_trainlist.txt").write_text("00001/0002\n\n00002/0001\n")
@@ -226,14 +219,14 @@ def test_video_frames_stride_and_max(make_video: Callable[..., Path]) -> None:
 
 def test_benchmark_folder_crops_hr_and_reports_missing_lr(tmp_path: Path) -> None:
     root = tmp_path / "Set1"
-    write_rgb(root / "HR" / "img.png", _random_image(33, 41, 0))
-    write_rgb(root / "LR_bicubic" / "X2" / "imgx2.png", _random_image(16, 20, 1))
+    write_rgb(root / "HR" / "img.png", smooth_noise(33, 41, 0))
+    write_rgb(root / "LR_bicubic" / "X2" / "imgx2.png", smooth_noise(16, 20, 1))
     b = BenchmarkFolder(root, scale=2)
     item = b[0]
     assert item.name == "img" and item.lr.shape == (16, 20, 3) and item.hr.shape == (32, 40, 3)
     with pytest.raises(DatasetError, match=r"LR_bicubic/X3: benchmark LR x3 folder not found"):
         BenchmarkFolder(root, scale=3)
-    write_rgb(root / "HR" / "other.png", _random_image(20, 20, 2))
+    write_rgb(root / "HR" / "other.png", smooth_noise(20, 20, 2))
     with pytest.raises(DatasetError, match=r"otherx2.png: LR image missing"):
         BenchmarkFolder(root, scale=2)
 
@@ -274,7 +267,7 @@ def _script(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_make_lr_script_writes_matlab_bicubic(tmp_path: Path) -> None:
-    hr = _random_image(37, 50, 0)
+    hr = smooth_noise(37, 50, 0)
     write_rgb(tmp_path / "HR" / "img.png", hr)
     _script("make_lr").main([str(tmp_path / "HR"), str(tmp_path / "LR"), "--scales", "2", "3"])
     for s in (2, 3):

@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
@@ -18,9 +17,9 @@ from vsr._evalitems import degraded_clip
 from vsr._evaluate import evaluate
 from vsr.io import codec_roundtrip
 from vsr.metrics import psnr
-from vsr.models import get_model, save_model
 
 from _images import textured, write_rgb
+from _models import save_tiny_model
 
 
 def _clip(n: int, h: int = 32, w: int = 40, seed: int = 0) -> list[np.ndarray]:
@@ -150,10 +149,7 @@ def test_evaluate_images_compresses_each_image_on_its_own(tmp_path: Path) -> Non
 
 
 def test_compare_scores_video_sets_under_each_extra_condition_with_crops(clips: Path, tmp_path: Path) -> None:
-    paths = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        paths.append(save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path / f"m{seed}.pt"))
+    paths = [save_tiny_model(tmp_path / f"m{seed}.pt", seed=seed) for seed in (1, 2)]
     c = compare_models(paths, scale=2, video_sets=[clips], device="cpu", video_degradations=["bi+x264:crf=35"])
     assert [s.test_set.name for s in c.sets] == ["Vid", "Vid [bi+x264:crf=35]"]
     assert [s.test_set.degradation for s in c.sets] == ["bi", "bi+x264:crf=35"]
@@ -190,6 +186,7 @@ def test_a_recorded_roundtrip_replays_to_the_same_frames() -> None:
     assert all(psnr(first[i], frames[i]) > psnr(first[i], frames[i + 1]) for i in range(23))
 
 
+@pytest.mark.slow
 def test_a_shared_codec_cache_gives_every_evaluation_the_same_compressed_lr(tmp_path: Path) -> None:
     """x264 is not bit-exact from run to run; evaluations sharing a cache replay one recorded bitstream per clip."""
     noise = np.random.default_rng(0).integers(0, 256, (340, 400, 3), dtype=np.uint8)

@@ -26,8 +26,9 @@ from vsr._distributed import DistEnv, Group, Progress, Terminated, dist_env, ran
 from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import VideoReader
-from vsr.models import get_model, save_model
 from vsr._segment_plan import work_dir_for
+
+from _models import save_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 240
@@ -58,9 +59,7 @@ _DYING_RANK = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("models")
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), folder / "tiny_x2.pt")
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny_x2.pt")
 
 
 def _env(**extra: str) -> dict[str, str]:

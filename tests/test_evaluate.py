@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -161,10 +163,9 @@ def test_model_with_wrong_output_is_reported(edsr_set: Path) -> None:
 
 def test_real_upscaler_with_a_tiny_random_model(edsr_set: Path) -> None:
     from vsr._upscaler import Upscaler
-    from vsr.models import get_model
+    from _models import make_tiny_model
 
-    torch_model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
-    up = Upscaler(torch_model, scale=2, device="cpu", precision="fp32")
+    up = Upscaler(make_tiny_model(), scale=2, device="cpu", precision="fp32")
     r = evaluate(edsr_set, 2, up, model_name="tiny")
     assert r.has_model and all(i.psnr is not None and math.isfinite(i.psnr) for i in r.items)
 
@@ -226,23 +227,15 @@ def test_missing_and_empty_datasets(tmp_path: Path) -> None:
         evaluate(tmp_path / "empty", 2)
 
 
-def _write_ffv1(path: Path, frames: list[np.ndarray]) -> None:
-    """Lossless video (FFV1 in Matroska, bgr0): decoding returns the exact pixels."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=5)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+def _ffv1(frames: list[np.ndarray]) -> dict[str, Any]:
+    """``make_video`` arguments for a lossless clip (FFV1, bgr0) of ``frames``: decoding returns the exact pixels."""
+    h, w = frames[0].shape[:2]
+    return {"frames": len(frames), "size": (w, h), "fps": 5, "codec": "ffv1", "pix_fmt": "bgr0", "content": frames.__getitem__}
 
 
-def test_video_file_is_one_clip(tmp_path: Path) -> None:
+def test_video_file_is_one_clip(tmp_path: Path, make_video: Callable[..., Path]) -> None:
     frames = [_smooth(32, 32, s) for s in range(4)]
-    _write_ffv1(tmp_path / "clip.mkv", frames)
+    make_video("clip.mkv", **_ffv1(frames))
     assert detect_layout(tmp_path / "clip.mkv") == "video"
     r = evaluate(tmp_path / "clip.mkv", 2)
     assert [c.clip for c in r.clips] == ["clip"] and [i.name for i in r.items] == [f"frame {k}" for k in (1, 2, 3, 4)]
@@ -251,12 +244,12 @@ def test_video_file_is_one_clip(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- compare
 
 
-def test_compare_identical_and_offset_frames(tmp_path: Path) -> None:
+def test_compare_identical_and_offset_frames(tmp_path: Path, make_video: Callable[..., Path]) -> None:
     frames = [_smooth(24, 32, s) for s in range(3)]
     for k, f in enumerate(frames):
         write_rgb(tmp_path / "ref" / f"{k}.png", f)
         write_rgb(tmp_path / "dist" / f"{k}.png", f if k != 1 else f + 5)
-    _write_ffv1(tmp_path / "ref.mkv", frames)
+    make_video("ref.mkv", **_ffv1(frames))
     same = compare_frames(tmp_path / "ref.mkv", tmp_path / "ref")
     assert same.n_identical == 3 and same.mean_psnr_y == math.inf and len(same.frames) == 3
     r = compare_frames(tmp_path / "dist", tmp_path / "ref")
@@ -267,12 +260,12 @@ def test_compare_identical_and_offset_frames(tmp_path: Path) -> None:
     assert set(r.examples[0].images) == {"distorted", "reference"}
 
 
-def test_compare_frame_count_mismatch(tmp_path: Path) -> None:
+def test_compare_frame_count_mismatch(tmp_path: Path, make_video: Callable[..., Path]) -> None:
     frames = [_smooth(24, 32, s) for s in range(3)]
     for k, f in enumerate(frames):
         write_rgb(tmp_path / "ref" / f"{k}.png", f)
     write_rgb(tmp_path / "one" / "0.png", frames[0])
-    _write_ffv1(tmp_path / "short.mkv", frames[:2])
+    make_video("short.mkv", **_ffv1(frames[:2]))
     # Counts are compared before decoding when known (folders; videos by demuxing).
     with pytest.raises(InvalidInputError, match=r"short\.mkv has 2 frames, .*ref has 3; .*--common-prefix.* first 2"):
         compare_frames(tmp_path / "short.mkv", tmp_path / "ref")

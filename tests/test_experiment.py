@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -18,15 +16,10 @@ from vsr._experiment import run_experiment
 from vsr._experiment_config import load_experiment, plan_training
 from vsr.train import load_checkpoint, train
 
-from _images import write_rgb
+from _images import smooth_noise, write_rgb
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 EXPERIMENTS = sorted(PIPELINES.glob("compare_*.toml"))
-
-
-def _smooth(h: int, w: int, seed: int) -> np.ndarray:
-    small = np.random.default_rng(seed).integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def test_there_is_the_image_vs_video_recipe_and_a_larger_variant() -> None:
@@ -100,16 +93,16 @@ iterations = 1000
 def tiny_experiment(tmp_path: Path, make_video: Callable[..., Path]) -> Path:
     """Two tiny recipes (a folder of images; a video file) and an experiment over them, with tiny test sets."""
     for i in range(3):
-        write_rgb(tmp_path / "imgs" / f"{i}.png", _smooth(40, 48, i))
-    video = make_video("train.mp4", frames=6, size=(48, 40), content=lambda i: _smooth(40, 48, 10 + i))
+        write_rgb(tmp_path / "imgs" / f"{i}.png", smooth_noise(40, 48, i))
+    video = make_video("train.mp4", frames=6, size=(48, 40), content=lambda i: smooth_noise(40, 48, 10 + i))
     bench = tmp_path / "Bench"
     for i in range(2):
-        hr = _smooth(24, 28, 20 + i)
+        hr = smooth_noise(24, 28, 20 + i)
         write_rgb(bench / "HR" / f"b{i}.png", hr)
         write_rgb(bench / "LR_bicubic" / "X2" / f"b{i}x2.png", imresize(hr, 0.5))
     for clip, n in (("one", 3), ("two", 2)):
         for i in range(n):
-            write_rgb(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", _smooth(20, 24, 30 + 10 * n + i))
+            write_rgb(tmp_path / "Vid" / clip / f"Frame {i + 1:03d}.png", smooth_noise(20, 24, 30 + 10 * n + i))
     _write_toml(tmp_path / "img.toml", _MODEL.format(feats=8, kind="image_folder", path="imgs", extra=""))
     _write_toml(tmp_path / "vid.toml", _MODEL.format(feats=8, kind="video_files", path=video.name, extra="frame_stride = 1"))
     return _write_toml(tmp_path / "exp.toml", f"""
@@ -144,6 +137,7 @@ device = "cpu"
 """)
 
 
+@pytest.mark.slow
 def test_tiny_experiment_runs_end_to_end_then_skips_finished_stages(tiny_experiment: Path, tmp_path: Path) -> None:
     first = run_experiment(tiny_experiment, progress=False)
     assert [(s.name, s.status) for s in first.stages] == [
@@ -210,6 +204,7 @@ def test_recipes_that_differ_beyond_their_data_are_refused(tiny_experiment: Path
         plan_training(load_experiment(tiny_experiment))
 
 
+@pytest.mark.slow
 def test_snapshots_give_learning_curves_in_the_report_and_arms_may_have_fewer_seeds(tiny_experiment: Path) -> None:
     text = tiny_experiment.read_text(encoding="utf-8")
     text = text.replace("seeds = [0]", "seeds = [0, 1]").replace("checkpoint_every = 2", "checkpoint_every = 2\nsnapshot_every = 2")

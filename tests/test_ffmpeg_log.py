@@ -7,19 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
 from vsr.io import decord_available, set_ffmpeg_logging
-from vsr.models import get_model, save_model
 
-
-
-@pytest.fixture
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +20,7 @@ def quiet_afterwards() -> Iterator[None]:
     set_ffmpeg_logging(False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder", [pytest.param("decord", marks=pytest.mark.skipif(not decord_available(), reason="decord not installed")), "pyav"])
 def test_damaged_video_upscales_without_ffmpeg_lines(damaged: Path, ckpt: Path, tmp_path: Path, decoder: str,
                                                      capfd: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 
-from vsr.models import get_model, save_model
+from _models import save_tiny_model
 
 FUZZ = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
 QUICK = ("garbage.mp4", "empty.mp4", "text.mp4", "huge.png", "folder.mp4", "audio_only.m4a", "flip_middle_plain.mp4", "deep.png",
@@ -29,8 +28,7 @@ def _fuzz() -> ModuleType:
 
 def test_quick_fuzz_subset(tmp_path: Path) -> None:
     fuzz = _fuzz()
-    torch.manual_seed(0)
-    model = save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path / "tiny.pt")
+    model = save_tiny_model(tmp_path / "tiny.pt")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     cases = [c for c in fuzz.make_corpus(corpus, seed=0) if c.path.name in QUICK]

@@ -38,12 +38,14 @@ from vsr.models import _hub, _official
 
 @dataclass
 class Server:
-    """What the local server serves: ``/good/<file>``, ``/wronghash/``, ``/truncated/``, ``/missing/``, ``/stall/``."""
+    """What the local server serves: ``/good/<file>``, ``/wronghash/``, ``/truncated/``, ``/missing/``, ``/stall/``,
+    ``/slow/`` (in ten pieces) and ``/half/`` (half the body, then nothing until ``release``; ``half_sent`` is set then)."""
 
     body: bytes
     url: str = ""
     requests: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    half_sent: threading.Event = field(default_factory=threading.Event)
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def server() -> Iterator[Server]:
             if mode == "stall":
                 state.release.wait(30)
                 return
-            body = state.body if mode in ("good", "truncated", "slow") else b"not the file the name promises" * 1000
+            body = state.body if mode in ("good", "truncated", "slow", "half") else b"not the file the name promises" * 1000
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body) + (1000 if mode == "truncated" else 0)))
@@ -77,6 +79,12 @@ def server() -> Iterator[Server]:
                     self.wfile.write(body[i : i + len(body) // 10 + 1])
                     self.wfile.flush()
                     time.sleep(0.1)
+                return
+            if mode == "half":  # a download in progress, for as long as the test needs
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                state.half_sent.set()
+                state.release.wait(30)
                 return
             self.wfile.write(body[: len(body) // 2] if mode == "truncated" else body)
 
@@ -263,7 +271,10 @@ def test_concurrent_fetches_download_once(server: Server, registry: tuple[str, P
 _CHILD = """
 import sys
 from dataclasses import replace
+from vsr import _files
 from vsr.models import OFFICIAL_WEIGHTS, _official, official_file
+if sys.argv[3:] == ["named"]:  # as on a file system without O_TMPFILE: a locked hidden partial file
+    _files._O_TMPFILE = 0
 _official.OFFICIAL_URL_BASE = sys.argv[1]
 OFFICIAL_WEIGHTS["edsr_baseline_x2"] = replace(OFFICIAL_WEIGHTS["edsr_baseline_x2"], file=sys.argv[2])
 print(official_file("edsr_baseline", 2, progress=False))
@@ -283,6 +294,43 @@ def test_two_processes_fetching_at_once_download_once(server: Server, registry: 
     assert [o.strip() for o, _ in outs] == [str(cache / name)] * 2
     assert len(server.requests) == 1 and _cache_files(cache) == [name]
     assert (cache / name).read_bytes() == server.body
+
+
+@pytest.mark.parametrize("writer", ["unnamed", "named"])
+def test_a_killed_download_leaves_nothing_at_the_destination(server: Server, registry: tuple[str, Path], writer: str) -> None:
+    name, cache = registry
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, f"{server.url}/half/", name, writer], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.half_sent.wait(300), "the child never started downloading"
+        partials = [n for n in _cache_files(cache) if n != name]
+        assert len(partials) == (1 if writer == "named" else 0) and not (cache / name).exists()
+    finally:
+        proc.kill()  # SIGKILL mid-download: no handler, no finally, runs in the child
+        proc.communicate(timeout=60)
+    assert not (cache / name).exists()
+    # The next fetch downloads again; a hidden partial the killed run left is removed (its lock died with it).
+    assert official_file("edsr_baseline", 2, progress=False) == cache / name
+    assert _cache_files(cache) == [name] and (cache / name).read_bytes() == server.body
+
+
+def test_an_interrupted_download_leaves_nothing_at_the_destination(
+    server: Server, registry: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, cache = registry
+
+    class CtrlC:
+        def update(self, n: int) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(_hub, "_bar", lambda total, label: CtrlC())
+    with pytest.raises(KeyboardInterrupt):
+        official_file("edsr_baseline", 2, progress=True)
+    assert _cache_files(cache) == [] and len(server.requests) == 1
 
 
 def test_cli_models_fetch_list_and_upscale_by_name(
@@ -327,6 +375,7 @@ def test_plain_upscale_never_needs_the_network(tmp_path: Path, monkeypatch: pyte
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "/tmp/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"}], ids=["default", "TORCH_HOME", "XDG"])
 def test_cache_dir_without_torch_is_torch_hubs(env: dict[str, str]) -> None:
     import subprocess

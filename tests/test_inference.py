@@ -13,13 +13,14 @@ from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError, VS
 from vsr._upscaler import Upscaler, quantize, receptive_margin
 from vsr.models import get_model
 
+from _models import make_tiny_model
+
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "reference_edsr_baseline_x2.pt"
 needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason=f"{REFERENCE} (shared reference file) not present")
 
 
 def _tiny(name: str = "edsr_baseline", scale: int = 2, nb: int = 2) -> torch.nn.Module:
-    torch.manual_seed(1)
-    return get_model(name, scale=None if name.startswith("mdsr") else scale, n_resblocks=nb, n_feats=8)
+    return make_tiny_model(name, scale=scale, seed=1, n_resblocks=nb)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def reference() -> dict[str, torch.Tensor]:
     return torch.load(REFERENCE, weights_only=True)
 
 
+@pytest.mark.slow
 @needs_reference
 def test_reference_plain_quantized_and_x8(reference: dict[str, torch.Tensor]) -> None:
     model = get_model("edsr_baseline", scale=2)
@@ -41,6 +43,7 @@ def test_reference_plain_quantized_and_x8(reference: dict[str, torch.Tensor]) ->
     torch.testing.assert_close(ens, reference["output_x8"], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 @needs_reference
 def test_tiling_matches_untiled_where_the_official_chop_does_not(reference: dict[str, torch.Tensor]) -> None:
     model = get_model("edsr_baseline", scale=2)

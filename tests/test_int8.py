@@ -18,6 +18,8 @@ from vsr._device import resolve_precision
 from vsr.errors import UnsupportedError
 from vsr.models import get_model
 
+from _models import make_tiny_model
+
 needs_int8 = pytest.mark.skipif(not _int8.int8_status()[0], reason=_int8.int8_status()[1])
 
 # Runs in a fresh process: ONEDNN_MAX_CPU_ISA only takes effect before oneDNN starts, and AVX2 is the
@@ -48,6 +50,7 @@ _SATURATION_PROBE = textwrap.dedent("""
 """)  # noqa: E501
 
 
+@pytest.mark.slow
 @needs_int8
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN x86 int8 kernels only")
 def test_int8_does_not_saturate_on_cpus_without_vnni() -> None:
@@ -77,8 +80,7 @@ def test_int8_without_openvino_or_torchao_is_a_one_line_error_naming_the_extras(
     assert not ok and "vsr[cpu-int8]" in why and "vsr[cpu-openvino]" in why and "\n" not in why
     from vsr import Upscaler
 
-    torch.manual_seed(0)
-    up = Upscaler(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), scale=2, device="cpu", precision="int8")
+    up = Upscaler(make_tiny_model(), scale=2, device="cpu", precision="int8")
     with pytest.raises(UnsupportedError, match="needs OpenVINO .* or torchao"):
         up(torch.zeros(8, 8, 3, dtype=torch.uint8))
 
@@ -138,6 +140,7 @@ _MANY_SHAPES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [pytest.param("int8", marks=needs_int8), pytest.param("compiled", marks=pytest.mark.skipif(
     not compiler_status()[0], reason="no C++ compiler"))])
 def test_compiled_paths_take_many_shapes_quietly(path: str) -> None:

@@ -17,11 +17,12 @@ from vsr.cli import cli
 from vsr.errors import OutOfMemoryError
 from vsr.models import get_model, save_model
 
+from _models import make_tiny_model
+
 
 @pytest.fixture
 def upscaler() -> Upscaler:
-    torch.manual_seed(0)
-    return Upscaler(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), scale=2, device="cpu", precision="fp32", batch_size=4)
+    return Upscaler(make_tiny_model(), scale=2, device="cpu", precision="fp32", batch_size=4)
 
 
 def test_the_estimate_grows_with_pixels_and_batch_and_tiles_bound_it(upscaler: Upscaler) -> None:

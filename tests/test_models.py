@@ -17,7 +17,8 @@ needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE
 CASES = [(name, s) for name in MODELS for s in ((2, 3, 4) if name.startswith("mdsr") else (2, 3, 4, 8))]
 
 
-@pytest.mark.parametrize(("name", "scale"), CASES)
+# The paper-size EDSR (over 40M parameters) takes seconds per scale even on 8 x 6 pixels.
+@pytest.mark.parametrize(("name", "scale"), [pytest.param(*c, marks=pytest.mark.slow) if c[0] == "edsr" else c for c in CASES])
 def test_every_preset_and_scale_upscales_tiny_input(name: str, scale: int) -> None:
     torch.manual_seed(0)
     model = get_model(name, scale=None if name.startswith("mdsr") else scale).eval()

@@ -18,14 +18,14 @@ import torch
 from vsr import Upscaler, _autotune, _openvino, _plan, _upscaler
 from vsr._openvino import OpenVINOForward, ir_path, openvino_status
 from vsr._plan import Plan, PlanKey, save_plan
-from vsr.models import get_model
+
+from _models import make_tiny_model
 
 needs_openvino = pytest.mark.skipif(not openvino_status()[0], reason=openvino_status()[1])
 
 
 def tiny(name: str = "edsr_baseline", scale: int = 2, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return get_model(name, scale=scale, n_resblocks=2, n_feats=8).eval()
+    return make_tiny_model(name, scale=scale, seed=seed, n_resblocks=2).eval()
 
 
 def frames(n: int = 3, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
@@ -33,6 +33,7 @@ def frames(n: int = 3, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 @needs_openvino
 @pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
 @pytest.mark.parametrize("plan,ensemble", [
@@ -112,6 +113,7 @@ def test_conversion_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch,
     assert fwd.fallback_reason == "RuntimeError: unsupported op" and not fwd.active
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_long_run_times_openvino_against_the_eager_winner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
@@ -131,6 +133,7 @@ def test_long_run_times_openvino_against_the_eager_winner(monkeypatch: pytest.Mo
     assert rec["fallback"]["runtime"] == "eager"
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_a_run_too_short_for_compiling_still_measures_openvino(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each runtime is offered when the rest of the run pays for its own set-up (OpenVINO's is seconds, inductor's tens)."""
@@ -273,6 +276,7 @@ def test_openvino_is_a_runtime_candidate_in_fp32_and_in_native_bf16(
     assert got == ([Plan(batch_size=2, runtime="openvino")] if offered else [])
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_export_never_sends_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     """openvino.convert_model reports usage unless the user opted out; vsr's export path (ONNX, read_model) must not."""
@@ -297,6 +301,7 @@ def test_export_never_sends_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sent == []
 
 
+@pytest.mark.slow
 def test_fake_quantized_weights_are_7_bit_and_edges_stay_fp32() -> None:
     """u8 x s8 pair sums must fit the int16 of non-VNNI kernels: |w| <= 63, as for the torchao recipe."""
     from vsr._int8 import _FakeQuantConv, edge_layers, fake_quantized
@@ -316,6 +321,7 @@ def test_fake_quantized_weights_are_7_bit_and_edges_stay_fp32() -> None:
             assert (q(x) - model(x, scale)).abs().mean() < 2.0  # fake quantization only rounds
 
 
+@pytest.mark.slow
 @needs_openvino
 @pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
 def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
@@ -343,6 +349,7 @@ def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
             assert np.abs(got.astype(int) - out.permute(0, 2, 3, 1).numpy().astype(int)).max() <= 2
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_int8_on_openvino_measures_its_plans_and_caches_the_winner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Batch sizes are timed as for fp32 (after the base plan, once the run pays for compiling their shapes)."""
@@ -368,6 +375,7 @@ def test_int8_on_openvino_measures_its_plans_and_caches_the_winner(monkeypatch: 
     assert again.prepare(35, 21, frames=10**6).source == "cached" and again.plan == up.plan
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_int8_on_openvino_measures_nothing_more_when_compiling_shapes_does_not_pay(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -411,6 +419,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_ctrl_c_after_openvino_models_are_destroyed_raises_keyboard_interrupt() -> None:
     import subprocess

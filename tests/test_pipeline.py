@@ -19,7 +19,6 @@ from torch import nn
 
 from vsr.errors import OutputExistsError
 from vsr.io import VideoReader, VideoWriter
-from vsr.models import get_model
 from vsr import UpscaleStats, upscale_video
 from vsr._upscale import default_output_path
 
@@ -42,13 +41,6 @@ class NearestUpscale(nn.Module):
 @pytest.fixture
 def nearest_model() -> nn.Module:
     return NearestUpscale()
-
-
-@pytest.fixture
-def tiny_model() -> nn.Module:
-    """A tiny random EDSR-baseline x2 (1 block, 8 features): the real architecture, fast."""
-    torch.manual_seed(0)
-    return get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 import vsr
@@ -26,14 +25,8 @@ from vsr._segment_plan import work_dir_for
 from vsr._upscale import FileResult, destination
 from vsr._upscale_settings import Upscalers, split_settings
 from vsr.errors import InputNotFoundError, OutputExistsError, UnsupportedError
-from vsr.models import get_model
 
-
-@pytest.fixture
-def tiny() -> nn.Module:
-    """A tiny random EDSR-baseline x2 (1 block, 8 features)."""
-    torch.manual_seed(0)
-    return get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
+from _models import make_tiny_model
 
 
 def _image(path: Path, h: int = 10, w: int = 12) -> Path:
@@ -70,8 +63,7 @@ def test_keywords_are_sorted_into_the_settings_and_unknown_ones_refused() -> Non
 
 
 def test_upscalers_build_each_factor_once_and_pick_it_from_the_input_size() -> None:
-    torch.manual_seed(0)
-    mdsr = get_model("mdsr_baseline", n_resblocks=1, n_feats=8)
+    mdsr = make_tiny_model("mdsr_baseline")
     ups = Upscalers(InferenceSettings(model=mdsr, target=vsr.Target(width=30), device="cpu", precision="fp32"))
     assert ups.for_size(10, 8).scale == 3 and ups.for_size(15, 8).scale == 2
     assert ups.for_size(10, 8) is ups.get(3)
@@ -86,42 +78,42 @@ def test_destination_follows_the_output_argument(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- one file
-def test_an_image_gives_image_stats(tmp_path: Path, tiny: nn.Module) -> None:
+def test_an_image_gives_image_stats(tmp_path: Path, tiny_model: nn.Module) -> None:
     src = _image(tmp_path / "a.png")
-    stats = vsr.upscale(src, inference=_fp32(tiny))
+    stats = vsr.upscale(src, inference=_fp32(tiny_model))
     assert isinstance(stats, ImageStats) and stats.dst == tmp_path / "a_x2.png"
     assert stats.line() == f"{src} -> {tmp_path / 'a_x2.png'} (x2, cpu, fp32)"
     assert cv2.imread(str(stats.dst)).shape == (20, 24, 3)
 
 
-def test_a_video_runs_in_one_process_with_the_given_encoder(tmp_path: Path, make_video: Callable[..., Path], tiny: nn.Module) -> None:
+def test_a_video_runs_in_one_process_with_the_given_encoder(tmp_path: Path, make_video: Callable[..., Path], tiny_model: nn.Module) -> None:
     src = make_video("in.mp4", frames=3, size=(24, 16))
-    stats = vsr.upscale(src, tmp_path / "o.mkv", inference=_fp32(tiny), encode=EncodeSettings(codec="ffv1"), progress=False)
+    stats = vsr.upscale(src, tmp_path / "o.mkv", inference=_fp32(tiny_model), encode=EncodeSettings(codec="ffv1"), progress=False)
     assert type(stats) is UpscaleStats
     assert (stats.frames, stats.codec, stats.output_size) == (3, "ffv1", (48, 32))
     assert stats.line().startswith(f"{src}: 3 frames in ")
 
 
-def test_segments_are_chosen_by_settings_or_by_a_leftover_folder(tmp_path: Path, make_video: Callable[..., Path], tiny: nn.Module) -> None:
+def test_segments_are_chosen_by_settings_or_by_a_leftover_folder(tmp_path: Path, make_video: Callable[..., Path], tiny_model: nn.Module) -> None:
     src = make_video("in.mp4", frames=6)
-    stats = vsr.upscale(src, tmp_path / "s.mp4", inference=_fp32(tiny), segments=SegmentSettings(segment_frames=2), progress=False)
+    stats = vsr.upscale(src, tmp_path / "s.mp4", inference=_fp32(tiny_model), segments=SegmentSettings(segment_frames=2), progress=False)
     assert isinstance(stats, SegmentedStats) and (stats.frames, stats.segments) == (6, 3)
     work_dir_for(tmp_path / "t.mp4").mkdir()
     (work_dir_for(tmp_path / "t.mp4") / "manifest.json").write_text("{}")
     with pytest.raises(OutputExistsError, match="--resume"):  # never silently ignored: the segmented engine refuses
-        vsr.upscale(src, tmp_path / "t.mp4", inference=_fp32(tiny), progress=False)
+        vsr.upscale(src, tmp_path / "t.mp4", inference=_fp32(tiny_model), progress=False)
 
 
-def test_segments_need_one_video_file(tmp_path: Path, tiny: nn.Module) -> None:
+def test_segments_need_one_video_file(tmp_path: Path, tiny_model: nn.Module) -> None:
     src = _image(tmp_path / "a.png")
     with pytest.raises(UnsupportedError, match="works on one video file"):
-        vsr.upscale(src, inference=_fp32(tiny), segments=SegmentSettings(resume=True))
+        vsr.upscale(src, inference=_fp32(tiny_model), segments=SegmentSettings(resume=True))
     with pytest.raises(InputNotFoundError, match="does not exist"):
-        vsr.upscale(tmp_path / "missing.mp4", inference=_fp32(tiny))
+        vsr.upscale(tmp_path / "missing.mp4", inference=_fp32(tiny_model))
 
 
 # --------------------------------------------------------------------------- folders
-def test_a_folder_reports_each_file_and_goes_on_after_a_failure(tmp_path: Path, make_video: Callable[..., Path], tiny: nn.Module) -> None:
+def test_a_folder_reports_each_file_and_goes_on_after_a_failure(tmp_path: Path, make_video: Callable[..., Path], tiny_model: nn.Module) -> None:
     make_video("b.mp4", frames=2)
     _image(tmp_path / "a.png")
     (tmp_path / "c.mp4").write_bytes(b"not a video")
@@ -129,7 +121,7 @@ def test_a_folder_reports_each_file_and_goes_on_after_a_failure(tmp_path: Path, 
     (tmp_path / "notes.txt").write_text("not media")
     out = tmp_path / "out"
     seen: list[FileResult] = []
-    stats = vsr.upscale(tmp_path, out, inference=_fp32(tiny), decode=DecodeSettings(decoder="pyav"), progress=False,
+    stats = vsr.upscale(tmp_path, out, inference=_fp32(tiny_model), decode=DecodeSettings(decoder="pyav"), progress=False,
                         on_file=seen.append)
     assert isinstance(stats, FolderStats) and [f.src.name for f in seen] == ["a.png", "b.mp4", "c.mp4"]
     assert list(stats.files) == seen and [f.src.name for f in stats.failed] == ["c.mp4"]
@@ -138,7 +130,7 @@ def test_a_folder_reports_each_file_and_goes_on_after_a_failure(tmp_path: Path, 
     assert stats.summary() == "3 files: 2 upscaled, 1 failed, 1 earlier outputs (*_x2/_x3/_x4) skipped"
 
 
-def test_an_empty_folder_is_an_error(tmp_path: Path, tiny: nn.Module) -> None:
+def test_an_empty_folder_is_an_error(tmp_path: Path, tiny_model: nn.Module) -> None:
     _image(tmp_path / "a_x2.png")
     with pytest.raises(InputNotFoundError, match="no videos or images"):
-        vsr.upscale(tmp_path, inference=_fp32(tiny))
+        vsr.upscale(tmp_path, inference=_fp32(tiny_model))

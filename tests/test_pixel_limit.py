@@ -10,14 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.io import DEFAULT_MAX_PIXELS, declared_size
 from vsr.cli import cli
 from vsr.errors import InvalidInputError
 from vsr.io import read_image
-from vsr.models import get_model, save_model
 from vsr import upscale_video
 
 
@@ -29,12 +27,6 @@ def forged_png(path: Path, width: int, height: int) -> Path:
 
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b""))
     return path
-
-
-@pytest.fixture
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
 
 
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp", ".tif", ".ppm", ".pgm"])

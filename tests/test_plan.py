@@ -16,12 +16,12 @@ from vsr._autotune import worth_compiling
 from vsr._compiled import CompiledForward, compiler_status
 from vsr._plan import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
 from vsr import Upscaler
-from vsr.models import get_model
+
+from _models import make_tiny_model
 
 
 def tiny(name: str = "edsr_baseline", scale: int = 2) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return get_model(name, scale=scale, n_resblocks=2, n_feats=8).eval()
+    return make_tiny_model(name, scale=scale, n_resblocks=2).eval()
 
 
 def frames(n: int = 4, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
@@ -38,7 +38,7 @@ PLANS = [
 
 
 @pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
-@pytest.mark.parametrize("ensemble", [False, True], ids=["plain", "ensemble"])
+@pytest.mark.parametrize("ensemble", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["plain", "ensemble"])
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: p.describe().replace(" ", ""))
 def test_every_plan_matches_untiled_fp32_eager_within_one_level(name: str, scale: int, ensemble: bool, plan: Plan) -> None:
     model = tiny(name, scale)
@@ -51,6 +51,7 @@ def test_every_plan_matches_untiled_fp32_eager_within_one_level(name: str, scale
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not compiler_status()[0], reason="no C++ compiler for torch.compile")
 def test_compiled_plan_matches_eager_within_one_level() -> None:
     model = tiny()

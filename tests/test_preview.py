@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
 from vsr.io import read_image, write_image
-from vsr.models import get_model, save_model
 from vsr._preview import compose, detail_region
-
-
-@pytest.fixture()
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny_x2.pt")
 
 
 def run(*args: object) -> tuple[int, str, str]:

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
 from vsr.errors import OutputExistsError
 from vsr.io import VideoReader
-from vsr.models import get_model, save_model
 from vsr import upscale_segmented
 from vsr._segment_plan import work_dir_for
+
+from _models import save_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 6
@@ -54,8 +54,7 @@ _KILL_AT_COMMIT = """
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
+    return save_tiny_model(tmp_path_factory.mktemp("m") / "tiny.pt")
 
 
 def _args(src: Path, dst: Path, ckpt: Path, *extra: str) -> list[str]:
@@ -108,6 +107,7 @@ def _kill_then_resume(make_video: Any, ckpt: Path, tmp_path: Path, target: int, 
     return res.stdout
 
 
+@pytest.mark.slow
 def test_kill_around_the_final_rename_then_resume(make_video: Any, ckpt: Path, tmp_path: Path) -> None:
     n = _commits(make_video, ckpt, tmp_path)
     # The last three commits: the manifest with every segment, the output itself, the output's record.

@@ -13,16 +13,16 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from torch import nn
 
 from vsr.cli import cli
 from vsr.errors import EncodeError, OutputExistsError, UnsupportedError
 from vsr.io import VideoReader, VideoWriter, decord_available, join_segments, probe_segment
-from vsr.models import get_model, save_model
 from vsr import SegmentedStats, upscale_segmented, upscale_video
 from vsr._segment_plan import MAX_AUTO_SEGMENT_FRAMES, default_segment_frames, plan_segments, work_dir_for
+
+from _models import make_tiny_model
 
 VFR_PTS = [0, 40, 70, 130, 150, 151, 220, 300, 340, 345, 420, 500, 510, 600, 640, 700, 760, 800, 870, 900, 1200, 1210]
 
@@ -33,18 +33,6 @@ def watchdog() -> Iterator[None]:
     faulthandler.dump_traceback_later(120, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture
-def tiny_model() -> nn.Module:
-    """A tiny random EDSR-baseline x2 (1 block, 8 features)."""
-    torch.manual_seed(0)
-    return get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
-
-
-@pytest.fixture
-def ckpt(tmp_path_factory: pytest.TempPathFactory, tiny_model: nn.Module) -> Path:
-    return save_model(tiny_model, tmp_path_factory.mktemp("models") / "tiny_x2.pt")
 
 
 def decode(path: Path) -> tuple[np.ndarray, list[Fraction]]:
@@ -307,7 +295,7 @@ def test_resume_refuses_other_settings(tmp_path: Path, make_video, tiny_model, m
         run_segmented(src, dst, tiny_model, segment_frames=3, crf=24, resume=True)
     assert "delete" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(UnsupportedError, match="model.sha256"):
-        run_segmented(src, dst, get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), segment_frames=3, crf=20, resume=True)
+        run_segmented(src, dst, make_tiny_model(seed=1), segment_frames=3, crf=20, resume=True)
     with pytest.raises(UnsupportedError, match="segment_frames: 3 -> 4"):
         run_segmented(src, dst, tiny_model, segment_frames=4, crf=20, resume=True)
     assert not dst.exists()

@@ -8,20 +8,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vsr.cli import cli
 from vsr.errors import InvalidInputError
 from vsr.io import FrameBatch, VideoReader
-from vsr.models import get_model, save_model
 from vsr import upscale_segmented, upscale_video
-
-
-@pytest.fixture
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path_factory.mktemp("m") / "tiny.pt")
 
 
 @pytest.fixture

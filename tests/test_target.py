@@ -18,19 +18,15 @@ from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import read_image, write_image
 from vsr._upscaler import Upscaler, area_resize, quantize
-from vsr.models import get_model, save_model
 from vsr import upscale_segmented, upscale_video
 
-
-@pytest.fixture()
-def tiny() -> nn.Module:
-    torch.manual_seed(0)
-    return get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8).eval()
+from _models import save_tiny_model
 
 
 @pytest.fixture()
-def ckpt(tmp_path_factory: pytest.TempPathFactory, tiny: nn.Module) -> Path:
-    return save_model(tiny, tmp_path_factory.mktemp("models") / "tiny_x2.pt")
+def tiny(tiny_model: nn.Module) -> nn.Module:
+    """The shared tiny EDSR-baseline x2, in eval mode."""
+    return tiny_model.eval()
 
 
 def run(*args: object) -> tuple[int, str, str]:
@@ -203,8 +199,7 @@ def test_video_and_segments_give_the_same_frames_at_a_fractional_scale(tmp_path:
 
 
 def test_cli_model_scale_picks_the_branch_of_a_multi_scale_model(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    mdsr = save_model(get_model("mdsr_baseline", n_resblocks=1, n_feats=8), tmp_path / "tiny_mdsr.pt")
+    mdsr = save_tiny_model(tmp_path / "tiny_mdsr.pt", "mdsr_baseline")
     src = write_image(tmp_path / "in.png", np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8))
     code, out, err = run("upscale", src, "--scale", "2", "--model-scale", "3", "-m", mdsr, "--device", "cpu", "-o", tmp_path / "a.png")
     assert code == 0, err

@@ -1,10 +1,12 @@
 """Download-on-first-use cache for published weights (the torch hub convention).
 
-A file is fetched once into the cache folder under a temporary name, its
-SHA-256 is checked against the hash prefix in its name (``name-<8 hex>.pt``),
-and only then is it renamed into place, so the cache never holds a partial or
-corrupt file. A lock file serialises processes fetching the same file: one
-downloads, the others wait and reuse its result.
+A file is fetched once into the cache folder through vsr's atomic writer
+(:func:`vsr._files.atomic_open`: an unnamed file, or a locked hidden partial),
+its SHA-256 is checked against the hash prefix in its name
+(``name-<8 hex>.pt``), and only then does it appear under that name, so the
+cache never holds a partial or corrupt file, even after the process is killed.
+A lock file serialises processes fetching the same file: one downloads, the
+others wait and reuse its result.
 
 Cache folder: ``$VSR_HOME/checkpoints`` when ``VSR_HOME`` is set, else torch
 hub's ``$TORCH_HOME/hub/checkpoints``. ``VSR_OFFLINE=1`` (or ``offline=True``)
@@ -19,7 +21,6 @@ import http.client
 import logging
 import os
 import re
-import secrets
 import socket
 import sys
 import urllib.error
@@ -28,8 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vsr._files import sha256_file
-from vsr.errors import DownloadError
+from vsr._files import atomic_open, sha256_file
+from vsr.errors import DownloadError, EncodeError
 
 __all__ = ["cache_dir", "cached_path", "download", "hash_prefix", "is_offline", "OFFLINE_ENV", "HOME_ENV"]
 
@@ -101,8 +102,8 @@ def download(
     """Return ``dst``, downloading ``url`` into it first when it is not there yet.
 
     ``dst``'s name must carry the SHA-256 prefix of the file (torch hub
-    convention); the download is checked against it before it is renamed into
-    place. Concurrent callers for the same ``dst`` (threads or processes) wait
+    convention); the download is checked against it before it appears at
+    ``dst``. Concurrent callers for the same ``dst`` (threads or processes) wait
     for each other; exactly one downloads.
 
     Raises:
@@ -143,21 +144,22 @@ def _checked(path: Path, url: str) -> Path:
 
 
 def _fetch_verified(url: str, dst: Path, expected: str, *, progress: bool, timeout: float) -> None:
-    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.partial")
     fix = _it_by_hand(dst)
     try:
-        with open(tmp, "xb") as f:
+        # The file appears at dst only when this block ends without an error, so after both checks.
+        with atomic_open(dst, "wb") as f:
             digest, got, total = _stream(url, f, timeout=timeout, progress=progress, label=dst.name)
-        if total is not None and got < total:
-            raise DownloadError(f"download of {url} was cut short ({got} of {total} bytes); try again, or {fix}")
-        if not digest.startswith(expected):
-            raise DownloadError(
-                f"{url} does not match its name: SHA-256 {digest[:12]}..., expected {expected}... "
-                f"(the download was deleted); try again, or {fix}"
-            )
-        os.replace(tmp, dst)
+            if total is not None and got < total:
+                raise DownloadError(f"download of {url} was cut short ({got} of {total} bytes); try again, or {fix}")
+            if not digest.startswith(expected):
+                raise DownloadError(
+                    f"{url} does not match its name: SHA-256 {digest[:12]}..., expected {expected}... "
+                    f"(the download was deleted); try again, or {fix}"
+                )
     except DownloadError:
         raise
+    except EncodeError as e:  # the atomic writer could not create the file or link it in
+        raise DownloadError(f"{e} while fetching {url}; {fix}") from None
     except urllib.error.HTTPError as e:
         raise DownloadError(f"HTTP error {e.code} {e.reason} fetching {url}; {fix}") from None
     except urllib.error.URLError as e:
@@ -172,9 +174,7 @@ def _fetch_verified(url: str, dst: Path, expected: str, *, progress: bool, timeo
                                 f"another disk, or {fix}") from None
         if e.errno == errno.ECONNRESET or isinstance(e, ConnectionError):
             raise DownloadError(f"connection lost fetching {url}; try again, or {fix}") from None
-        raise DownloadError(f"cannot write {tmp} ({e.strerror or e}) while fetching {url}; {fix}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise DownloadError(f"cannot write in {dst.parent} ({e.strerror or e}) while fetching {url}; {fix}") from None
 
 
 def _network_reason(reason: object) -> str:
@@ -206,6 +206,7 @@ def _stream(url: str, f: object, *, timeout: float, progress: bool, label: str) 
                 got += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
+            # Synced here, so that a full disk is reported as such (ENOSPC) rather than as a failed commit.
             f.flush()  # type: ignore[attr-defined]
             os.fsync(f.fileno())  # type: ignore[attr-defined]
         finally:
