@@ -14,7 +14,7 @@ import torch
 
 from vsr.data import imresize
 from vsr.errors import CheckpointError, ConfigError, InputNotFoundError
-from vsr.models import get_model, load_model
+from vsr.models import get_model, load_model, save_model
 from vsr.train import (
     OptimConfig,
     config_from_dict,
@@ -219,6 +219,24 @@ def test_export_without_best_explains(tmp_path: Path, images: Path) -> None:
     with pytest.raises(CheckpointError, match="no best checkpoint.*latest"):
         export(result.run_dir, tmp_path / "m.pt")
     assert load_model(export(result.run_dir, tmp_path / "m.pt", which="latest")).config["scales"] == [2]
+
+
+def test_export_blends_the_run_with_another_model_weight_by_weight(tmp_path: Path, images: Path) -> None:
+    result = train(_config(images, tmp_path / "runs", train={"iterations": 2}), progress=False)
+    start = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
+    base = save_model(start, tmp_path / "start.pt")
+    run = load_model(export(result.run_dir, tmp_path / "run.pt", which="latest")).state_dict()
+    out = export(result.run_dir, tmp_path / "blend.pt", which="latest", blend=base, blend_weight=0.25)
+    blended, theirs = load_model(out).state_dict(), start.state_dict()
+    for k in run:
+        assert torch.allclose(blended[k], 0.25 * run[k] + 0.75 * theirs[k], atol=1e-6)
+    assert torch.load(out, weights_only=True)["meta"]["blend"] == {"with": str(base), "weight": 0.25}
+    with pytest.raises(ConfigError, match="blend weight = 1.5 must be in 0..1"):
+        export(result.run_dir, tmp_path / "x.pt", which="latest", blend=base, blend_weight=1.5)
+    other = save_model(get_model("edsr_baseline", scale=2, n_resblocks=2, n_feats=8), tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="cannot blend"):
+        export(result.run_dir, tmp_path / "x.pt", which="latest", blend=other)
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_run_folder_errors(tmp_path: Path, images: Path) -> None:

@@ -42,9 +42,17 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], resume_dir: 
               help="Checkpoint of the run to export.")
 @click.option("--official", is_flag=True, help="Write a bare state_dict in the official EDSR-PyTorch key layout.")
 @click.option("--half", is_flag=True, help="Store fp16 weights (half the size).")
-def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bool) -> None:
+@click.option("--blend", "blend", default=None, metavar="MODEL",
+              help="Interpolate the run's weights with this model's (bundled name or file; same architecture), "
+                   "e.g. the model a fine-tune started from.")
+@click.option("--blend-weight", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Share of the run's weights in the blend (the rest is --blend's).")
+def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bool, blend: str | None,
+               blend_weight: float) -> None:
     """Export a training run's weights as a model file `vsr upscale --model` reads."""
     from vsr.train import export
 
-    out = export(run_dir, output, which=which, official=official, half=half)  # type: ignore[arg-type]
-    click.echo(f"{run_dir} ({which}) -> {out}")
+    out = export(run_dir, output, which=which, official=official, half=half,  # type: ignore[arg-type]
+                 blend=blend, blend_weight=blend_weight)
+    extra = "" if blend is None else f", blended {blend_weight:g} : {1 - blend_weight:g} with {blend}"
+    click.echo(f"{run_dir} ({which}{extra}) -> {out}")

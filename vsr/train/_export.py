@@ -74,11 +74,19 @@ def export(
     which: Literal["best", "latest"] = "best",
     official: bool = False,
     half: bool = False,
+    blend: str | os.PathLike[str] | None = None,
+    blend_weight: float = 0.5,
 ) -> Path:
     """Write the run's ``best`` (or ``latest``) weights as a model file :func:`vsr.models.load_model` reads.
 
     ``official=True`` writes a bare state_dict in the official EDSR-PyTorch key
     layout instead; ``half=True`` stores fp16 tensors.
+
+    ``blend`` is a model (bundled name or file) of the same architecture, typically the one the run was
+    fine-tuned from: the written weights are ``blend_weight * run + (1 - blend_weight) * blend``, weight by
+    weight. Interpolating a fine-tune with its starting point trades the fine-tune's gain against what the
+    starting point was good at, without training (network interpolation: Wang et al., ESRGAN, 2018, and
+    "Deep Network Interpolation", CVPR 2019).
     """
     if which not in ("best", "latest"):
         raise ConfigError(f"which = {which!r}; allowed: best, latest")
@@ -88,6 +96,7 @@ def export(
     ckpt = load_checkpoint(path)
     model = build_model(ckpt["config"])
     model.load_state_dict(ckpt["model"])
+    blended = {} if blend is None else _blend_into(model, blend, blend_weight, scale=int(ckpt["config"]["scales"][0]))
     meta = {
         "trained_with": "vsr train",
         "recipe": ckpt.get("recipe", ""),
@@ -96,5 +105,20 @@ def export(
         "elapsed_s": float(ckpt.get("elapsed_s", 0.0)),
         "metrics": ckpt.get("metrics") or {},
         "train_config": ckpt.get("train_config") or {},
+        **blended,
     }
     return save_model(model, out, meta=meta, official=official, half=half)
+
+
+def _blend_into(model: nn.Module, other: str | os.PathLike[str], weight: float, *, scale: int) -> dict[str, Any]:
+    """``model``'s weights become ``weight * model + (1 - weight) * other``; returns what to record in the file."""
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"blend weight = {weight} must be in 0..1 (1: the run's weights alone)")
+    from vsr.models import load_model
+
+    theirs = load_model(os.fspath(other), scale=scale).state_dict()
+    mine = model.state_dict()
+    if set(theirs) != set(mine) or any(theirs[k].shape != mine[k].shape for k in mine):
+        raise CheckpointError(f"{other}: cannot blend with the run's weights: the architecture or scale differs")
+    model.load_state_dict({k: weight * mine[k].float() + (1.0 - weight) * theirs[k].float() for k in mine})
+    return {"blend": {"with": os.fspath(other), "weight": weight}}
