@@ -8,8 +8,9 @@ One command, three steps, each through vsr's own CLI:
    (the training codec) and x265 crf 28 and vp9 crf 46 (held out of training; vp9 crf 46 damages the Vid4 LR as
    much as x264 crf 28 does: benchmarks/bench_degradation_realism.py). Writes ``x<s>/`` (report.md, CSVs, crops).
 2. Learning curves: every snapshot the fine-tune kept (``--runs``, the folder ``vsr train`` wrote the
-   ``edsr_baseline_x<s>_t91_bsd200_x264`` runs into) scored with ``vsr eval`` on carphone_pristine.mp4 (a real clip
-   held out of training) under clean LR and x264 crf 28, iteration 0 being the clean model. Writes ``curves.csv``.
+   ``edsr_baseline_x<s>_t91_bsd200_x264`` runs into), and the run's last checkpoint, scored with ``vsr eval`` on
+   carphone_pristine.mp4 (a real clip held out of training) under clean LR and x264 crf 28, iteration 0 being the
+   clean model. These are the fine-tune's own weights, before the blend with the clean model. Writes ``curves.csv``.
 3. ``curves.png``: those curves, with the training wall time per run.
 Needs ../shared/data. Scores are fp32, PSNR-Y (video protocol: every frame, no shave, mean of clip means).
 """
@@ -67,6 +68,9 @@ def curves(runs: Path, scales: list[int]) -> list[dict[str, object]]:
         log = list(csv.DictReader((run / "log.csv").open(encoding="utf-8")))
         elapsed = {int(r["iteration"]): float(r["elapsed_s"]) for r in log if r.get("elapsed_s")}
         points = [(0, _clean(scale))] + [(int(p.stem.split("_")[1]), str(p)) for p in snaps]
+        last = max(elapsed, default=0)
+        if (run / "latest.pt").is_file() and last > points[-1][0]:
+            points.append((last, str(run / "latest.pt")))  # the run's end, when it is not a snapshot
         for it, model in points:
             for deg in CURVE_CONDITIONS:
                 psnr, bicubic = _score(model, scale, deg)
