@@ -10,7 +10,7 @@ practical ceiling in GFLOP/s, then the whole ``upscale_video`` runs against the
 official-style whole loop (cv2 decode -> fp32 NCHW batch 1 -> cv2 encode). The
 official loop runs in a fresh process with glibc's malloc defaults, as that demo
 does; the vsr variants run with freed memory kept, as the ``vsr`` command does
-(``vsr._malloc``; ``bench_malloc.py`` measures what that setting is worth).
+(``vsr._core._malloc``; ``bench_malloc.py`` measures what that setting is worth).
 Prints the CPU flags, the ISA limits set by environment and the load average.
 
 int8 runs on both of vsr's runtimes (OpenVINO, torchao) with the same recipe.
@@ -42,8 +42,8 @@ from _common import conv_gflop, machine  # noqa: E402
 from bench_upscale import make_clip, official_demo  # noqa: E402
 
 from vsr import Upscaler  # noqa: E402
-from vsr._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
-from vsr._malloc import TUNABLES, keep_freed_memory  # noqa: E402
+from vsr._core._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
+from vsr._core._malloc import TUNABLES, keep_freed_memory  # noqa: E402
 from vsr import upscale_video  # noqa: E402
 from vsr._openvino import openvino_status  # noqa: E402
 from vsr._plan import Plan  # noqa: E402

@@ -22,7 +22,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vsr._distributed import DistEnv, Group, Progress, Terminated, dist_env, rank_device, sigterm_as_interrupt
+from vsr._core._distributed import DistEnv, Group, Progress, Terminated, dist_env, rank_device, sigterm_as_interrupt
 from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import VideoReader

@@ -14,7 +14,7 @@ import torch
 
 from vsr import _int8
 from vsr._compiled import compiler_status
-from vsr._device import resolve_precision
+from vsr._core._device import resolve_precision
 from vsr.errors import UnsupportedError
 from vsr.models import get_model
 

@@ -6,7 +6,7 @@ Rules:
    for it (``errors`` nothing at all).
 2. Third-party confinement: ``click`` only in ``vsr/cli/``; ``av`` and ``decord`` only in ``vsr/io/``.
 3. Privacy: a ``_``-prefixed module or package is imported only from inside the package that
-   holds it (``vsr._files`` from anywhere in ``vsr``; ``vsr.models._checkpoint`` only from ``vsr.models``),
+   holds it (``vsr._core._files`` from anywhere in ``vsr``; ``vsr.models._checkpoint`` only from ``vsr.models``),
    and a ``_``-prefixed name is never imported from another module.
 4. No import cycles between units.
 
@@ -29,20 +29,12 @@ BOTTOM, MIDDLE, TOP = 0, 1, 2
 UNITS: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "errors": (BOTTOM, ()),
     "metrics": (BOTTOM, ("errors",)),
-    "_files": (BOTTOM, ("errors",)),
-    "_render": (BOTTOM, ("errors",)),
-    "_config": (BOTTOM, ("errors",)),
-    "_device": (BOTTOM, ("errors",)),
-    "_prefetch": (BOTTOM, ("errors",)),
+    "_core": (BOTTOM, ("errors",)),
     "_target": (BOTTOM, ("errors",)),
-    "_distributed": (BOTTOM, ("errors",)),
-    "_lazy": (BOTTOM, ()),
-    "_malloc": (BOTTOM, ()),
-    "_cache": (BOTTOM, ()),
-    "io": (BOTTOM, ("errors", "_files", "_lazy")),
-    "models": (BOTTOM, ("errors", "_files", "_device", "_lazy")),
-    "_plan": (BOTTOM, ("errors", "_files", "_cache")),
-    "_compiled": (BOTTOM, ("errors", "_cache")),
+    "io": (BOTTOM, ("errors", "_core")),
+    "models": (BOTTOM, ("errors", "_core")),
+    "_plan": (BOTTOM, ("errors", "_core")),
+    "_compiled": (BOTTOM, ("errors", "_core")),
     "_int8": (BOTTOM, ("errors", "_compiled")),
     "_openvino": (BOTTOM, ("errors", "_compiled", "_int8")),
     "data": (MIDDLE, None),
@@ -80,7 +72,7 @@ def module_name(path: Path, root: Path = PKG) -> str:
 
 
 def unit_of(name: str) -> str:
-    """``vsr.models._edsr`` -> ``models``; ``vsr._files`` -> ``_files``; ``vsr`` -> ``__init__``."""
+    """``vsr.models._edsr`` -> ``models``; ``vsr._core._files`` -> ``_core``; ``vsr`` -> ``__init__``."""
     parts = name.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 
@@ -139,7 +131,7 @@ def violations(name: str, imported: Iterable[str]) -> list[str]:
                 owner = ".".join(parts[:i])
                 if not (name == owner or name.startswith(owner + ".")):
                     out.append(f"{name} imports {imp}: a private module of {owner}; use {owner}'s public names")
-                break
+                    break
     return out
 
 
@@ -200,7 +192,8 @@ def test_every_unit_is_on_disk() -> None:
     [
         ("vsr.models._edsr", "import vsr._upscaler", "higher tier"),
         ("vsr.io._reader", "from vsr.models import get_model", "io may import only"),
-        ("vsr.errors", "from vsr._files import write_bytes", "errors may import only nothing"),
+        ("vsr.errors", "from vsr._core import write_bytes", "errors may import only nothing"),
+        ("vsr.io._writer", "from vsr._core._files import AtomicFile", "private module of vsr._core"),
         ("vsr.train._loop", "from vsr.models._checkpoint import read_state_dict", "private module of vsr.models"),
         ("vsr.train._loop", "from ..data._datasets import ImageFolder", "private module of vsr.data"),
         ("vsr._pipeline", "import click", "only vsr.cli may"),

@@ -1,4 +1,4 @@
-"""vsr._malloc: the command keeps freed memory mapped, and leaves malloc alone when the user chose otherwise."""
+"""vsr._core._malloc: the command keeps freed memory mapped, and leaves malloc alone when the user chose otherwise."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import vsr.cli as cli_module
-from vsr import _malloc
+from vsr._core import _malloc
 
 GLIBC = sys.platform.startswith("linux") and _malloc._glibc()
 
@@ -88,7 +88,7 @@ def test_every_command_keeps_freed_memory(monkeypatch: pytest.MonkeyPatch) -> No
 
 _FAULTS = textwrap.dedent("""
     import ctypes, resource, sys
-    from vsr._malloc import keep_freed_memory
+    from vsr._core._malloc import keep_freed_memory
     if sys.argv[1] == "kept":
         assert keep_freed_memory()
     libc = ctypes.CDLL(None)

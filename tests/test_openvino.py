@@ -165,7 +165,7 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
 
 
 def test_runtime_choice_is_validated_and_openvino_means_fp32_bf16_or_int8(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vsr._device import resolve_precision
+    from vsr._core._device import resolve_precision
     from vsr.errors import UnsupportedError
 
     with pytest.raises(UnsupportedError, match="contradicts"):

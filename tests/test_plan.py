@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from vsr import _cache, _plan
+from vsr import _plan
+from vsr._core import _cache
 from vsr._autotune import worth_compiling
 from vsr._compiled import CompiledForward, compiler_status
 from vsr._plan import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
@@ -203,7 +204,7 @@ def test_compiling_pays_only_for_long_runs() -> None:
 
 def test_forced_bf16_on_an_emulating_cpu_warns_with_the_measured_cost(monkeypatch: pytest.MonkeyPatch,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
-    from vsr import _device
+    from vsr._core import _device
 
     monkeypatch.setattr(_device, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(_device, "emulated_slowdown", lambda dtype=torch.bfloat16: 6.5)

@@ -23,8 +23,8 @@ from vsr._report import (
     write_compare_report,
     write_eval_report,
 )
-from vsr._files import write_csv
-from vsr._render import crop, crop_window, encode_png, number_text, render_plot
+from vsr._core._files import write_csv
+from vsr._core._render import crop, crop_window, encode_png, number_text, render_plot
 
 from _images import textured, write_rgb
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vsr._lazy import lazy_attributes
+from vsr._core import lazy_attributes
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vsr._compiled import compiler_status
-from vsr._device import cpu_has_native_bf16
+from vsr._core import cpu_has_native_bf16
 from vsr._openvino import openvino_status
 from vsr._plan import (
     TUNE_ENV, Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates,

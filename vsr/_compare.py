@@ -53,8 +53,7 @@ from vsr._compare_results import BICUBIC, Comparison, DiffExample, ModelInfo, Se
 from vsr._evalitems import CodecCache, Layout, detect_layout, item_pair
 from vsr._evalresults import EvalResult
 from vsr._evaluate import evaluate
-from vsr._files import write_bytes, write_csv, write_text
-from vsr._render import crop, crop_window, text_table
+from vsr._core import write_bytes, write_csv, write_text, crop, crop_window, text_table
 from vsr._upscaler import Upscaler
 from vsr.data import imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError

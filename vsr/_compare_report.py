@@ -20,7 +20,7 @@ import numpy as np
 
 from vsr._compare_results import BICUBIC, Comparison, DiffExample, SetScores, group_stats
 from vsr._evalresults import Summary
-from vsr._render import (
+from vsr._core import (
     html_document,
     html_table,
     markdown_table,

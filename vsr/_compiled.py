@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr._cache import INDUCTOR, cache_dir
+from vsr._core import INDUCTOR, cache_dir
 
 __all__ = ["CompiledForward", "ScaleBound", "compiler_status", "inductor_cache_dir", "compile_settings", "SHAPES_LIMIT",
            "one_line"]

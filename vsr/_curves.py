@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr._files import sha256_file, write_text
+from vsr._core import sha256_file, write_text
 from vsr.errors import InvalidInputError
 from vsr._evalitems import detect_layout
 from vsr._evaluate import evaluate
 from vsr._upscaler import Upscaler
 from vsr.models import load_model
-from vsr._render import render_plot
+from vsr._core import render_plot
 from vsr.train import list_snapshots
 
 __all__ = ["bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]

@@ -48,9 +48,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vsr._config import flatten
+from vsr._core import flatten
 from vsr._experiment_config import ExperimentConfig, TrainingStage, load_experiment, plan_training
-from vsr._files import sha256_file, write_csv, write_text
+from vsr._core import sha256_file, write_csv, write_text
 from vsr.errors import ConfigError
 from vsr.train import config_to_dict, export, stored_recipe, train
 

@@ -5,7 +5,7 @@ video frames), a ``[budget]`` applied identically to all of them (iterations,
 batch, patch, optimizer, schedule, precision), the seeds to train each model
 with, and the test sets of ``[compare]``; see :mod:`vsr._experiment` for the
 runner. :func:`load_experiment` reads and checks a recipe (tables are built by
-:func:`vsr._config.build_dataclass`); :func:`plan_training` turns it into one
+:func:`vsr._core._config.build_dataclass`); :func:`plan_training` turns it into one
 :class:`TrainingStage` per model and seed and checks that the budgets really are
 identical.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vsr._config import build_dataclass, flatten, read_toml
+from vsr._core import build_dataclass, flatten, read_toml
 from vsr.data import parse_degradation
 from vsr.errors import ConfigError, UnsupportedError
 from vsr.metrics import PROTOCOLS
@@ -257,7 +257,7 @@ def _stage_name(label: str, seed: int) -> str:
 
 
 def _safe(text: str) -> str:
-    # Not vsr._render.slug (which merges runs and strips ends): run folders of earlier experiments keep their names.
+    # Not vsr._core._render.slug (which merges runs and strips ends): run folders of earlier experiments keep their names.
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 

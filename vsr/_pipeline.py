@@ -30,10 +30,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vsr._files import destination_lock
+from vsr._core import destination_lock
 from vsr._memory import plan_fits
-from vsr._prefetch import Prefetcher, Sink
-from vsr._render import clock_text
+from vsr._core import Prefetcher, Sink, clock_text
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
 from vsr._upscaler import Upscaler
 from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError

@@ -34,8 +34,7 @@ from typing import Any, Literal
 
 import torch
 
-from vsr._cache import PLANS, cache_dir
-from vsr._files import write_text
+from vsr._core import PLANS, cache_dir, write_text
 
 __all__ = [
     "TUNE_ENV", "Plan", "PlanKey", "Decision", "Tuner", "cpu_signature", "load_plan",

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from torch import nn
 
-from vsr._render import clock_text
+from vsr._core import clock_text
 from vsr._upscale import FileResult, FolderStats, destination, run_folder
 from vsr._upscale_settings import InferenceSettings, Upscalers
 from vsr._upscaler import Upscaler

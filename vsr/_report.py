@@ -2,7 +2,7 @@
 
 Works on the dataclasses of :mod:`vsr._evalresults` (:class:`EvalResult` from
 ``vsr eval``, :class:`CompareResult` from ``vsr psnr``). Plots, crops, tables and
-the page come from :mod:`vsr._render`; the HTML page is self-contained: the plot
+the page come from :mod:`vsr._core._render`; the HTML page is self-contained: the plot
 and the image crops are embedded as base64 PNG.
 
 JSON has no infinity, so an infinite PSNR (identical images) is written as the
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from vsr._evalresults import CompareResult, EvalResult, Example, Summary
-from vsr._files import write_bytes, write_csv, write_text
-from vsr._render import (
+from vsr._core import write_bytes, write_csv, write_text
+from vsr._core import (
     crop,
     crop_window,
     encode_png,

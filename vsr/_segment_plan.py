@@ -19,7 +19,7 @@ A ``resume`` run keeps ``manifest.json`` after joining, with a record of the out
 so that the same command run again reports "already complete" instead of refusing the existing output; the
 same holds when a run was killed between giving the output its name and deleting the folder.
 
-Every file is written atomically (:mod:`vsr._files`), so a crash leaves a whole
+Every file is written atomically (:mod:`vsr._core._files`), so a crash leaves a whole
 file or none. ``resume=True`` reuses each segment whose record matches its
 file (size and SHA-256) and the manifest's settings; a run with other settings is
 refused with the list of what differs, so segments made differently are never mixed.
@@ -41,8 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr._config import flatten
-from vsr._files import remove_stale_partials, sha256_file, write_text
+from vsr._core import flatten, remove_stale_partials, sha256_file, write_text
 from vsr._upscaler import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from vsr.io import SegmentInfo, VideoInfo, VideoReader, probe_segment

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vsr._distributed import DistEnv, Group, Progress, dist_env, sigterm_as_interrupt
-from vsr._files import destination_lock, sha256_file
+from vsr._core import DistEnv, Group, Progress, dist_env, sigterm_as_interrupt, destination_lock, sha256_file
 from vsr._memory import plan_fits
 from vsr._pipeline import UpscaleStats, damaged_error, no_frames_error, upscale_stream, warn_if_short
 from vsr._segment_plan import (
@@ -51,8 +50,10 @@ from vsr._segment_plan import (
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, SegmentSettings, Upscalers
 from vsr._upscaler import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, RankFailedError, UnsupportedError
-from vsr.io import FrameBatch, SegmentInfo, VideoInfo, VideoReader, VideoWriter, check_container, check_pixels, default_codec
-from vsr.io import encoder_settings, join_segments, probe_segment
+from vsr.io import (
+    FrameBatch, SegmentInfo, VideoInfo, VideoReader, VideoWriter, check_container, check_pixels, default_codec,
+    encoder_settings, join_segments, probe_segment,
+)
 
 __all__ = ["SegmentedStats", "run_segmented"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vsr._distributed import dist_env
+from vsr._core import dist_env
 from vsr._pipeline import ImageStats, UpscaleStats, run_single, upscale_image
 from vsr._segment_plan import work_dir_for
 from vsr._segments import SegmentedStats, run_segmented

@@ -26,8 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr._device import Precision
-from vsr._distributed import dist_env, rank_device
+from vsr._core import Precision, dist_env, rank_device
 from vsr._target import Target, choose_model_scale
 from vsr._memory import fit_in_memory
 from vsr._upscaler import Upscaler
@@ -154,7 +153,7 @@ class Upscalers:
     A fixed ``scale`` needs one; a target size may need another factor for each
     input size. Each is built once and shared by every file of a folder. Under
     torchrun, device ``auto``/``cuda`` means this process's GPU
-    (:func:`vsr._distributed.rank_device`).
+    (:func:`vsr._core._distributed.rank_device`).
 
     Args:
         settings: what to build.

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr._device import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
+from vsr._core import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
 from vsr._plan import RUNTIMES, Decision, Plan
 from vsr._target import Target
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
@@ -273,7 +273,7 @@ class Upscaler:
             self._compiled = CompiledForward(self.model, self.scale)
         if plan.runtime == "openvino" and (self._openvino is None or self._openvino.model is not self.model
                                            or self._openvino.threads != threads):
-            from vsr._cache import OPENVINO, cache_dir
+            from vsr._core import OPENVINO, cache_dir
             from vsr._openvino import OpenVINOForward
 
             self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / OPENVINO, threads=threads,

@@ -22,7 +22,7 @@ except KeyboardInterrupt:  # Ctrl-C while the console script is still starting: 
     sys.exit(130)
 
 from vsr import __version__
-from vsr._malloc import keep_freed_memory
+from vsr._core import keep_freed_memory
 from vsr.cli._measure import compare_cmd, eval_cmd, experiment_cmd, psnr_cmd
 from vsr.cli._models import models_cmd
 from vsr.cli._train import export_cmd, train_cmd
@@ -81,7 +81,7 @@ def cli(debug: bool, verbose: bool) -> None:
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         set_ffmpeg_logging(True)
-    # The command owns its process: freed tensors stay mapped for the next frame (see vsr._malloc).
+    # The command owns its process: freed tensors stay mapped for the next frame (see vsr._core._malloc).
     keep_freed_memory()
 
 

@@ -133,7 +133,7 @@ def upscale_cmd(
     `torchrun --nproc-per-node 4 -m vsr upscale IN -o OUT --scale 2`: each process
     upscales segments of it, and the segments are joined without re-encoding.
     """
-    from vsr._distributed import dist_env
+    from vsr._core import dist_env
     from vsr._upscale import FileResult, FolderStats, upscale
     from vsr._upscale_settings import DecodeSettings, EncodeSettings, InferenceSettings, SegmentSettings
     from vsr.errors import InputNotFoundError

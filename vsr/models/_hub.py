@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vsr._files import sha256_file
+from vsr._core import sha256_file
 from vsr.errors import DownloadError
 
 __all__ = ["cache_dir", "cached_path", "download", "hash_prefix", "is_offline", "OFFLINE_ENV", "HOME_ENV"]

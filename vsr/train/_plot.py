@@ -1,4 +1,4 @@
-"""The training curves of a run: loss and validation PSNR from its log, drawn by :func:`vsr._render.render_plot`."""
+"""The training curves of a run: loss and validation PSNR from its log, drawn by :func:`vsr._core._render.render_plot`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vsr._files import write_bytes
-from vsr._render import render_plot
+from vsr._core import write_bytes, render_plot
 from vsr.errors import CheckpointError
 
 __all__ = ["plot_log"]
