@@ -45,8 +45,8 @@ from vsr import Upscaler  # noqa: E402
 from vsr._core._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
 from vsr._core._malloc import TUNABLES, keep_freed_memory  # noqa: E402
 from vsr import upscale_video  # noqa: E402
-from vsr._openvino import openvino_status  # noqa: E402
-from vsr._plan import Plan  # noqa: E402
+from vsr.inference._openvino import openvino_status  # noqa: E402
+from vsr.inference._plans import Plan  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
 
 
@@ -195,9 +195,9 @@ def onnxruntime_variants(model: torch.nn.Module, scale: int, frames: np.ndarray,
     except ImportError:
         print("# ONNX Runtime not run: pip install onnxruntime to compare it")
         return {}
-    from vsr._compiled import ScaleBound
-    from vsr._int8 import fake_quantized
-    from vsr._openvino import export_onnx
+    from vsr.inference._compiled import ScaleBound
+    from vsr.inference._int8 import fake_quantized
+    from vsr.inference._openvino import export_onnx
 
     graphs = {"fp32": ScaleBound(copy.deepcopy(model).eval(), scale)}
     if int8:

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from vsr import Upscaler, imresize, psnr  # noqa: E402
-from vsr._target import Target  # noqa: E402
+from vsr.inference._output_size import Target  # noqa: E402
 from vsr.io import list_images, read_image  # noqa: E402
-from vsr._upscaler import area_resize, quantize  # noqa: E402
+from vsr.inference._upscaler import area_resize, quantize  # noqa: E402
 
 SCALE = 1.5
 

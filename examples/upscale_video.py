@@ -6,7 +6,7 @@
 import argparse
 from pathlib import Path
 
-from vsr._upscaler import Upscaler
+from vsr.inference._upscaler import Upscaler
 from vsr.io import VideoReader, VideoWriter
 from vsr.models import default_model_name
 from vsr import upscale_video

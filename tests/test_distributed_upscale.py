@@ -38,7 +38,7 @@ _DYING_RANK = textwrap.dedent(
     import os, signal, sys, time
     from pathlib import Path
 
-    import vsr._upscaler
+    import vsr.inference._upscaler
     from vsr.cli import main
 
     if os.environ.get("RANK") == "1":
@@ -50,7 +50,7 @@ _DYING_RANK = textwrap.dedent(
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGKILL)
 
-        vsr._upscaler.Upscaler.__call__ = die_once_a_segment_is_done
+        vsr.inference._upscaler.Upscaler.__call__ = die_once_a_segment_is_done
     main(sys.argv[2:])
     """
 )

@@ -160,7 +160,7 @@ def test_model_with_wrong_output_is_reported(edsr_set: Path) -> None:
 
 
 def test_real_upscaler_with_a_tiny_random_model(edsr_set: Path) -> None:
-    from vsr._upscaler import Upscaler
+    from vsr.inference._upscaler import Upscaler
     from vsr.models import get_model
 
     torch_model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)

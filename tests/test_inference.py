@@ -10,7 +10,7 @@ import torch
 
 from vsr._core._device import resolve_precision
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError, VSRError
-from vsr._upscaler import Upscaler, quantize, receptive_margin
+from vsr.inference._upscaler import Upscaler, quantize, receptive_margin
 from vsr.models import get_model
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "reference_edsr_baseline_x2.pt"

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from vsr import Upscaler, _autotune, _openvino, _plan, _upscaler
-from vsr._openvino import OpenVINOForward, ir_path, openvino_status
-from vsr._plan import Plan, PlanKey, save_plan
+from vsr import Upscaler
+from vsr.inference import _autotune, _openvino, _plans, _upscaler
+from vsr.inference._openvino import OpenVINOForward, ir_path, openvino_status
+from vsr.inference._plans import Plan, PlanKey, save_plan
 from vsr.models import get_model
 
 needs_openvino = pytest.mark.skipif(not openvino_status()[0], reason=openvino_status()[1])
@@ -154,7 +155,7 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(_autotune, "openvino_status", lambda: (False, "openvino is not installed"))
     model = tiny()
-    key = PlanKey(model=_plan.model_signature(model), scale=2, width=35, height=21, device="cpu", precision="fp32")
+    key = PlanKey(model=_plans.model_signature(model), scale=2, width=35, height=21, device="cpu", precision="fp32")
     fast = Plan(batch_size=2, runtime="openvino")
     save_plan(key, fast, fallback=dataclasses.replace(fast, runtime="eager"),
               timings={fast.describe(): 0.01}, compile_seconds=2.0)
@@ -299,7 +300,7 @@ def test_export_never_sends_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fake_quantized_weights_are_7_bit_and_edges_stay_fp32() -> None:
     """u8 x s8 pair sums must fit the int16 of non-VNNI kernels: |w| <= 63, as for the torchao recipe."""
-    from vsr._int8 import _FakeQuantConv, edge_layers, fake_quantized
+    from vsr.inference._int8 import _FakeQuantConv, edge_layers, fake_quantized
 
     for name, scale, upsampler in (("edsr_baseline", 2, "tail.0.0"), ("mdsr_baseline", 3, "upsample.1.0")):
         model = tiny(name, scale)
@@ -322,7 +323,7 @@ def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
     name: str, scale: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     """Tiles, self-ensemble, odd sizes and a short last batch give the int8 pixels of one whole-frame int8 call."""
-    from vsr._int8 import fake_quantized
+    from vsr.inference._int8 import fake_quantized
 
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     model = tiny(name, scale)
@@ -397,7 +398,7 @@ def test_int8_on_torchao_keeps_a_fixed_plan(monkeypatch: pytest.MonkeyPatch) -> 
 
 _CTRL_C_AFTER_OPENVINO = """
 import gc, signal, torch
-from vsr._openvino import OpenVINOForward
+from vsr.inference._openvino import OpenVINOForward
 from vsr.models import get_model
 torch.manual_seed(0)
 model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval()

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from vsr import _plan
+from vsr.inference import _plans
 from vsr._core import _cache
-from vsr._autotune import worth_compiling
-from vsr._compiled import CompiledForward, compiler_status
-from vsr._plan import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
+from vsr.inference._autotune import worth_compiling
+from vsr.inference._compiled import CompiledForward, compiler_status
+from vsr.inference._plans import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
 from vsr import Upscaler
 from vsr.models import get_model
 
@@ -93,13 +93,13 @@ def test_compile_failure_at_first_call_falls_back(caplog: pytest.LogCaptureFixtu
 
 
 def test_single_images_and_short_clips_are_never_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(_plan.TUNE_ENV, raising=False)
+    monkeypatch.delenv(_plans.TUNE_ENV, raising=False)
     assert should_tune(1, 4, 4) == (False, should_tune(1, 4, 4)[1])
     assert "single image" in should_tune(1, 4, 4)[1] and not should_tune(1, 4, 4)[0]
     assert not should_tune(100, 4, 4)[0]
     assert not should_tune(None, 4, 4)[0]
     assert should_tune(2000, 4, 4)[0]
-    monkeypatch.setenv(_plan.TUNE_ENV, "0")
+    monkeypatch.setenv(_plans.TUNE_ENV, "0")
     assert not should_tune(10**6, 4, 4)[0]
 
 
@@ -150,7 +150,7 @@ def test_long_video_measures_then_caches_by_key(monkeypatch: pytest.MonkeyPatch,
     files = list((tmp_path / "cache" / "plans").glob("*.json"))
     assert len(files) == 1
     rec = json.loads(files[0].read_text())
-    assert rec["key"]["width"] == 35 and rec["key"]["cpu"] == _plan.cpu_signature() and rec["key"]["torch"] == torch.__version__
+    assert rec["key"]["width"] == 35 and rec["key"]["cpu"] == _plans.cpu_signature() and rec["key"]["torch"] == torch.__version__
     assert len(rec["timings"]) == len(decision.candidates)
 
     again = Upscaler(model, scale=2, device="cpu", precision="fp32")
@@ -174,10 +174,10 @@ def test_damaged_or_foreign_cache_records_are_ignored(monkeypatch: pytest.Monkey
     assert load_plan(other) is None
     path.write_text("{not json")
     assert load_plan(key) is None
-    path.write_text(json.dumps({"format": _plan._FORMAT, "key": dataclasses.asdict(key), "plan": {"batch_size": -1}}))
+    path.write_text(json.dumps({"format": _plans._FORMAT, "key": dataclasses.asdict(key), "plan": {"batch_size": -1}}))
     assert load_plan(key) is None
     # A record of an older format (e.g. measured before bf16 could run on OpenVINO) is measured again
-    path.write_text(json.dumps({"format": _plan._FORMAT - 1, "key": dataclasses.asdict(key), "plan": Plan().to_json(),
+    path.write_text(json.dumps({"format": _plans._FORMAT - 1, "key": dataclasses.asdict(key), "plan": Plan().to_json(),
                                 "fallback": Plan().to_json(), "timings": {}}))
     assert load_plan(key) is None
 
@@ -191,9 +191,9 @@ def test_cache_dir_follows_xdg_and_override(monkeypatch: pytest.MonkeyPatch, tmp
 
 
 def test_cpu_signature_includes_isa_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = _plan.cpu_signature()
+    plain = _plans.cpu_signature()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert _plan.cpu_signature() != plain and "ONEDNN_MAX_CPU_ISA=AVX2" in _plan.cpu_signature()
+    assert _plans.cpu_signature() != plain and "ONEDNN_MAX_CPU_ISA=AVX2" in _plans.cpu_signature()
 
 
 def test_compiling_pays_only_for_long_runs() -> None:
@@ -229,7 +229,7 @@ def test_cli_plan_prints_the_plan_and_why_and_writes_nothing(tmp_path: Path, mak
     assert "too short to measure" in r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny_x2.pt"]  # no output, no cache entry
     # after a measurement is cached for this size, --plan shows it and where it came from
-    key = PlanKey(model=_plan.model_signature(tiny()), scale=2, width=32, height=24, device="cpu", precision="fp32")
+    key = PlanKey(model=_plans.model_signature(tiny()), scale=2, width=32, height=24, device="cpu", precision="fp32")
     save_plan(key, Plan(batch_size=2, channels_last=False), fallback=Plan(), timings={"batch 2, NCHW, whole frames, eager": 0.5})
     r = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "-m", str(ckpt), "--precision", "fp32", "--plan"])
     assert "plan: batch 2, NCHW, whole frames, eager (measured " in r.stdout and "cached in" in r.stdout
@@ -250,11 +250,11 @@ def test_upscale_video_measures_plans_on_its_first_frames(tmp_path: Path, make_v
         with av.open(str(path)) as c:
             return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
-    monkeypatch.setenv(_plan.TUNE_ENV, "0")
+    monkeypatch.setenv(_plans.TUNE_ENV, "0")
     upscale_video(src, tmp_path / "plain.mkv", scale=2, model=tiny(), precision="fp32", codec="ffv1", pix_fmt="bgr0",
                   progress=False)
     assert not (tmp_path / "cache" / "plans").exists()
-    monkeypatch.setenv(_plan.TUNE_ENV, "1")
+    monkeypatch.setenv(_plans.TUNE_ENV, "1")
     stats = upscale_video(src, tmp_path / "tuned.mkv", scale=2, model=tiny(), precision="fp32", codec="ffv1", pix_fmt="bgr0",
                           progress=False)
     assert stats.frames == 40 and len(list((tmp_path / "cache" / "plans").glob("*.json"))) == 1
@@ -267,9 +267,9 @@ def test_plans_respect_the_memory_guard(monkeypatch: pytest.MonkeyPatch, tmp_pat
     import copy
 
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv(_plan.TUNE_ENV, "1")
+    monkeypatch.setenv(_plans.TUNE_ENV, "1")
     up = Upscaler(tiny(), scale=2, device="cpu", precision="fp32")
-    # what vsr._memory.fit_in_memory returns when a frame does not fit: a copy that tiles
+    # what vsr.inference._memory.fit_in_memory returns when a frame does not fit: a copy that tiles
     fitted = copy.copy(up)
     fitted.tile = 16
     d = fitted.prepare(64, 64, 5000, fits=lambda batch, tile: batch == 1)

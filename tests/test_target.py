@@ -13,11 +13,11 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from vsr._target import Target, choose_model_scale
+from vsr.inference._output_size import Target, choose_model_scale
 from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import read_image, write_image
-from vsr._upscaler import Upscaler, area_resize, quantize
+from vsr.inference._upscaler import Upscaler, area_resize, quantize
 from vsr.models import get_model, save_model
 from vsr import upscale_segmented, upscale_video
 

@@ -40,9 +40,9 @@ from vsr.errors import (
 # The rest of the public API is imported on first use (PEP 562), so that `import vsr` and the CLI's
 # `vsr --help` do not pay for torch, PyAV, decord and OpenCV.
 _LAZY: dict[str, str] = {
-    "Target": "vsr._target",
+    "Target": "vsr.inference",
     "imresize": "vsr.data",
-    "Upscaler": "vsr._upscaler",
+    "Upscaler": "vsr.inference",
     "FrameBatch": "vsr.io",
     "VideoInfo": "vsr.io",
     "VideoReader": "vsr.io",
@@ -67,9 +67,9 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from vsr._target import Target as Target
+    from vsr.inference import Target as Target
     from vsr.data import imresize as imresize
-    from vsr._upscaler import Upscaler as Upscaler
+    from vsr.inference import Upscaler as Upscaler
     from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
     from vsr.metrics import psnr as psnr, ssim as ssim
     from vsr.models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model

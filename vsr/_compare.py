@@ -54,7 +54,7 @@ from vsr._evalitems import CodecCache, Layout, detect_layout, item_pair
 from vsr._evalresults import EvalResult
 from vsr._evaluate import evaluate
 from vsr._core import write_bytes, write_csv, write_text, crop, crop_window, text_table
-from vsr._upscaler import Upscaler
+from vsr.inference import Upscaler
 from vsr.data import imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.io import list_images

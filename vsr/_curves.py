@@ -23,7 +23,7 @@ from vsr._core import sha256_file, write_text
 from vsr.errors import InvalidInputError
 from vsr._evalitems import detect_layout
 from vsr._evaluate import evaluate
-from vsr._upscaler import Upscaler
+from vsr.inference import Upscaler
 from vsr.models import load_model
 from vsr._core import render_plot
 from vsr.train import list_snapshots

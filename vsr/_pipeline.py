@@ -31,10 +31,10 @@ import cv2
 import numpy as np
 
 from vsr._core import destination_lock
-from vsr._memory import plan_fits
+from vsr.inference import plan_fits
 from vsr._core import Prefetcher, Sink, clock_text
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
-from vsr._upscaler import Upscaler
+from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError
 from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoInfo, VideoReader, VideoWriter, check_pixels, read_image, write_image
 

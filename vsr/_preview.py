@@ -23,7 +23,7 @@ from torch import nn
 from vsr._core import clock_text
 from vsr._upscale import FileResult, FolderStats, destination, run_folder
 from vsr._upscale_settings import InferenceSettings, Upscalers
-from vsr._upscaler import Upscaler
+from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError
 from vsr.io import Backend, VideoReader, is_image_path, read_image, write_image
 

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from vsr._core import flatten, remove_stale_partials, sha256_file, write_text
-from vsr._upscaler import Upscaler
+from vsr.inference import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from vsr.io import SegmentInfo, VideoInfo, VideoReader, probe_segment
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vsr._core import DistEnv, Group, Progress, dist_env, sigterm_as_interrupt, destination_lock, sha256_file
-from vsr._memory import plan_fits
+from vsr.inference import plan_fits
 from vsr._pipeline import UpscaleStats, damaged_error, no_frames_error, upscale_stream, warn_if_short
 from vsr._segment_plan import (
     FORMAT,
@@ -48,7 +48,7 @@ from vsr._segment_plan import (
     write_json,
 )
 from vsr._upscale_settings import DecodeSettings, EncodeSettings, SegmentSettings, Upscalers
-from vsr._upscaler import Upscaler
+from vsr.inference import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, RankFailedError, UnsupportedError
 from vsr.io import (
     FrameBatch, SegmentInfo, VideoInfo, VideoReader, VideoWriter, check_container, check_pixels, default_codec,

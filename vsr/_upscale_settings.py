@@ -27,9 +27,7 @@ import torch
 from torch import nn
 
 from vsr._core import Precision, dist_env, rank_device
-from vsr._target import Target, choose_model_scale
-from vsr._memory import fit_in_memory
-from vsr._upscaler import Upscaler
+from vsr.inference import Target, choose_model_scale, fit_in_memory, Upscaler
 from vsr.errors import UnsupportedError
 from vsr.io import DEFAULT_MAX_PIXELS, Backend
 from vsr.models import default_model_name, model_scales, resolve_model_source

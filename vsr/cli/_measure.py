@@ -64,7 +64,7 @@ def eval_cmd(
 
         model_src = default_model_name(scale)
     if model_src != "bicubic":
-        from vsr._upscaler import Upscaler
+        from vsr.inference import Upscaler
 
         upscaler = Upscaler(model_src, scale=scale, device=device, precision=precision, self_ensemble=self_ensemble)
     elif self_ensemble:

@@ -19,7 +19,7 @@ def _target_options(
     scale: float | None, size: str | None, width: int | None, height: int | None, model_scale: int | None
 ) -> tuple[int | None, Any]:
     """(the model factor when it is known up front, the Target or None for a plain integer scale)."""
-    from vsr._target import Target
+    from vsr.inference import Target
 
     if size is not None and (width is not None or height is not None):
         raise click.UsageError("give --size WxH, or --width and/or --height, not both")

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from vsr._core import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
-from vsr._plan import RUNTIMES, Decision, Plan
-from vsr._target import Target
+from vsr.inference._plans import RUNTIMES, Decision, Plan
+from vsr.inference._output_size import Target
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
 from vsr.models import MDSR, load_model, model_scales
 
@@ -138,7 +138,7 @@ def _runtime_choice(compile: bool | None, runtime: str | None, precision: str, d
             raise UnsupportedError("int8 runs on OpenVINO (--runtime openvino) or torchao compiled (--runtime compiled), "
                                    "not eagerly")
         if runtime is None:
-            from vsr._openvino import openvino_status
+            from vsr.inference._openvino import openvino_status
 
             # Measured on AVX2 and AVX-512 kernels alike: OpenVINO's int8 is faster than torchao's and keeps more PSNR.
             runtime = "openvino" if openvino_status()[0] else "compiled"
@@ -230,7 +230,7 @@ class Upscaler:
         for p in model.parameters():
             p.requires_grad_(False)
         self.model = model
-        # Execution plan (vsr._plan): what the caller fixed is pinned; the rest may be measured by prepare().
+        # Execution plan (vsr.inference._plans): what the caller fixed is pinned; the rest may be measured by prepare().
         self.pinned = {k for k, v in (("batch_size", batch_size), ("tile", tile), ("channels_last", channels_last),
                                       ("runtime", runtime)) if v is not None}
         if runtime == "compiled":
@@ -267,14 +267,14 @@ class Upscaler:
         if self.device.type == "cpu" and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         if plan.runtime == "compiled" and self.precision != "int8" and (self._compiled is None or self._compiled.model is not self.model):
-            from vsr._compiled import CompiledForward, inductor_cache_dir
+            from vsr.inference._compiled import CompiledForward, inductor_cache_dir
 
             inductor_cache_dir()  # compiled kernels kept with vsr's cache, for the next run
             self._compiled = CompiledForward(self.model, self.scale)
         if plan.runtime == "openvino" and (self._openvino is None or self._openvino.model is not self.model
                                            or self._openvino.threads != threads):
             from vsr._core import OPENVINO, cache_dir
-            from vsr._openvino import OpenVINOForward
+            from vsr.inference._openvino import OpenVINOForward
 
             self._openvino = OpenVINOForward(self.model, self.scale, cache=cache_dir() / OPENVINO, threads=threads,
                                              precision=self.precision)
@@ -290,9 +290,9 @@ class Upscaler:
         with candidate plans and keeps the fastest (saved for next time); a
         single image or short clip runs the default plan. ``dry_run`` only
         says what would happen (``vsr upscale --plan``). ``fits(batch, tile)``
-        rules out plans that would not fit in memory (:func:`vsr._memory.plan_fits`).
+        rules out plans that would not fit in memory (:func:`vsr.inference._memory.plan_fits`).
         """
-        from vsr._autotune import decide
+        from vsr.inference._autotune import decide
 
         self.decision, self._tuner = decide(self, width, height, frames, dry_run=dry_run, fits=fits)
         return self.decision
@@ -330,8 +330,8 @@ class Upscaler:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.precision == "int8":
             if self._int8 is None:
-                from vsr._compiled import inductor_cache_dir
-                from vsr._int8 import Int8Forward
+                from vsr.inference._compiled import inductor_cache_dir
+                from vsr.inference._int8 import Int8Forward
 
                 inductor_cache_dir()
                 self._int8 = Int8Forward(self.model, self.scale)

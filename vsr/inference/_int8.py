@@ -1,7 +1,7 @@
 """``--precision int8``: vsr's post-training quantization recipe, and its torch runtime (torchao PT2E, compiled).
 
 Two runtimes share the recipe: OpenVINO's int8 CPU kernels, fed the
-fake-quantized graph of :func:`fake_quantized` (``vsr._openvino``; faster, and
+fake-quantized graph of :func:`fake_quantized` (``vsr.inference._openvino``; faster, and
 the default when ``vsr[cpu-openvino]`` is installed), and torchao's PT2E x86
 inductor quantizer compiled by inductor (:class:`Int8Forward`; dependency-light).
 
@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr._compiled import ScaleBound, compile_settings, compiler_status
+from vsr.inference._compiled import ScaleBound, compile_settings, compiler_status
 from vsr.errors import UnsupportedError
 
 __all__ = ["int8_status", "calibration_patches", "edge_layers", "quantize_int8", "Int8Forward", "fake_quantized",

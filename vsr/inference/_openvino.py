@@ -5,10 +5,10 @@ its own JIT kernels. Measured on EDSR-baseline (``benchmarks/RESULTS.md``,
 the model card): fp32 1.2-1.3x eager channels_last with the same pixels; bf16
 (CPUs with native bf16 only) 1.06-1.13x eager bf16 autocast, Set5/Set14 at
 x2-x4 within 0.001 dB of it; int8 2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI)
-with vsr's recipe (``vsr._int8``), Set5/Set14 at x2-x4 within 0.04 dB of fp32.
+with vsr's recipe (``vsr.inference._int8``), Set5/Set14 at x2-x4 within 0.04 dB of fp32.
 It is an optional extra (``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
-- The model (for int8: :func:`vsr._int8.fake_quantized`, calibrated on
+- The model (for int8: :func:`vsr.inference._int8.fake_quantized`, calibrated on
   vsr's own patches) is exported to ONNX with a dynamic input shape, read by
   ``Core.read_model`` and kept as IR (``.xml``/``.bin``) in
   ``<vsr cache>/openvino`` under a hash of the weights, the scale, the
@@ -48,8 +48,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr._compiled import ScaleBound, one_line
-from vsr._int8 import RECIPE, fake_quantized
+from vsr.inference._compiled import ScaleBound, one_line
+from vsr.inference._int8 import RECIPE, fake_quantized
 
 __all__ = ["openvino_status", "plugin_has_bf16", "OpenVINOForward", "ir_path", "export_onnx"]
 
@@ -102,7 +102,7 @@ class OpenVINOForward:
         cache: folder for the converted IR (``None``: convert in memory every run).
         threads: CPU threads for inference (0: OpenVINO's default).
         precision: ``fp32`` (same pixels as eager), ``bf16`` (bf16 inference precision, where the
-            CPU plugin has it natively) or ``int8`` (vsr's recipe, :mod:`vsr._int8`).
+            CPU plugin has it natively) or ``int8`` (vsr's recipe, :mod:`vsr.inference._int8`).
         keep: for int8, the convolutions to keep in fp32 (``None``: the recipe's,
             ``edge_layers(model, outputs_rounded=False)``).
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr._upscaler import Upscaler
+from vsr.inference._upscaler import Upscaler
 from vsr.errors import OutOfMemoryError
 
 __all__ = ["available_bytes", "estimate_bytes", "fit_in_memory", "plan_fits"]

@@ -2,9 +2,9 @@
 
 :func:`decide` is what :meth:`Upscaler.prepare` runs. In order:
 
-1. a plan cached for the same :class:`~vsr._plan.PlanKey` is used as it is
+1. a plan cached for the same :class:`~vsr.inference._plans.PlanKey` is used as it is
    (its compiled variant only if the input is long enough to pay for compiling);
-2. otherwise, when the input is long enough (:func:`~vsr._plan.should_tune`),
+2. otherwise, when the input is long enough (:func:`~vsr.inference._plans.should_tune`),
    the first batches run with candidate eager plans, the fastest is kept, then
    (for an fp32/bf16 CPU run long enough to amortise the set-up) its compiled variant
    (with a C++ compiler present) and its OpenVINO variant (fp32, or bf16 where the
@@ -27,10 +27,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from vsr._compiled import compiler_status
+from vsr.inference._compiled import compiler_status
 from vsr._core import cpu_has_native_bf16
-from vsr._openvino import openvino_status
-from vsr._plan import (
+from vsr.inference._openvino import openvino_status
+from vsr.inference._plans import (
     TUNE_ENV, Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates,
 )
 
@@ -105,7 +105,7 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     """
     base: Plan = dataclasses.replace(up.plan, batch_size=up.batch_size, tile=up.tile)
     pinned: set[str] = set(up.pinned)
-    if base != up.plan:  # the memory guard (vsr._memory) made this input's batch smaller or tiled it: keep that
+    if base != up.plan:  # the memory guard (vsr.inference._memory) made this input's batch smaller or tiled it: keep that
         pinned |= {"batch_size", "tile"}
     if "runtime" in up.pinned and base.runtime == "compiled":
         what = "int8 on torchao" if up.precision == "int8" else "--compile"

@@ -2,7 +2,7 @@
 
 The model runs at the smallest integer factor that reaches the target (or a
 given one) and its output is reduced to the exact target with an area filter
-(:func:`vsr._upscaler.area_resize`). This module only does the arithmetic.
+(:func:`vsr.inference._upscaler.area_resize`). This module only does the arithmetic.
 """
 
 from __future__ import annotations
