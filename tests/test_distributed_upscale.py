@@ -27,7 +27,7 @@ from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import VideoReader
 from vsr.models import get_model, save_model
-from vsr._segment_plan import work_dir_for
+from vsr.upscaling._manifest import work_dir_for
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 240

@@ -22,9 +22,9 @@ from vsr import (
     SegmentedStats,
     UpscaleStats,
 )
-from vsr._segment_plan import work_dir_for
-from vsr._upscale import FileResult, destination
-from vsr._upscale_settings import Upscalers, split_settings
+from vsr.upscaling._manifest import work_dir_for
+from vsr.upscaling._entry import FileResult, destination
+from vsr.upscaling._settings import Upscalers, split_settings
 from vsr.errors import InputNotFoundError, OutputExistsError, UnsupportedError
 from vsr.models import get_model
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from vsr.cli import cli
 from vsr.io import read_image, write_image
 from vsr.models import get_model, save_model
-from vsr._preview import compose, detail_region
+from vsr.upscaling._preview import compose, detail_region
 
 
 @pytest.fixture()

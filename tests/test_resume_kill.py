@@ -20,7 +20,7 @@ from vsr.errors import OutputExistsError
 from vsr.io import VideoReader
 from vsr.models import get_model, save_model
 from vsr import upscale_segmented
-from vsr._segment_plan import work_dir_for
+from vsr.upscaling._manifest import work_dir_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 6

@@ -22,7 +22,7 @@ from vsr.errors import EncodeError, OutputExistsError, UnsupportedError
 from vsr.io import VideoReader, VideoWriter, decord_available, join_segments, probe_segment
 from vsr.models import get_model, save_model
 from vsr import SegmentedStats, upscale_segmented, upscale_video
-from vsr._segment_plan import MAX_AUTO_SEGMENT_FRAMES, default_segment_frames, plan_segments, work_dir_for
+from vsr.upscaling._manifest import MAX_AUTO_SEGMENT_FRAMES, default_segment_frames, plan_segments, work_dir_for
 
 VFR_PTS = [0, 40, 70, 130, 150, 151, 220, 300, 340, 345, 420, 500, 510, 600, 640, 700, 760, 800, 870, 900, 1200, 1210]
 

@@ -49,17 +49,17 @@ _LAZY: dict[str, str] = {
     "VideoWriter": "vsr.io",
     "psnr": "vsr.metrics",
     "ssim": "vsr.metrics",
-    "DecodeSettings": "vsr._upscale_settings",
-    "EncodeSettings": "vsr._upscale_settings",
-    "InferenceSettings": "vsr._upscale_settings",
-    "SegmentSettings": "vsr._upscale_settings",
-    "ImageStats": "vsr._pipeline",
-    "UpscaleStats": "vsr._pipeline",
-    "SegmentedStats": "vsr._segments",
-    "FolderStats": "vsr._upscale",
-    "upscale": "vsr._upscale",
-    "upscale_segmented": "vsr._upscale",
-    "upscale_video": "vsr._upscale",
+    "DecodeSettings": "vsr.upscaling",
+    "EncodeSettings": "vsr.upscaling",
+    "InferenceSettings": "vsr.upscaling",
+    "SegmentSettings": "vsr.upscaling",
+    "ImageStats": "vsr.upscaling",
+    "UpscaleStats": "vsr.upscaling",
+    "SegmentedStats": "vsr.upscaling",
+    "FolderStats": "vsr.upscaling",
+    "upscale": "vsr.upscaling",
+    "upscale_segmented": "vsr.upscaling",
+    "upscale_video": "vsr.upscaling",
     "get_model": "vsr.models",
     "list_models": "vsr.models",
     "load_model": "vsr.models",
@@ -73,15 +73,14 @@ if TYPE_CHECKING:
     from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
     from vsr.metrics import psnr as psnr, ssim as ssim
     from vsr.models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
-    from vsr._pipeline import ImageStats as ImageStats, UpscaleStats as UpscaleStats
-    from vsr._segments import SegmentedStats as SegmentedStats
-    from vsr._upscale import (
+    from vsr.upscaling import ImageStats as ImageStats, UpscaleStats as UpscaleStats, SegmentedStats as SegmentedStats
+    from vsr.upscaling import (
         FolderStats as FolderStats,
         upscale as upscale,
         upscale_segmented as upscale_segmented,
         upscale_video as upscale_video,
     )
-    from vsr._upscale_settings import (
+    from vsr.upscaling import (
         DecodeSettings as DecodeSettings,
         EncodeSettings as EncodeSettings,
         InferenceSettings as InferenceSettings,

@@ -134,8 +134,9 @@ def upscale_cmd(
     upscales segments of it, and the segments are joined without re-encoding.
     """
     from vsr._core import dist_env
-    from vsr._upscale import FileResult, FolderStats, upscale
-    from vsr._upscale_settings import DecodeSettings, EncodeSettings, InferenceSettings, SegmentSettings
+    from vsr.upscaling import (
+        FileResult, FolderStats, upscale, DecodeSettings, EncodeSettings, InferenceSettings, SegmentSettings,
+    )
     from vsr.errors import InputNotFoundError
 
     if not input_path.exists():
@@ -157,7 +158,7 @@ def upscale_cmd(
     if show_plan:
         if preview or segmented:
             raise click.UsageError("--plan only prints the plan; drop --preview/--resume/--segment-frames/--keep-segments")
-        from vsr._plan_report import describe_plans
+        from vsr.upscaling import describe_plans
 
         for line in describe_plans(input_path, inference, progress=not quiet):
             click.echo(line)
@@ -172,7 +173,7 @@ def upscale_cmd(
 
     result: Any
     if preview:
-        from vsr._preview import preview_files
+        from vsr.upscaling import preview_files
 
         result = preview_files(input_path, output, inference, at=at, decoder=decoder, progress=not quiet, on_file=echo)  # type: ignore[arg-type]
     else:

@@ -1,11 +1,11 @@
 """The one entry point of upscaling: a video, an image or a folder; one process, segments, or torchrun.
 
-:func:`upscale` takes the frozen settings of :mod:`vsr._upscale_settings`, works
+:func:`upscale` takes the frozen settings of :mod:`vsr.upscaling._settings`, works
 out each destination, walks folders, and picks the engine for each file:
 
-* an image: :func:`vsr._pipeline.upscale_image`;
-* a video: :func:`vsr._pipeline.run_single` (decode thread -> model -> encode thread);
-* a video in segments (:mod:`vsr._segments`) when segment settings are given,
+* an image: :func:`vsr.upscaling._single_process.upscale_image`;
+* a video: :func:`vsr.upscaling._single_process.run_single` (decode thread -> model -> encode thread);
+* a video in segments (:mod:`vsr.upscaling._segmented`) when segment settings are given,
   under torchrun, or when an interrupted segmented run left its folder beside
   the output (so that it is never silently ignored).
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from vsr._core import dist_env
-from vsr._pipeline import ImageStats, UpscaleStats, run_single, upscale_image
-from vsr._segment_plan import work_dir_for
-from vsr._segments import SegmentedStats, run_segmented
-from vsr._upscale_settings import (
+from vsr.upscaling._single_process import ImageStats, UpscaleStats, run_single, upscale_image
+from vsr.upscaling._manifest import work_dir_for
+from vsr.upscaling._segmented import SegmentedStats, run_segmented
+from vsr.upscaling._settings import (
     DecodeSettings,
     EncodeSettings,
     InferenceSettings,
@@ -178,7 +178,7 @@ def upscale(
         src: a video or image file, or a folder of them.
         dst: the output file, or a folder for the outputs; ``None``: beside each
             input, named ``<stem>_<tag><ext>`` (:attr:`InferenceSettings.tag`).
-        inference, encode, decode: the settings (:mod:`vsr._upscale_settings`).
+        inference, encode, decode: the settings (:mod:`vsr.upscaling._settings`).
         segments: work in segments (resumable; see :class:`SegmentSettings`). A video
             is also done in segments under torchrun, and when an interrupted
             segmented run left its folder beside the output (which then needs
@@ -195,7 +195,7 @@ def upscale(
     Raises:
         InputNotFoundError: ``src`` does not exist, or the folder holds nothing to upscale.
         UnsupportedError: segments (or torchrun) asked for something other than one video file.
-        The errors of :func:`vsr._pipeline.run_single` and :func:`vsr._segments.run_segmented`
+        The errors of :func:`vsr.upscaling._single_process.run_single` and :func:`vsr.upscaling._segmented.run_segmented`
         for a single file.
     """
     src, output = Path(src), (Path(dst) if dst is not None else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsr._upscale_settings import InferenceSettings, Upscalers
+from vsr.upscaling._settings import InferenceSettings, Upscalers
 from vsr.errors import InputNotFoundError
 from vsr.io import VideoReader, declared_size, is_image_path, is_video_path, read_image
 

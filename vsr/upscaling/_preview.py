@@ -21,8 +21,8 @@ import numpy as np
 from torch import nn
 
 from vsr._core import clock_text
-from vsr._upscale import FileResult, FolderStats, destination, run_folder
-from vsr._upscale_settings import InferenceSettings, Upscalers
+from vsr.upscaling._entry import FileResult, FolderStats, destination, run_folder
+from vsr.upscaling._settings import InferenceSettings, Upscalers
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError
 from vsr.io import Backend, VideoReader, is_image_path, read_image, write_image
@@ -133,7 +133,7 @@ def preview_files(
     """Preview ``src``, or every video and image of the folder ``src``, instead of upscaling it.
 
     Each picture goes to ``<stem>_preview.png`` beside the output :func:`vsr.upscale`
-    would write for ``output`` (see :func:`vsr._upscale.destination`). A folder is
+    would write for ``output`` (see :func:`vsr.upscaling._entry.destination`). A folder is
     walked as :func:`vsr.upscale` walks it: a failing file is recorded, the others
     go on, and ``on_file`` gets each file's result as soon as it is done.
     ``progress`` shows a download bar when an official model is fetched.

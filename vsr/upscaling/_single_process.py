@@ -11,8 +11,8 @@ on the length of the video. An exception in any stage, or Ctrl-C, stops the
 other two, joins their threads, deletes the partial output and re-raises; the
 destination only ever holds a complete file.
 
-:func:`run_single` is the engine; :func:`vsr.upscale` (:mod:`vsr._upscale`) is the
-entry point that picks it, or the segmented engine (:mod:`vsr._segments`), which
+:func:`run_single` is the engine; :func:`vsr.upscale` (:mod:`vsr.upscaling._entry`) is the
+entry point that picks it, or the segmented engine (:mod:`vsr.upscaling._segmented`), which
 reuses :func:`upscale_stream` for each segment.
 """
 
@@ -33,7 +33,7 @@ import numpy as np
 from vsr._core import destination_lock
 from vsr.inference import plan_fits
 from vsr._core import Prefetcher, Sink, clock_text
-from vsr._upscale_settings import DecodeSettings, EncodeSettings, Upscalers
+from vsr.upscaling._settings import DecodeSettings, EncodeSettings, Upscalers
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError
 from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoInfo, VideoReader, VideoWriter, check_pixels, read_image, write_image

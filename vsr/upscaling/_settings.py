@@ -1,7 +1,7 @@
 """The frozen settings of an upscale run, and the Upscalers they build.
 
-:func:`vsr.upscale` and its two engines (one process: :mod:`vsr._pipeline`;
-segments, resume, torchrun: :mod:`vsr._segments`) take the same four settings
+:func:`vsr.upscale` and its two engines (one process: :mod:`vsr.upscaling._single_process`;
+segments, resume, torchrun: :mod:`vsr.upscaling._segmented`) take the same four settings
 objects, so every option has one name, one default and one docstring:
 
 * :class:`InferenceSettings`: the model, the factor or target size, and how it runs;

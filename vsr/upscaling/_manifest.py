@@ -3,7 +3,7 @@
 The frames of the video (or of its ``start``/``duration`` window) are split into
 contiguous segments of about ``segment_frames`` frames (:func:`plan_segments`),
 each starting on a keyframe of the source where one is within half a segment,
-so that it decodes from its own keyframe. :mod:`vsr._segments` makes and joins
+so that it decodes from its own keyframe. :mod:`vsr.upscaling._segmented` makes and joins
 them; this module decides them and keeps their records.
 
 The work folder, ``.<output name>.vsr-segments/`` beside the output (:func:`work_dir_for`)::

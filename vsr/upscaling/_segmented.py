@@ -1,7 +1,7 @@
 """Upscale a video in segments: resumable after a crash, and spread over processes under torchrun.
 
 The frames of the video (or of its ``start``/``duration`` window) are split into
-segments (:mod:`vsr._segment_plan`: the plan, the work folder beside the output,
+segments (:mod:`vsr.upscaling._manifest`: the plan, the work folder beside the output,
 its manifest and records). Every segment is upscaled and encoded into its own
 video-only file with the same encoder settings. When all are done, rank 0 joins
 them by stream copy (:func:`vsr.io.join_segments`: no second encode) into the
@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 
 from vsr._core import DistEnv, Group, Progress, dist_env, sigterm_as_interrupt, destination_lock, sha256_file
 from vsr.inference import plan_fits
-from vsr._pipeline import UpscaleStats, damaged_error, no_frames_error, upscale_stream, warn_if_short
-from vsr._segment_plan import (
+from vsr.upscaling._single_process import UpscaleStats, damaged_error, no_frames_error, upscale_stream, warn_if_short
+from vsr.upscaling._manifest import (
     FORMAT,
     SEGMENT_CONTAINER,
     SEGMENT_SUFFIX,
@@ -47,7 +47,7 @@ from vsr._segment_plan import (
     work_dir_for,
     write_json,
 )
-from vsr._upscale_settings import DecodeSettings, EncodeSettings, SegmentSettings, Upscalers
+from vsr.upscaling._settings import DecodeSettings, EncodeSettings, SegmentSettings, Upscalers
 from vsr.inference import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, RankFailedError, UnsupportedError
 from vsr.io import (
