@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from vsr._evaluate import evaluate  # noqa: E402
+from vsr.evaluation._evaluate import evaluate  # noqa: E402
 from vsr import Upscaler  # noqa: E402
 from vsr.io import VideoReader  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402

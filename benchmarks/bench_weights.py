@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from vsr._evaluate import evaluate  # noqa: E402
+from vsr.evaluation._evaluate import evaluate  # noqa: E402
 from vsr.inference._openvino import openvino_status  # noqa: E402
 from vsr.inference._upscaler import Upscaler  # noqa: E402
 from vsr.models import bundled_weights, load_model  # noqa: E402

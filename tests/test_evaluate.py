@@ -1,4 +1,4 @@
-"""vsr._evaluate: image sets, video layouts, bicubic baselines and frame-level comparisons."""
+"""vsr.evaluation._evaluate: image sets, video layouts, bicubic baselines and frame-level comparisons."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from vsr.data import degrade_bd, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr._evalitems import detect_layout
-from vsr._evaluate import compare_frames, evaluate
+from vsr.evaluation._items import detect_layout
+from vsr.evaluation._evaluate import compare_frames, evaluate
 
 from _images import write_rgb
 

@@ -1,4 +1,4 @@
-"""vsr._report: tables, CSV/JSON with one row per item, the PNG plot, the HTML page."""
+"""vsr.evaluation._report: tables, CSV/JSON with one row per item, the PNG plot, the HTML page."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 
 from vsr.data import imresize
 from vsr.errors import InvalidInputError
-from vsr._evalresults import CompareResult, EvalResult
-from vsr._evaluate import compare_frames, evaluate
-from vsr._report import (
+from vsr.evaluation._results import CompareResult, EvalResult
+from vsr.evaluation._evaluate import compare_frames, evaluate
+from vsr.evaluation._report import (
     compare_to_dict,
     eval_to_dict,
     format_compare,

@@ -1,6 +1,6 @@
 """TOML tables into frozen dataclasses: the one builder behind every recipe vsr reads.
 
-Training recipes (:mod:`vsr.train`) and experiment recipes (:mod:`vsr._experiment_config`)
+Training recipes (:mod:`vsr.train`) and experiment recipes (:mod:`vsr.compare._recipe`)
 both read a TOML file with :func:`read_toml` and turn each table into its
 dataclass with :func:`build_dataclass`, which checks every key against the
 dataclass's fields and every value against the field's annotation

@@ -1,7 +1,7 @@
 """Train several models under one budget, then compare them: the library behind ``vsr experiment``.
 
 An experiment recipe (``pipelines/compare_*.toml``, read by
-:mod:`vsr._experiment_config`) names training recipes (one per model, e.g.
+:mod:`vsr.compare._recipe`) names training recipes (one per model, e.g.
 images vs video frames), a ``[budget]`` applied identically to all of them
 (iterations, batch, patch, optimizer, schedule, precision), the seeds to train
 each model with, and the test sets of ``[compare]``::
@@ -24,7 +24,7 @@ each model with, and the test sets of ``[compare]``::
     video_sets = ["../../shared/data/Vid4"]
 
 :func:`run_experiment` runs one stage per model and seed (train, then export the
-final weights) and a last ``compare`` stage (:mod:`vsr._compare`). Every finished
+final weights) and a last ``compare`` stage (:mod:`vsr.compare._compare`). Every finished
 stage is recorded in ``<out_dir>/stages.json`` with a fingerprint of what it
 did; a re-run skips finished stages, resumes an interrupted training from its
 ``latest.pt``, and refuses (naming the stage) to mix results of a changed recipe
@@ -49,13 +49,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from vsr._core import flatten
-from vsr._experiment_config import ExperimentConfig, TrainingStage, load_experiment, plan_training
+from vsr.compare._recipe import ExperimentConfig, TrainingStage, load_experiment, plan_training
 from vsr._core import sha256_file, write_csv, write_text
 from vsr.errors import ConfigError
 from vsr.train import config_to_dict, export, stored_recipe, train
 
 if TYPE_CHECKING:
-    from vsr._compare_results import Comparison
+    from vsr.compare._results import Comparison
 
 __all__ = ["ExperimentResult", "StageOutcome", "run_experiment"]
 
@@ -303,7 +303,7 @@ def _curve_sections(
     comparison: Comparison, root: Path, progress: bool,
 ) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]]]]:
     """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``."""
-    from vsr._curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
+    from vsr.compare._curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
 
     c = exp.compare
     if progress:
@@ -426,7 +426,7 @@ def _compare_stage(
         "compare": dataclasses.asdict(c), "scale": scale, "groups": groups,
     })
     # Imported when needed: loading and planning an experiment need neither the evaluation nor the report code.
-    from vsr._compare import compare_models, format_comparison, write_comparison_report
+    from vsr.compare._compare import compare_models, format_comparison, write_comparison_report
 
     if not recompare and _done(records.get("compare"), fingerprint, "compare", manifest_path) and \
             (report_dir / "report.md").exists():

@@ -1,6 +1,6 @@
-"""Tables, plots, crops and pages of a model comparison (:class:`vsr._compare_results.Comparison`).
+"""Tables, plots, crops and pages of a model comparison (:class:`vsr.compare._results.Comparison`).
 
-:func:`vsr._compare.write_comparison_report` writes what this module builds:
+:func:`vsr.compare._compare.write_comparison_report` writes what this module builds:
 the summary table (best value per column in bold, signed differences between
 models), per-clip and group tables, per-frame PSNR curves and plots across
 conditions, the tiles of the crops where the models differ most, the CSV rows,
@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vsr._compare_results import BICUBIC, Comparison, DiffExample, SetScores, group_stats
-from vsr._evalresults import Summary
+from vsr.compare._results import BICUBIC, Comparison, DiffExample, SetScores, group_stats
+from vsr.evaluation import Summary
 from vsr._core import (
     html_document,
     html_table,

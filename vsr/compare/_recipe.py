@@ -3,7 +3,7 @@
 An experiment recipe names training recipes (one per model, e.g. images vs
 video frames), a ``[budget]`` applied identically to all of them (iterations,
 batch, patch, optimizer, schedule, precision), the seeds to train each model
-with, and the test sets of ``[compare]``; see :mod:`vsr._experiment` for the
+with, and the test sets of ``[compare]``; see :mod:`vsr.compare._experiment` for the
 runner. :func:`load_experiment` reads and checks a recipe (tables are built by
 :func:`vsr._core._config.build_dataclass`); :func:`plan_training` turns it into one
 :class:`TrainingStage` per model and seed and checks that the budgets really are

@@ -1,5 +1,5 @@
-"""The results of an evaluation, as plain frozen dataclasses: what :func:`vsr._evaluate.evaluate` and
-:func:`vsr._evaluate.compare_frames` return, and what the reports (:mod:`vsr._report`, :mod:`vsr._compare`)
+"""The results of an evaluation, as plain frozen dataclasses: what :func:`vsr.evaluation._evaluate.evaluate` and
+:func:`vsr.evaluation._evaluate.compare_frames` return, and what the reports (:mod:`vsr.evaluation._report`, :mod:`vsr.compare._compare`)
 read. Kept apart from the evaluation so that writing a report needs no data loading or video I/O.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vsr._evalitems import Layout
+from vsr.evaluation._items import Layout
 from vsr.metrics import Protocol
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Several SR models and bicubic, side by side on image and video test sets: the library behind ``vsr compare``.
 
-:func:`compare_models` runs :func:`vsr._evaluate.evaluate` for every model on every
+:func:`compare_models` runs :func:`vsr.evaluation._evaluate.evaluate` for every model on every
 test set, with the protocol that fits the set:
 
 - image sets (EDSR layout or a folder of images): ``edsr-benchmark``, Y channel,
@@ -11,12 +11,12 @@ test set, with the protocol that fits the set:
 
 It then finds, in each image set and each video clip, the item where the models
 differ most, reads it again through the evaluation's item loader
-(:func:`vsr._evalitems.item_pair`) and keeps side-by-side crops of it. The result
-is a :class:`vsr._compare_results.Comparison`. :func:`write_comparison_report`
+(:func:`vsr.evaluation._items.item_pair`) and keeps side-by-side crops of it. The result
+is a :class:`vsr.compare._results.Comparison`. :func:`write_comparison_report`
 writes it as Markdown + a self-contained HTML page (summary table with the best
 value per column in bold and the signed differences between models, per-clip
 table, per-frame PSNR curves, crops) and every number as CSV and JSON, from the
-pieces that :mod:`vsr._compare_report` builds; :func:`format_comparison` prints
+pieces that :mod:`vsr.compare._report` builds; :func:`format_comparison` prints
 the summary for the terminal.
 
 Models may be grouped (e.g. one group per training recipe, one member per seed):
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr._compare_report import (
+from vsr.compare._report import (
     ReportPage,
     comparison_to_dict,
     csv_tables,
@@ -49,10 +49,8 @@ from vsr._compare_report import (
     protocol_lines,
     summary_table,
 )
-from vsr._compare_results import BICUBIC, Comparison, DiffExample, ModelInfo, SetKind, SetScores, TestSet
-from vsr._evalitems import CodecCache, Layout, detect_layout, item_pair
-from vsr._evalresults import EvalResult
-from vsr._evaluate import evaluate
+from vsr.compare._results import BICUBIC, Comparison, DiffExample, ModelInfo, SetKind, SetScores, TestSet
+from vsr.evaluation import CodecCache, Layout, detect_layout, item_pair, EvalResult, evaluate
 from vsr._core import write_bytes, write_csv, write_text, crop, crop_window, text_table
 from vsr.inference import Upscaler
 from vsr.data import imresize, parse_degradation

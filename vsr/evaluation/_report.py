@@ -1,6 +1,6 @@
 """Reports of evaluation results: text tables, CSV, JSON, a per-frame PSNR plot and one HTML page.
 
-Works on the dataclasses of :mod:`vsr._evalresults` (:class:`EvalResult` from
+Works on the dataclasses of :mod:`vsr.evaluation._results` (:class:`EvalResult` from
 ``vsr eval``, :class:`CompareResult` from ``vsr psnr``). Plots, crops, tables and
 the page come from :mod:`vsr._core._render`; the HTML page is self-contained: the plot
 and the image crops are embedded as base64 PNG.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr._evalresults import CompareResult, EvalResult, Example, Summary
+from vsr.evaluation._results import CompareResult, EvalResult, Example, Summary
 from vsr._core import write_bytes, write_csv, write_text
 from vsr._core import (
     crop,

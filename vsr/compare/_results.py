@@ -1,5 +1,5 @@
-"""The result of a model comparison (:func:`vsr._compare.compare_models`) as plain frozen dataclasses,
-and the group statistics derived from it: what :mod:`vsr._compare_report` tabulates and draws.
+"""The result of a model comparison (:func:`vsr.compare._compare.compare_models`) as plain frozen dataclasses,
+and the group statistics derived from it: what :mod:`vsr.compare._report` tabulates and draws.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from vsr._evalitems import Layout
-from vsr._evalresults import EvalResult
+from vsr.evaluation import Layout, EvalResult
 
 __all__ = [
     "BICUBIC",
@@ -105,7 +104,7 @@ class DiffExample:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Result of :func:`vsr._compare.compare_models`: every model and bicubic on every set, and the crops."""
+    """Result of :func:`vsr.compare._compare.compare_models`: every model and bicubic on every set, and the crops."""
 
     scale: int
     models: tuple[ModelInfo, ...]

@@ -10,9 +10,9 @@ contract: uint8 ``N×H×W×3`` in, uint8 ``N×sH×sW×3`` out) and MATLAB bicubi
   ``bd`` degradation.
 
 :func:`compare_frames` scores two videos or frame folders against each other,
-frame by frame. Both return the plain dataclasses of :mod:`vsr._evalresults`;
-:mod:`vsr._report` turns them into tables, CSV/JSON, plots and HTML. The data
-are read by the one item loader, :mod:`vsr._evalitems`.
+frame by frame. Both return the plain dataclasses of :mod:`vsr.evaluation._results`;
+:mod:`vsr.evaluation._report` turns them into tables, CSV/JSON, plots and HTML. The data
+are read by the one item loader, :mod:`vsr.evaluation._items`.
 
 Conventions: ground truth is cropped to ``scale × LR`` size; grey images are
 replicated to RGB (for the model, and so their Y is ``16 + 219/255·v``, the
@@ -32,7 +32,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from vsr._evalitems import (
+from vsr.evaluation._items import (
     CodecCache,
     FramePairs,
     Layout,
@@ -45,7 +45,7 @@ from vsr._evalitems import (
     modcrop,
     video_clips,
 )
-from vsr._evalresults import ClipSummary, CompareResult, EvalResult, Example, FrameCompare, ItemScore, Summary
+from vsr.evaluation._results import ClipSummary, CompareResult, EvalResult, Example, FrameCompare, ItemScore, Summary
 from vsr.data import Degradation, imresize, parse_degradation
 from vsr.errors import DatasetError, InvalidInputError, UnsupportedError
 from vsr.metrics import Protocol, finite_mean, get_protocol, psnr, ssim, temporal_error, video_means

@@ -2,7 +2,7 @@
 
 A run trained with ``train.snapshot_every`` keeps its weights at every multiple
 of it (:func:`vsr.train.list_snapshots`). :func:`score_snapshots` scores them
-with :func:`vsr._evaluate.evaluate` (image sets under ``edsr-benchmark``, video
+with :func:`vsr.evaluation._evaluate.evaluate` (image sets under ``edsr-benchmark``, video
 sets under ``video``, optionally on every k-th frame to keep it cheap), caching
 each score by the snapshot's SHA-256 in a JSON file so an interrupted or
 repeated run redoes nothing. :func:`curve_figures` draws one plot per test set
@@ -21,8 +21,7 @@ import numpy as np
 
 from vsr._core import sha256_file, write_text
 from vsr.errors import InvalidInputError
-from vsr._evalitems import detect_layout
-from vsr._evaluate import evaluate
+from vsr.evaluation import detect_layout, evaluate
 from vsr.inference import Upscaler
 from vsr.models import load_model
 from vsr._core import render_plot

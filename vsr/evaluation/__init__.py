@@ -1,0 +1,67 @@
+"""Measuring a model or a video: ``vsr eval`` and ``vsr psnr``.
+
+- ``_items``: the one evaluation item loader (layout detection, HR/LR pairs with modcrop, clip frames,
+  degraded and compressed clips);
+- ``_results``: the result records (:class:`EvalResult`, :class:`PsnrReport`), which reports read
+  without importing the engines;
+- ``_evaluate``: :func:`evaluate` (a model beside bicubic under a protocol) and :func:`score_frames`
+  (``vsr psnr``: two videos or frame folders, frame by frame);
+- ``_report``: their text tables, CSV, JSON, plots and HTML pages.
+
+Names are imported on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vsr._core import lazy_attributes
+
+_LAZY: dict[str, str] = {
+    "compare_frames": "vsr.evaluation._evaluate",
+    "evaluate": "vsr.evaluation._evaluate",
+    "CodecCache": "vsr.evaluation._items",
+    "detect_layout": "vsr.evaluation._items",
+    "item_pair": "vsr.evaluation._items",
+    "Layout": "vsr.evaluation._items",
+    "format_compare": "vsr.evaluation._report",
+    "format_eval": "vsr.evaluation._report",
+    "write_compare_report": "vsr.evaluation._report",
+    "write_eval_report": "vsr.evaluation._report",
+    "EvalResult": "vsr.evaluation._results",
+    "Summary": "vsr.evaluation._results",
+}
+
+if TYPE_CHECKING:
+    from vsr.evaluation._evaluate import compare_frames as compare_frames, evaluate as evaluate
+    from vsr.evaluation._items import (
+        CodecCache as CodecCache,
+        detect_layout as detect_layout,
+        item_pair as item_pair,
+        Layout as Layout,
+    )
+    from vsr.evaluation._report import (
+        format_compare as format_compare,
+        format_eval as format_eval,
+        write_compare_report as write_compare_report,
+        write_eval_report as write_eval_report,
+    )
+    from vsr.evaluation._results import EvalResult as EvalResult, Summary as Summary
+
+
+__getattr__, __dir__ = lazy_attributes("vsr.evaluation", _LAZY, globals())
+
+__all__ = [
+    "CodecCache",
+    "compare_frames",
+    "detect_layout",
+    "EvalResult",
+    "evaluate",
+    "format_compare",
+    "format_eval",
+    "item_pair",
+    "Layout",
+    "Summary",
+    "write_compare_report",
+    "write_eval_report",
+]
