@@ -46,7 +46,7 @@ from vsr._core._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E4
 from vsr._core._malloc import TUNABLES, keep_freed_memory  # noqa: E402
 from vsr import upscale_video  # noqa: E402
 from vsr.inference._openvino import openvino_status  # noqa: E402
-from vsr.inference._plans import Plan  # noqa: E402
+from vsr.inference._plans import ExecutionPlan  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def main() -> None:
             for f in frames:
                 official(torch.from_numpy(f).permute(2, 0, 1)[None].float(), scale).clamp(0, 255).round()
 
-    def planned(precision: str, plan: Plan) -> Callable[[], object]:
+    def planned(precision: str, plan: ExecutionPlan) -> Callable[[], object]:
         up = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision=precision)
         up.apply_plan(plan)
         return lambda: up(frames)
@@ -125,22 +125,22 @@ def main() -> None:
     variants: dict[str, Callable[[], object]] = {
         "official: fp32 NCHW batch 1": official_loop,
         f"vsr default before measuring ({auto.precision}, {auto.plan.describe()})": lambda: auto(frames),
-        "fp32 channels_last batch 1": planned("fp32", Plan(batch_size=1)),
-        "fp32 channels_last batch 4": planned("fp32", Plan(batch_size=4)),
-        "fp32 NCHW batch 4": planned("fp32", Plan(batch_size=4, channels_last=False)),
-        "fp32 compiled (inductor, freezing) batch 1": planned("fp32", Plan(batch_size=1, runtime="compiled")),
+        "fp32 channels_last batch 1": planned("fp32", ExecutionPlan(batch_size=1)),
+        "fp32 channels_last batch 4": planned("fp32", ExecutionPlan(batch_size=4)),
+        "fp32 NCHW batch 4": planned("fp32", ExecutionPlan(batch_size=4, channels_last=False)),
+        "fp32 compiled (inductor, freezing) batch 1": planned("fp32", ExecutionPlan(batch_size=1, runtime="compiled")),
     }
     if openvino_status()[0]:
         for b in (1, 2):
-            variants[f"fp32 OpenVINO batch {b}"] = planned("fp32", Plan(batch_size=b, runtime="openvino"))
+            variants[f"fp32 OpenVINO batch {b}"] = planned("fp32", ExecutionPlan(batch_size=b, runtime="openvino"))
     else:
         print(f"# OpenVINO not run: {openvino_status()[1]}")
     if cpu_has_native_bf16():
-        variants["bf16 channels_last batch 1"] = planned("bf16", Plan(batch_size=1))
-        variants["bf16 channels_last batch 4"] = planned("bf16", Plan(batch_size=4))
+        variants["bf16 channels_last batch 1"] = planned("bf16", ExecutionPlan(batch_size=1))
+        variants["bf16 channels_last batch 4"] = planned("bf16", ExecutionPlan(batch_size=4))
         if openvino_status()[0]:
             for b in (1, 2):
-                variants[f"bf16 OpenVINO batch {b}"] = planned("bf16", Plan(batch_size=b, runtime="openvino"))
+                variants[f"bf16 OpenVINO batch {b}"] = planned("bf16", ExecutionPlan(batch_size=b, runtime="openvino"))
     else:
         print(f"# bf16 is emulated here: a conv measured {emulated_slowdown():.1f}x slower than fp32 (not run)")
     if not args.no_int8:

@@ -18,7 +18,7 @@ import torch
 from vsr import Upscaler
 from vsr.inference import _autotune, _openvino, _plans, _upscaler
 from vsr.inference._openvino import OpenVINOForward, ir_path, openvino_status
-from vsr.inference._plans import Plan, PlanKey, save_plan
+from vsr.inference._plans import ExecutionPlan, PlanKey, save_plan
 from vsr.models import get_model
 
 needs_openvino = pytest.mark.skipif(not openvino_status()[0], reason=openvino_status()[1])
@@ -37,12 +37,12 @@ def frames(n: int = 3, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
 @needs_openvino
 @pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
 @pytest.mark.parametrize("plan,ensemble", [
-    (Plan(batch_size=2, runtime="openvino"), False),
-    (Plan(batch_size=1, channels_last=False, tile=16, runtime="openvino"), False),
-    (Plan(batch_size=2, tile=16, runtime="openvino"), True),
+    (ExecutionPlan(batch_size=2, runtime="openvino"), False),
+    (ExecutionPlan(batch_size=1, channels_last=False, tile=16, runtime="openvino"), False),
+    (ExecutionPlan(batch_size=2, tile=16, runtime="openvino"), True),
 ], ids=["batch2", "tiled", "tiled-ensemble"])
 def test_openvino_plan_matches_untiled_fp32_eager_within_one_level(
-    name: str, scale: int, plan: Plan, ensemble: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    name: str, scale: int, plan: ExecutionPlan, ensemble: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     model = tiny(name, scale)
@@ -90,7 +90,7 @@ def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.
     model = tiny()
     with caplog.at_level(logging.WARNING):
         up = Upscaler(model, scale=2, device="cpu", precision="fp32")
-        up.apply_plan(Plan(runtime="openvino"))
+        up.apply_plan(ExecutionPlan(runtime="openvino"))
         out = up(frames(2))
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and "not installed" in lines[0] and "eagerly" in lines[0]
@@ -156,13 +156,13 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
     monkeypatch.setattr(_autotune, "openvino_status", lambda: (False, "openvino is not installed"))
     model = tiny()
     key = PlanKey(model=_plans.model_signature(model), scale=2, width=35, height=21, device="cpu", precision="fp32")
-    fast = Plan(batch_size=2, runtime="openvino")
+    fast = ExecutionPlan(batch_size=2, runtime="openvino")
     save_plan(key, fast, fallback=dataclasses.replace(fast, runtime="eager"),
               timings={fast.describe(): 0.01}, compile_seconds=2.0)
     up = Upscaler(model, scale=2, device="cpu", precision="fp32")
     d = up.prepare(35, 21, frames=100000)
-    assert up.plan == Plan(batch_size=2) and "eager because openvino is not installed" in d.reason
-    assert Plan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
+    assert up.plan == ExecutionPlan(batch_size=2) and "eager because openvino is not installed" in d.reason
+    assert ExecutionPlan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
 
 
 def test_runtime_choice_is_validated_and_openvino_means_fp32_bf16_or_int8(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,7 +231,7 @@ def test_openvino_bf16_is_as_close_to_fp32_as_eager_bf16(name: str, scale: int, 
     model = tiny(name, scale)
     ref = Upscaler(model, scale=scale, device="cpu", precision="fp32", batch_size=1, channels_last=False)(frames())
     eager = Upscaler(model, scale=scale, device="cpu", precision="bf16")(frames())
-    for plan in (Plan(batch_size=2, runtime="openvino"), Plan(batch_size=1, tile=16, runtime="openvino")):
+    for plan in (ExecutionPlan(batch_size=2, runtime="openvino"), ExecutionPlan(batch_size=1, tile=16, runtime="openvino")):
         up = Upscaler(model, scale=scale, device="cpu", precision="bf16")
         up.apply_plan(plan)
         out = up(frames())
@@ -269,9 +269,9 @@ def test_openvino_is_a_runtime_candidate_in_fp32_and_in_native_bf16(
     precision: str, native: bool, offered: bool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_autotune, "cpu_has_native_bf16", lambda: native)
-    got = _autotune._runtime_candidates(Plan(batch_size=2), precision, compiler=(False, "no compiler"), openvino=True,
+    got = _autotune._runtime_candidates(ExecutionPlan(batch_size=2), precision, compiler=(False, "no compiler"), openvino=True,
                                         pays=lambda runtime: runtime == "openvino")
-    assert got == ([Plan(batch_size=2, runtime="openvino")] if offered else [])
+    assert got == ([ExecutionPlan(batch_size=2, runtime="openvino")] if offered else [])
 
 
 @needs_openvino

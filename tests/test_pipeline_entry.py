@@ -57,7 +57,7 @@ def test_settings_check_themselves_and_keep_their_own_copy() -> None:
     options["tune"] = "grain"
     assert encode.encoder_options == {"tune": "film"}
     assert InferenceSettings(scale=3).tag == "x3"
-    assert InferenceSettings(target=vsr.Target(width=1280)).tag == "w1280"
+    assert InferenceSettings(target=vsr.OutputSize(width=1280)).tag == "w1280"
 
 
 def test_keywords_are_sorted_into_the_settings_and_unknown_ones_refused() -> None:
@@ -72,7 +72,7 @@ def test_keywords_are_sorted_into_the_settings_and_unknown_ones_refused() -> Non
 def test_upscalers_build_each_factor_once_and_pick_it_from_the_input_size() -> None:
     torch.manual_seed(0)
     mdsr = get_model("mdsr_baseline", n_resblocks=1, n_feats=8)
-    ups = Upscalers(InferenceSettings(model=mdsr, target=vsr.Target(width=30), device="cpu", precision="fp32"))
+    ups = Upscalers(InferenceSettings(model=mdsr, target=vsr.OutputSize(width=30), device="cpu", precision="fp32"))
     assert ups.for_size(10, 8).scale == 3 and ups.for_size(15, 8).scale == 2
     assert ups.for_size(10, 8) is ups.get(3)
 

@@ -15,7 +15,7 @@ from vsr.inference import _plans
 from vsr._core import _cache
 from vsr.inference._autotune import worth_compiling
 from vsr.inference._compiled import CompiledForward, compiler_status
-from vsr.inference._plans import Plan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
+from vsr.inference._plans import ExecutionPlan, PlanKey, Tuner, load_plan, save_plan, should_tune, tuning_candidates
 from vsr import Upscaler
 from vsr.models import get_model
 
@@ -31,17 +31,17 @@ def frames(n: int = 4, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
 
 
 PLANS = [
-    Plan(batch_size=1, channels_last=True),
-    Plan(batch_size=2, channels_last=False),
-    Plan(batch_size=4, channels_last=True, tile=16),
-    Plan(batch_size=3, channels_last=False, tile=16, threads=1),
+    ExecutionPlan(batch_size=1, channels_last=True),
+    ExecutionPlan(batch_size=2, channels_last=False),
+    ExecutionPlan(batch_size=4, channels_last=True, tile=16),
+    ExecutionPlan(batch_size=3, channels_last=False, tile=16, threads=1),
 ]
 
 
 @pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
 @pytest.mark.parametrize("ensemble", [False, True], ids=["plain", "ensemble"])
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: p.describe().replace(" ", ""))
-def test_every_plan_matches_untiled_fp32_eager_within_one_level(name: str, scale: int, ensemble: bool, plan: Plan) -> None:
+def test_every_plan_matches_untiled_fp32_eager_within_one_level(name: str, scale: int, ensemble: bool, plan: ExecutionPlan) -> None:
     model = tiny(name, scale)
     ref = Upscaler(model, scale=scale, device="cpu", precision="fp32", batch_size=1, channels_last=False,
                    self_ensemble=ensemble)(frames())
@@ -104,7 +104,7 @@ def test_single_images_and_short_clips_are_never_tuned(monkeypatch: pytest.Monke
 
 
 def test_candidates_keep_pinned_choices_and_tile_only_large_frames() -> None:
-    base = Plan(batch_size=4, channels_last=True)
+    base = ExecutionPlan(batch_size=4, channels_last=True)
     small = tuning_candidates(base, width=320, height=180, margin=36, pinned=[], max_batch=4, cpus=2)
     assert small[0] == base and {p.batch_size for p in small} == {1, 2, 4}
     assert all(p.tile is None and p.threads == 0 for p in small)
@@ -117,8 +117,8 @@ def test_candidates_keep_pinned_choices_and_tile_only_large_frames() -> None:
 
 
 def test_tuner_keeps_every_output_and_picks_the_fastest() -> None:
-    applied: list[Plan] = []
-    slow, fast = Plan(batch_size=1), Plan(batch_size=2)
+    applied: list[ExecutionPlan] = []
+    slow, fast = ExecutionPlan(batch_size=1), ExecutionPlan(batch_size=2)
     cost = {slow: 0.02, fast: 0.0}
     done: dict[str, object] = {}
 
@@ -155,7 +155,7 @@ def test_long_video_measures_then_caches_by_key(monkeypatch: pytest.MonkeyPatch,
 
     again = Upscaler(model, scale=2, device="cpu", precision="fp32")
     d2 = again.prepare(35, 21, frames=5000)
-    assert d2.source == "cached" and again.plan == Plan.from_json(rec["plan"]) and again._tuner is None
+    assert d2.source == "cached" and again.plan == ExecutionPlan.from_json(rec["plan"]) and again._tuner is None
     # an image of the same size reuses the measured plan; another size is a different key
     assert Upscaler(model, scale=2, device="cpu", precision="fp32").prepare(35, 21, frames=1).source == "cached"
     assert Upscaler(model, scale=2, device="cpu", precision="fp32").prepare(36, 21, frames=1).source == "default"
@@ -168,8 +168,8 @@ def test_long_video_measures_then_caches_by_key(monkeypatch: pytest.MonkeyPatch,
 def test_damaged_or_foreign_cache_records_are_ignored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     key = PlanKey(model="EDSR(x)", scale=2, width=8, height=8, device="cpu", precision="fp32")
-    path = save_plan(key, Plan(batch_size=2), fallback=Plan(), timings={"batch 2": 0.1})
-    assert path is not None and load_plan(key)["plan"] == Plan(batch_size=2)  # type: ignore[index]
+    path = save_plan(key, ExecutionPlan(batch_size=2), fallback=ExecutionPlan(), timings={"batch 2": 0.1})
+    assert path is not None and load_plan(key)["plan"] == ExecutionPlan(batch_size=2)  # type: ignore[index]
     other = dataclasses.replace(key, cpu="another CPU")
     assert load_plan(other) is None
     path.write_text("{not json")
@@ -177,8 +177,8 @@ def test_damaged_or_foreign_cache_records_are_ignored(monkeypatch: pytest.Monkey
     path.write_text(json.dumps({"format": _plans._FORMAT, "key": dataclasses.asdict(key), "plan": {"batch_size": -1}}))
     assert load_plan(key) is None
     # A record of an older format (e.g. measured before bf16 could run on OpenVINO) is measured again
-    path.write_text(json.dumps({"format": _plans._FORMAT - 1, "key": dataclasses.asdict(key), "plan": Plan().to_json(),
-                                "fallback": Plan().to_json(), "timings": {}}))
+    path.write_text(json.dumps({"format": _plans._FORMAT - 1, "key": dataclasses.asdict(key), "plan": ExecutionPlan().to_json(),
+                                "fallback": ExecutionPlan().to_json(), "timings": {}}))
     assert load_plan(key) is None
 
 
@@ -230,7 +230,7 @@ def test_cli_plan_prints_the_plan_and_why_and_writes_nothing(tmp_path: Path, mak
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny_x2.pt"]  # no output, no cache entry
     # after a measurement is cached for this size, --plan shows it and where it came from
     key = PlanKey(model=_plans.model_signature(tiny()), scale=2, width=32, height=24, device="cpu", precision="fp32")
-    save_plan(key, Plan(batch_size=2, channels_last=False), fallback=Plan(), timings={"batch 2, NCHW, whole frames, eager": 0.5})
+    save_plan(key, ExecutionPlan(batch_size=2, channels_last=False), fallback=ExecutionPlan(), timings={"batch 2, NCHW, whole frames, eager": 0.5})
     r = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "-m", str(ckpt), "--precision", "fp32", "--plan"])
     assert "plan: batch 2, NCHW, whole frames, eager (measured " in r.stdout and "cached in" in r.stdout
 

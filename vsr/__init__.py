@@ -40,7 +40,7 @@ from vsr.errors import (
 # The rest of the public API is imported on first use (PEP 562), so that `import vsr` and the CLI's
 # `vsr --help` do not pay for torch, PyAV, decord and OpenCV.
 _LAZY: dict[str, str] = {
-    "Target": "vsr.inference",
+    "OutputSize": "vsr.inference",
     "imresize": "vsr.data",
     "Upscaler": "vsr.inference",
     "FrameBatch": "vsr.io",
@@ -67,7 +67,8 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from vsr.inference import Target as Target
+    from vsr.inference import OutputSize as OutputSize
+    from vsr.inference import OutputSize as Target  # deprecated: see _DEPRECATED
     from vsr.data import imresize as imresize
     from vsr.inference import Upscaler as Upscaler
     from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
@@ -88,7 +89,12 @@ if TYPE_CHECKING:
     )
 
 
-__getattr__, __dir__ = lazy_attributes("vsr", _LAZY, globals())
+# Old public names, still answered with a DeprecationWarning.
+_DEPRECATED: dict[str, str] = {
+    "Target": "OutputSize",  # an output size; in super-resolution a "target" is the HR ground truth
+}
+
+__getattr__, __dir__ = lazy_attributes("vsr", _LAZY, globals(), _DEPRECATED)
 
 
 __all__ = [
@@ -111,8 +117,8 @@ __all__ = [
     "ImageStats",
     "InferenceSettings",
     "SegmentSettings",
+    "OutputSize",
     "SegmentedStats",
-    "Target",
     "UpscaleStats",
     "Upscaler",
     "VideoInfo",

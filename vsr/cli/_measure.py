@@ -87,14 +87,14 @@ def eval_cmd(
 def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: bool, common_prefix: bool,
              crop_to_common: bool) -> None:
     """Per-frame PSNR (Y and RGB) and SSIM of DISTORTED against REFERENCE (videos, frame folders or images)."""
-    from vsr.evaluation import compare_frames, format_compare, write_compare_report
+    from vsr.evaluation import score_frames, format_psnr_report, write_psnr_report
 
     if html_page and out_dir is None:
         raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
-    result = compare_frames(distorted, reference, common_prefix=common_prefix, crop_to_common=crop_to_common)
-    click.echo(format_compare(result))
+    result = score_frames(distorted, reference, common_prefix=common_prefix, crop_to_common=crop_to_common)
+    click.echo(format_psnr_report(result))
     if out_dir is not None:
-        for path in write_compare_report(result, out_dir, html_page=html_page):
+        for path in write_psnr_report(result, out_dir, html_page=html_page):
             click.echo(f"wrote {path}")
 
 

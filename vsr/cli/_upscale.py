@@ -18,8 +18,8 @@ __all__ = ["upscale_cmd"]
 def _target_options(
     scale: float | None, size: str | None, width: int | None, height: int | None, model_scale: int | None
 ) -> tuple[int | None, Any]:
-    """(the model factor when it is known up front, the Target or None for a plain integer scale)."""
-    from vsr.inference import Target
+    """(the model factor when it is known up front, the OutputSize or None for a plain integer scale)."""
+    from vsr.inference import OutputSize
 
     if size is not None and (width is not None or height is not None):
         raise click.UsageError("give --size WxH, or --width and/or --height, not both")
@@ -31,9 +31,9 @@ def _target_options(
 
     try:
         if size is not None:
-            target = Target.parse_size(size, model_scale=model_scale)
+            target = OutputSize.parse_size(size, model_scale=model_scale)
         else:
-            target = Target(scale=scale, width=width, height=height, model_scale=model_scale)
+            target = OutputSize(scale=scale, width=width, height=height, model_scale=model_scale)
     except UnsupportedError as e:
         raise click.UsageError(str(e)) from None
     if target.integer_scale is not None:

@@ -18,22 +18,22 @@ from typing import TYPE_CHECKING
 from vsr._core import lazy_attributes
 
 _LAZY: dict[str, str] = {
-    "compare_frames": "vsr.evaluation._evaluate",
     "evaluate": "vsr.evaluation._evaluate",
+    "score_frames": "vsr.evaluation._evaluate",
     "CodecCache": "vsr.evaluation._items",
     "detect_layout": "vsr.evaluation._items",
     "item_pair": "vsr.evaluation._items",
     "Layout": "vsr.evaluation._items",
-    "format_compare": "vsr.evaluation._report",
     "format_eval": "vsr.evaluation._report",
-    "write_compare_report": "vsr.evaluation._report",
+    "format_psnr_report": "vsr.evaluation._report",
     "write_eval_report": "vsr.evaluation._report",
+    "write_psnr_report": "vsr.evaluation._report",
     "EvalResult": "vsr.evaluation._results",
     "Summary": "vsr.evaluation._results",
 }
 
 if TYPE_CHECKING:
-    from vsr.evaluation._evaluate import compare_frames as compare_frames, evaluate as evaluate
+    from vsr.evaluation._evaluate import evaluate as evaluate, score_frames as score_frames
     from vsr.evaluation._items import (
         CodecCache as CodecCache,
         detect_layout as detect_layout,
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
         Layout as Layout,
     )
     from vsr.evaluation._report import (
-        format_compare as format_compare,
         format_eval as format_eval,
-        write_compare_report as write_compare_report,
+        format_psnr_report as format_psnr_report,
         write_eval_report as write_eval_report,
+        write_psnr_report as write_psnr_report,
     )
     from vsr.evaluation._results import EvalResult as EvalResult, Summary as Summary
 
@@ -53,15 +53,15 @@ __getattr__, __dir__ = lazy_attributes("vsr.evaluation", _LAZY, globals())
 
 __all__ = [
     "CodecCache",
-    "compare_frames",
     "detect_layout",
     "EvalResult",
     "evaluate",
-    "format_compare",
     "format_eval",
+    "format_psnr_report",
     "item_pair",
     "Layout",
+    "score_frames",
     "Summary",
-    "write_compare_report",
     "write_eval_report",
+    "write_psnr_report",
 ]

@@ -9,7 +9,7 @@ contract: uint8 ``N×H×W×3`` in, uint8 ``N×sH×sW×3`` out) and MATLAB bicubi
   (Vimeo90K ``<id>/<clip>/im1..7.png``) or a video file; LR made by the ``bi`` or
   ``bd`` degradation.
 
-:func:`compare_frames` scores two videos or frame folders against each other,
+:func:`score_frames` scores two videos or frame folders against each other,
 frame by frame. Both return the plain dataclasses of :mod:`vsr.evaluation._results`;
 :mod:`vsr.evaluation._report` turns them into tables, CSV/JSON, plots and HTML. The data
 are read by the one item loader, :mod:`vsr.evaluation._items`.
@@ -45,12 +45,12 @@ from vsr.evaluation._items import (
     modcrop,
     video_clips,
 )
-from vsr.evaluation._results import ClipSummary, CompareResult, EvalResult, Example, FrameCompare, ItemScore, Summary
+from vsr.evaluation._results import ClipSummary, PsnrReport, EvalResult, Example, FrameScores, ItemScore, Summary
 from vsr.data import Degradation, imresize, parse_degradation
 from vsr.errors import DatasetError, InvalidInputError, UnsupportedError
 from vsr.metrics import Protocol, finite_mean, get_protocol, psnr, ssim, temporal_error, video_means
 
-__all__ = ["compare_frames", "evaluate"]
+__all__ = ["score_frames", "evaluate"]
 
 #: The :class:`vsr.Upscaler` call contract: uint8 RGB ``N×H×W×3`` in, ``N×sH×sW×3`` out.
 UpscaleFn = Callable[[np.ndarray], np.ndarray]
@@ -401,16 +401,16 @@ def evaluate(
     )
 
 
-# --------------------------------------------------------------------------- compare
+# --------------------------------------------------------------------------- psnr
 
 
-def compare_frames(
+def score_frames(
     distorted: str | os.PathLike[str],
     reference: str | os.PathLike[str],
     *,
     common_prefix: bool = False,
     crop_to_common: bool = False,
-) -> CompareResult:
+) -> PsnrReport:
     """Score ``distorted`` against ``reference`` frame by frame, aligned by index.
 
     Each input is a video file, a folder of frame images (sorted naturally) or a
@@ -428,12 +428,12 @@ def compare_frames(
     d_path, r_path = Path(distorted), Path(reference)
     notes: set[str] = set()
     pairs = FramePairs(d_path, r_path, common_prefix=common_prefix, crop_to_common=crop_to_common, notes=notes)
-    scores: list[FrameCompare] = []
+    scores: list[FrameScores] = []
     extremes = _Extremes()
     for index, (d, r) in enumerate(pairs):
         try:
             py = psnr(d, r, y_channel=True)
-            scores.append(FrameCompare(index, py, psnr(d, r), ssim(d, r, y_channel=True)))
+            scores.append(FrameScores(index, py, psnr(d, r), ssim(d, r, y_channel=True)))
         except InvalidInputError as e:  # e.g. frames too small for SSIM: say which
             raise InvalidInputError(f"{d_path} frame {index}: {e}") from None
         if extremes.wants(py):
@@ -445,7 +445,7 @@ def compare_frames(
     n_identical = len(ys) - len(finite)
     if n_identical:
         notes.add(f"{n_identical} frame(s) identical (inf dB) were left out of the means")
-    return CompareResult(
+    return PsnrReport(
         distorted=str(d_path),
         reference=str(r_path),
         frames=tuple(scores),

@@ -1,7 +1,7 @@
 """Reports of evaluation results: text tables, CSV, JSON, a per-frame PSNR plot and one HTML page.
 
 Works on the dataclasses of :mod:`vsr.evaluation._results` (:class:`EvalResult` from
-``vsr eval``, :class:`CompareResult` from ``vsr psnr``). Plots, crops, tables and
+``vsr eval``, :class:`PsnrReport` from ``vsr psnr``). Plots, crops, tables and
 the page come from :mod:`vsr._core._render`; the HTML page is self-contained: the plot
 and the image crops are embedded as base64 PNG.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr.evaluation._results import CompareResult, EvalResult, Example, Summary
+from vsr.evaluation._results import PsnrReport, EvalResult, Example, Summary
 from vsr._core import write_bytes, write_csv, write_text
 from vsr._core import (
     crop,
@@ -36,7 +36,7 @@ from vsr._core import (
     text_table,
 )
 
-__all__ = ["format_compare", "format_eval", "write_compare_report", "write_eval_report"]
+__all__ = ["format_psnr_report", "format_eval", "write_psnr_report", "write_eval_report"]
 
 _CROP = 160  # side of the crops shown in the HTML page, in output pixels
 
@@ -90,8 +90,8 @@ def eval_to_dict(result: EvalResult) -> dict[str, Any]:
     }
 
 
-def compare_to_dict(result: CompareResult) -> dict[str, Any]:
-    """JSON-ready dict of a :class:`CompareResult` (images left out)."""
+def psnr_report_to_dict(result: PsnrReport) -> dict[str, Any]:
+    """JSON-ready dict of a :class:`PsnrReport` (images left out)."""
     return {
         "distorted": result.distorted,
         "reference": result.reference,
@@ -187,8 +187,8 @@ def format_eval(result: EvalResult) -> str:
     return "\n".join(lines)
 
 
-def format_compare(result: CompareResult) -> str:
-    """Summary of a :class:`CompareResult`: mean, std, worst and best frame."""
+def format_psnr_report(result: PsnrReport) -> str:
+    """Summary of a :class:`PsnrReport`: mean, std, worst and best frame."""
     n = len(result.frames)
     worst, best = result.frames[result.worst_index], result.frames[result.best_index]
     lines = [
@@ -226,7 +226,7 @@ def _eval_plot(result: EvalResult) -> bytes:
     )
 
 
-def _compare_plot(result: CompareResult) -> bytes:
+def _psnr_plot(result: PsnrReport) -> bytes:
     return render_plot(
         {"PSNR-Y": [f.psnr_y for f in result.frames], "PSNR-RGB": [f.psnr_rgb for f in result.frames]},
         title=f"PSNR per frame: {Path(result.distorted).name} vs {Path(result.reference).name}",
@@ -330,8 +330,8 @@ def write_eval_report(
     return paths
 
 
-def write_compare_report(
-    result: CompareResult, out_dir: str | os.PathLike[str], *, html_page: bool = False, prefix: str | None = None
+def write_psnr_report(
+    result: PsnrReport, out_dir: str | os.PathLike[str], *, html_page: bool = False, prefix: str | None = None
 ) -> list[Path]:
     """Write ``<prefix>.csv`` (one row per frame), ``.json``, ``_psnr.png`` and optionally ``.html``.
 
@@ -342,12 +342,12 @@ def write_compare_report(
     stem = prefix or slug(f"{Path(result.distorted).stem}_vs_{Path(result.reference).stem}")
     header = ["index", "psnr_y", "psnr_rgb", "ssim_y"]
     rows = [[str(f.index), number_text(f.psnr_y, 6), number_text(f.psnr_rgb, 6), number_text(f.ssim_y, 6)] for f in result.frames]
-    plot = _compare_plot(result)
-    paths = _write_files(out, stem, header, rows, compare_to_dict(result), plot)
+    plot = _psnr_plot(result)
+    paths = _write_files(out, stem, header, rows, psnr_report_to_dict(result), plot)
     if html_page:
         page = _html_page(
             title=f"{Path(result.distorted).name} vs {Path(result.reference).name}",
-            summary=format_compare(result),
+            summary=format_psnr_report(result),
             tables=[("Per frame", ["frame", "PSNR-Y", "PSNR-RGB", "SSIM-Y"],
                      [[str(f.index), number_text(f.psnr_y, 2), number_text(f.psnr_rgb, 2), number_text(f.ssim_y, 4)] for f in result.frames])],
             plot_png=plot,

@@ -1,6 +1,7 @@
-"""The results of an evaluation, as plain frozen dataclasses: what :func:`vsr.evaluation._evaluate.evaluate` and
-:func:`vsr.evaluation._evaluate.compare_frames` return, and what the reports (:mod:`vsr.evaluation._report`, :mod:`vsr.compare._compare`)
-read. Kept apart from the evaluation so that writing a report needs no data loading or video I/O.
+"""The results of an evaluation, as plain frozen dataclasses: what :func:`vsr.evaluation.evaluate` and
+:func:`vsr.evaluation.score_frames` return, and what the reports (:mod:`vsr.evaluation._report`,
+:mod:`vsr.compare._compare`) read. Kept apart from the evaluation so that writing a report needs no data
+loading or video I/O.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from vsr.metrics import Protocol
 
 __all__ = [
     "ClipSummary",
-    "CompareResult",
+    "PsnrReport",
     "EvalResult",
     "Example",
-    "FrameCompare",
+    "FrameScores",
     "ItemScore",
     "Summary",
 ]
@@ -115,8 +116,8 @@ class EvalResult:
 
 
 @dataclass(frozen=True)
-class FrameCompare:
-    """Scores of one frame pair in :func:`compare_frames` (Y PSNR, RGB PSNR, Y SSIM)."""
+class FrameScores:
+    """Scores of one frame pair in :func:`score_frames` (Y PSNR, RGB PSNR, Y SSIM)."""
 
     index: int
     psnr_y: float
@@ -125,8 +126,8 @@ class FrameCompare:
 
 
 @dataclass(frozen=True)
-class CompareResult:
-    """Result of :func:`compare_frames`: per-frame scores and their summary.
+class PsnrReport:
+    """Result of :func:`score_frames`: per-frame scores and their summary.
 
     Means leave out identical frames (``inf`` dB; counted in ``n_identical``).
     ``worst_index``/``best_index`` are by Y PSNR.
@@ -134,7 +135,7 @@ class CompareResult:
 
     distorted: str
     reference: str
-    frames: tuple[FrameCompare, ...]
+    frames: tuple[FrameScores, ...]
     height: int
     width: int
     n_distorted: int

@@ -23,7 +23,7 @@ _LAZY: dict[str, str] = {
     "plan_fits": "vsr.inference._memory",
     "choose_model_scale": "vsr.inference._output_size",
     "MODEL_SCALES": "vsr.inference._output_size",
-    "Target": "vsr.inference._output_size",
+    "OutputSize": "vsr.inference._output_size",
     "area_resize": "vsr.inference._upscaler",
     "quantize": "vsr.inference._upscaler",
     "receptive_margin": "vsr.inference._upscaler",
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vsr.inference._output_size import (
         choose_model_scale as choose_model_scale,
         MODEL_SCALES as MODEL_SCALES,
-        Target as Target,
+        OutputSize as OutputSize,
     )
     from vsr.inference._upscaler import (
         area_resize as area_resize,
@@ -52,9 +52,9 @@ __all__ = [
     "choose_model_scale",
     "fit_in_memory",
     "MODEL_SCALES",
+    "OutputSize",
     "plan_fits",
     "quantize",
     "receptive_margin",
-    "Target",
     "Upscaler",
 ]

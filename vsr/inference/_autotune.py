@@ -31,7 +31,7 @@ from vsr.inference._compiled import compiler_status
 from vsr._core import cpu_has_native_bf16
 from vsr.inference._openvino import openvino_status
 from vsr.inference._plans import (
-    TUNE_ENV, Decision, Plan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates,
+    TUNE_ENV, Decision, ExecutionPlan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates,
 )
 
 __all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS", "OPENVINO_SHAPE_SECONDS_GUESS", "SETUP_SECONDS_GUESS"]
@@ -56,7 +56,7 @@ def worth_compiling(frames: int | None, seconds_per_frame: float, compile_second
     return frames * seconds_per_frame * _COMPILE_SHARE >= (compile_seconds or COMPILE_SECONDS_GUESS)
 
 
-def _pin(plan: Plan, base: Plan, pinned: set[str]) -> Plan:
+def _pin(plan: ExecutionPlan, base: ExecutionPlan, pinned: set[str]) -> ExecutionPlan:
     """``plan`` with the caller's pinned choices (``base``) put back."""
     fixed = {k: getattr(base, k) for k in pinned if k in ("batch_size", "tile", "channels_last", "runtime")}
     return dataclasses.replace(plan, **fixed)
@@ -68,7 +68,7 @@ def _key(up: Any, width: int, height: int) -> PlanKey:
                    precision=precision)
 
 
-def _timings_note(timings: dict[str, float], winner: Plan) -> str:
+def _timings_note(timings: dict[str, float], winner: ExecutionPlan) -> str:
     best = timings.get(winner.describe())
     if not best:
         return ""
@@ -79,7 +79,7 @@ def _timings_note(timings: dict[str, float], winner: Plan) -> str:
     return f"{1 / best:.2f} fps, {slowest[0] / best:.2f}x faster than {slowest[1]}"
 
 
-def _cached_decision(rec: dict[str, Any], base: Plan, pinned: set[str], frames: int | None, can_run: bool,
+def _cached_decision(rec: dict[str, Any], base: ExecutionPlan, pinned: set[str], frames: int | None, can_run: bool,
                      cannot_why: str) -> Decision:
     """The decision for a cached record: its plan, or its eager fallback when its runtime is missing or its set-up not worth it."""
     plan = _pin(rec["plan"], base, pinned)
@@ -103,7 +103,7 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     frames each call brings (the video reader's batch): the largest batch
     size worth trying. ``fits(batch, tile)`` drops the plans that would not fit in memory.
     """
-    base: Plan = dataclasses.replace(up.plan, batch_size=up.batch_size, tile=up.tile)
+    base: ExecutionPlan = dataclasses.replace(up.plan, batch_size=up.batch_size, tile=up.tile)
     pinned: set[str] = set(up.pinned)
     if base != up.plan:  # the memory guard (vsr.inference._memory) made this input's batch smaller or tiled it: keep that
         pinned |= {"batch_size", "tile"}
@@ -146,16 +146,16 @@ class _Measurement:
     3. the winner is saved under ``key`` and becomes ``up.decision``.
     """
 
-    def __init__(self, up: Any, key: PlanKey, frames: int | None, cands: list[Plan], pinned: set[str], *,
+    def __init__(self, up: Any, key: PlanKey, frames: int | None, cands: list[ExecutionPlan], pinned: set[str], *,
                  compiler: tuple[bool, str], openvino: bool) -> None:
         self.up, self.key, self.frames, self.cands, self.pinned = up, key, frames, cands, pinned
         self.compiler, self.openvino = compiler, openvino
         self.timings: dict[str, float] = {}
         self.tuners: list[Tuner] = []
-        self.eager: Plan = cands[0]
+        self.eager: ExecutionPlan = cands[0]
 
-    def _tuner(self, plans: list[Plan], on_done: Callable[[Plan, dict[Plan, float], int], None], *,
-               frames_total: int | None, known: dict[Plan, float] | None = None) -> Tuner:
+    def _tuner(self, plans: list[ExecutionPlan], on_done: Callable[[ExecutionPlan, dict[ExecutionPlan, float], int], None], *,
+               frames_total: int | None, known: dict[ExecutionPlan, float] | None = None) -> Tuner:
         tuner = Tuner(plans, apply=self.up.apply_plan, run=self.up._upscale_frames, frames_total=frames_total,
                       on_done=on_done, known=known)
         self.tuners.append(tuner)
@@ -172,7 +172,7 @@ class _Measurement:
             return self._tuner(self.cands[:1], self._openvino_base_done, frames_total=self.frames)
         return self._tuner(self.cands, self._candidates_done, frames_total=self.frames)
 
-    def _openvino_base_done(self, winner: Plan, timings: dict[Plan, float], used: int) -> None:
+    def _openvino_base_done(self, winner: ExecutionPlan, timings: dict[ExecutionPlan, float], used: int) -> None:
         runner = self.up._openvino
         if runner is None or not runner.active:
             return  # OpenVINO failed and the model runs eagerly in fp32: nothing to measure or save for this key
@@ -186,7 +186,7 @@ class _Measurement:
             return
         self._tuner(others, self._candidates_done, frames_total=self.frames, known=timings)
 
-    def _candidates_done(self, winner: Plan, timings: dict[Plan, float], used: int) -> None:
+    def _candidates_done(self, winner: ExecutionPlan, timings: dict[ExecutionPlan, float], used: int) -> None:
         self.timings.update({p.describe(): t for p, t in timings.items()})
         self.eager = winner
         remaining = self._remaining(used)
@@ -200,7 +200,7 @@ class _Measurement:
             return
         self._finish(winner, None)
 
-    def _runtimes_done(self, winner: Plan, timings: dict[Plan, float], used: int) -> None:
+    def _runtimes_done(self, winner: ExecutionPlan, timings: dict[ExecutionPlan, float], used: int) -> None:
         self.timings.update({p.describe(): t for p, t in timings.items()})
         runner = {"compiled": self.up._compiled, "openvino": self.up._openvino}.get(winner.runtime)
         if winner.runtime != "eager" and (runner is None or runner.fallback_reason):
@@ -208,7 +208,7 @@ class _Measurement:
             self.up.apply_plan(winner)
         self._finish(winner, runner.compile_seconds if runner is not None else None)
 
-    def _finish(self, winner: Plan, compile_seconds: float | None) -> None:
+    def _finish(self, winner: ExecutionPlan, compile_seconds: float | None) -> None:
         fallback = dataclasses.replace(self.eager, runtime="eager")  # what runs when the winner's runtime cannot
         path = save_plan(self.key, winner, fallback=fallback, timings=self.timings, compile_seconds=compile_seconds)
         summary = ", ".join(f"{name}: {1 / t:.2f} fps" for name, t in sorted(self.timings.items(), key=lambda kv: kv[1]))
@@ -221,8 +221,8 @@ class _Measurement:
         self.up.decision = Decision(winner, "cached", f"measured now: {summary}")
 
 
-def _runtime_candidates(winner: Plan, precision: str, *, compiler: tuple[bool, str], openvino: bool,
-                        pays: Callable[[str], bool]) -> list[Plan]:
+def _runtime_candidates(winner: ExecutionPlan, precision: str, *, compiler: tuple[bool, str], openvino: bool,
+                        pays: Callable[[str], bool]) -> list[ExecutionPlan]:
     """The eager winner's compiled and OpenVINO variants that can run here and that the rest of the run pays for.
 
     OpenVINO in fp32, and in bf16 on CPUs with native bf16 (measured 1.06-1.13x

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from vsr.errors import UnsupportedError
 
-__all__ = ["Target", "MODEL_SCALES", "choose_model_scale"]
+__all__ = ["OutputSize", "MODEL_SCALES", "choose_model_scale"]
 
 #: Factors the EDSR/MDSR presets and bundled weights provide.
 MODEL_SCALES: tuple[int, ...] = (2, 3, 4)
@@ -26,12 +26,16 @@ def _even(x: float) -> int:
 
 
 @dataclass(frozen=True)
-class Target:
+class OutputSize:
     """A requested output size: ``scale`` (may be fractional), or ``width`` and/or ``height`` in pixels.
 
     With only one side given, the other follows the input's aspect ratio,
     rounded to an even number. ``model_scale`` forces the factor the model runs
     at (default: the smallest one that reaches the target).
+
+    It is what ``target=`` of :class:`vsr.Upscaler` and :class:`vsr.InferenceSettings` takes. It was called
+    ``Target`` until the name clashed with the HR ground truth of super-resolution; ``vsr.Target`` still
+    works, with a deprecation warning.
     """
 
     scale: float | None = None
@@ -58,7 +62,7 @@ class Target:
             )
 
     @classmethod
-    def parse_size(cls, text: str, *, model_scale: int | None = None) -> Target:
+    def parse_size(cls, text: str, *, model_scale: int | None = None) -> OutputSize:
         """``"1920x1080"`` (also ``1920:1080``, ``1920*1080``) as a target."""
         m = re.fullmatch(r"\s*(-?\d+)\s*[xX:*]\s*(-?\d+)\s*", text)
         if m is None:
@@ -129,7 +133,7 @@ def _list(scales: Sequence[int]) -> str:
 
 
 def choose_model_scale(
-    scale: int | None, target: Target | None, width: int, height: int, scales: Sequence[int] = (), *, what: str = "the input"
+    scale: int | None, target: OutputSize | None, width: int, height: int, scales: Sequence[int] = (), *, what: str = "the input"
 ) -> int:
     """The factor to run a model with ``scales`` (empty: any of :data:`MODEL_SCALES`) at for this input.
 

@@ -1,6 +1,6 @@
 """Execution plans chosen by measurement, and the cache that remembers them (FFTW's "wisdom" for vsr).
 
-A :class:`Plan` is how the model runs: frames per forward pass, memory format,
+An :class:`ExecutionPlan` is how the model runs: frames per forward pass, memory format,
 LR tile side, intra-op threads, and the runtime: eager, compiled
 (``torch.compile``) or OpenVINO (the model exported to its CPU runtime). The best plan
 depends on the CPU (cache sizes, AVX2 vs AVX-512, native bf16) far more than
@@ -37,7 +37,7 @@ import torch
 from vsr._core import PLANS, cache_dir, write_text
 
 __all__ = [
-    "TUNE_ENV", "Plan", "PlanKey", "Decision", "Tuner", "cpu_signature", "load_plan",
+    "TUNE_ENV", "ExecutionPlan", "PlanKey", "Decision", "Tuner", "cpu_signature", "load_plan",
     "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET", "RUNTIMES",
 ]
 
@@ -61,7 +61,7 @@ RUNTIMES: tuple[str, ...] = ("eager", "compiled", "openvino")
 
 
 @dataclass(frozen=True)
-class Plan:
+class ExecutionPlan:
     """How the model runs; see the module docstring.
 
     ``tile=None`` runs whole frames; ``threads=0`` leaves torch's thread count alone.
@@ -90,7 +90,7 @@ class Plan:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Plan:
+    def from_json(cls, d: dict[str, Any]) -> ExecutionPlan:
         """Inverse of :meth:`to_json`; raises ``TypeError``/``ValueError`` on a malformed record."""
         plan = cls(**d)
         if plan.batch_size < 1 or plan.runtime not in RUNTIMES or plan.threads < 0:
@@ -175,8 +175,8 @@ def load_plan(key: PlanKey) -> dict[str, Any] | None:
         rec = json.loads(path.read_text(encoding="utf-8"))
         if rec.get("format") != _FORMAT or rec.get("key") != dataclasses.asdict(key):
             return None
-        rec["plan"] = Plan.from_json(rec["plan"])
-        rec["fallback"] = Plan.from_json(rec.get("fallback") or rec["plan"].to_json())
+        rec["plan"] = ExecutionPlan.from_json(rec["plan"])
+        rec["fallback"] = ExecutionPlan.from_json(rec.get("fallback") or rec["plan"].to_json())
         rec["path"] = str(path)
         return rec
     except FileNotFoundError:
@@ -186,7 +186,7 @@ def load_plan(key: PlanKey) -> dict[str, Any] | None:
         return None
 
 
-def save_plan(key: PlanKey, plan: Plan, *, fallback: Plan, timings: dict[str, float], compile_seconds: float | None = None) -> Path | None:
+def save_plan(key: PlanKey, plan: ExecutionPlan, *, fallback: ExecutionPlan, timings: dict[str, float], compile_seconds: float | None = None) -> Path | None:
     """Write the record for ``key`` atomically; returns its path, or ``None`` (with a log line) when it cannot be written.
 
     ``fallback`` is the best eager plan, used when the compiled or OpenVINO winner
@@ -211,10 +211,10 @@ def save_plan(key: PlanKey, plan: Plan, *, fallback: Plan, timings: dict[str, fl
 class Decision:
     """The plan that runs first, where it came from, and the candidates still to measure (if any)."""
 
-    plan: Plan
+    plan: ExecutionPlan
     source: Literal["default", "cached", "measure", "pinned"]
     reason: str
-    candidates: tuple[Plan, ...] = ()
+    candidates: tuple[ExecutionPlan, ...] = ()
 
     def summary(self) -> str:
         """One line for ``--plan`` and the log."""
@@ -250,8 +250,8 @@ def should_tune(frames: int | None, n_candidates: int, frames_per_try: int) -> t
 
 
 def tuning_candidates(
-    base: Plan, *, width: int, height: int, margin: int, pinned: Sequence[str], max_batch: int, cpus: int,
-) -> list[Plan]:
+    base: ExecutionPlan, *, width: int, height: int, margin: int, pinned: Sequence[str], max_batch: int, cpus: int,
+) -> list[ExecutionPlan]:
     """The eager plans worth timing for this frame size, ``base`` first; dimensions named in ``pinned`` stay as in ``base``.
 
     - batch 1, 2 and 4 (up to ``max_batch``, the decoder's batch): larger
@@ -264,7 +264,7 @@ def tuning_candidates(
     """
     out = [base]
 
-    def add(p: Plan) -> None:
+    def add(p: ExecutionPlan) -> None:
         if p not in out:
             out.append(p)
 
@@ -319,18 +319,18 @@ class Tuner:
 
     def __init__(
         self,
-        candidates: Sequence[Plan],
+        candidates: Sequence[ExecutionPlan],
         *,
-        apply: Callable[[Plan], None],
+        apply: Callable[[ExecutionPlan], None],
         run: Callable[[Any], Any],
         frames_total: int | None,
-        on_done: Callable[[Plan, dict[Plan, float], int], None],
-        known: dict[Plan, float] | None = None,
+        on_done: Callable[[ExecutionPlan, dict[ExecutionPlan, float], int], None],
+        known: dict[ExecutionPlan, float] | None = None,
     ) -> None:
         self.candidates = list(candidates)
         self._apply, self._run, self._on_done = apply, run, on_done
         self._budget = TUNE_BUDGET * frames_total if frames_total else math.inf
-        self._best: dict[Plan, float] = dict(known or {})
+        self._best: dict[ExecutionPlan, float] = dict(known or {})
         self._step = 0
         self._frames = 0
         self._lost = 0.0  # seconds lost against the fastest candidate so far
@@ -361,7 +361,7 @@ class Tuner:
             self.finish()
         return out
 
-    def finish(self) -> Plan:
+    def finish(self) -> ExecutionPlan:
         """Apply and report the fastest plan measured so far (the first candidate if none was)."""
         if not self.done:
             self.done = True

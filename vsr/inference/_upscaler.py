@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from vsr._core import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
-from vsr.inference._plans import RUNTIMES, Decision, Plan
-from vsr.inference._output_size import Target
+from vsr.inference._plans import RUNTIMES, Decision, ExecutionPlan
+from vsr.inference._output_size import OutputSize
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
 from vsr.models import MDSR, load_model, model_scales
 
@@ -205,7 +205,7 @@ class Upscaler:
         tile_overlap: int | None = None,
         self_ensemble: bool = False,
         channels_last: bool | None = None,
-        target: Target | None = None,
+        target: OutputSize | None = None,
         compile: bool | None = None,
         runtime: str | None = None,
     ) -> None:
@@ -249,14 +249,14 @@ class Upscaler:
         self._tuner: Any = None
         self._threads0 = torch.get_num_threads()
         self.decision: Decision | None = None
-        self.apply_plan(Plan(
+        self.apply_plan(ExecutionPlan(
             batch_size=int(batch_size) if batch_size is not None else (4 if gpu else 1),
             channels_last=bool(channels_last) if channels_last is not None else True,
             tile=tile, runtime=runtime or "eager",  # type: ignore[arg-type]
         ))
 
     # ------------------------------------------------------------ execution plan
-    def apply_plan(self, plan: Plan) -> None:
+    def apply_plan(self, plan: ExecutionPlan) -> None:
         """Run from now on as ``plan`` says (batch size, memory format, tile, threads, eager/compiled/OpenVINO)."""
         self.plan = plan
         self.batch_size = plan.batch_size

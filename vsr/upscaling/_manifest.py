@@ -51,11 +51,11 @@ __all__ = [
     "MAX_AUTO_SEGMENT_FRAMES",
     "SEGMENT_CONTAINER",
     "SEGMENT_SUFFIX",
-    "Plan",
+    "SegmentPlan",
     "Segment",
     "default_segment_frames",
     "describe",
-    "make_plan",
+    "make_segment_plan",
     "manifest",
     "output_record",
     "plan_segments",
@@ -189,7 +189,7 @@ def describe(e: BaseException) -> str:
 
 # --------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
-class Plan:
+class SegmentPlan:
     """What rank 0 decides and every rank follows."""
 
     work_dir: Path
@@ -323,10 +323,10 @@ def remove_segment_files(work: Path, segments: Sequence[Segment]) -> None:
         (work / seg.file_name).unlink(missing_ok=True)
 
 
-def make_plan(
+def make_segment_plan(
     src: Path, dst: Path, reader: VideoReader, settings: dict[str, Any], *, segment_frames: int | None, resume: bool,
     overwrite: bool, world_size: int,
-) -> Plan:
+) -> SegmentPlan:
     """Rank 0: check the destination, reuse or start the work folder, and decide the segments."""
     work = work_dir_for(dst)
     manifest_path = work / "manifest.json"
@@ -335,7 +335,7 @@ def make_plan(
         if finished is None:
             raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
         settings_sha256, segments, complete = finished
-        return Plan(work, settings_sha256, segments, (), sum(s.frames for s in segments), complete)
+        return SegmentPlan(work, settings_sha256, segments, (), sum(s.frames for s in segments), complete)
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists; pass --overwrite (overwrite=True) to replace it")
     if dst.is_dir():
@@ -390,7 +390,7 @@ def make_plan(
     reused = sum(segments[i].frames for i in done)
     if done:
         log.info("%s: reusing %d of %d segments (%d frames)", dst, len(done), len(segments), reused)
-    return Plan(work, settings_sha256, segments, pending, reused)
+    return SegmentPlan(work, settings_sha256, segments, pending, reused)
 
 
 def manifest(

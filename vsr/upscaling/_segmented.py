@@ -36,10 +36,10 @@ from vsr.upscaling._manifest import (
     FORMAT,
     SEGMENT_CONTAINER,
     SEGMENT_SUFFIX,
-    Plan,
+    SegmentPlan,
     Segment,
     describe,
-    make_plan,
+    make_segment_plan,
     manifest,
     output_record,
     remove_segment_files,
@@ -142,7 +142,7 @@ class _Context:
     reader: VideoReader
     pts: tuple[int, ...]
     upscaler: Upscaler
-    plan: Plan
+    plan: SegmentPlan
     codec: str
     encode: EncodeSettings
     start: float | None
@@ -240,7 +240,7 @@ def _make_all(ctx: _Context, group: Group, progress: bool | Callable[[int], None
 
 
 def _join(
-    src: Path, dst: Path, info: VideoInfo, plan: Plan, settings: Mapping[str, Any], decode: DecodeSettings, *,
+    src: Path, dst: Path, info: VideoInfo, plan: SegmentPlan, settings: Mapping[str, Any], decode: DecodeSettings, *,
     overwrite: bool, keep: bool, keep_manifest: bool,
 ) -> tuple[int, int, tuple[int, int], str]:
     """Rank 0: record every segment in the manifest, join them into ``dst``, and delete the folder unless ``keep``.
@@ -289,7 +289,7 @@ def _join(
 
 
 def _already_complete(
-    src: Path, dst: Path, plan: Plan, info: VideoInfo, upscaler: Upscaler, decoder: str, codec: str, world_size: int, t0: float
+    src: Path, dst: Path, plan: SegmentPlan, info: VideoInfo, upscaler: Upscaler, decoder: str, codec: str, world_size: int, t0: float
 ) -> SegmentedStats:
     """What a resume reports when ``dst`` is already the finished output of this job."""
     done = plan.complete or {}
@@ -349,10 +349,10 @@ def run_segmented(
         info = reader.info
         settings: dict[str, Any] = {}
 
-        def plan() -> Plan:
+        def plan() -> SegmentPlan:
             settings.update(run_settings(src, reader.frame_pts, info, upscaler, codec=codec, options=options, pix_fmt=encode.pix_fmt,
                                          suffix=dst.suffix.lower(), start=decode.start, duration=decode.duration))
-            return make_plan(src, dst, reader, settings, segment_frames=segments.segment_frames, resume=segments.resume,
+            return make_segment_plan(src, dst, reader, settings, segment_frames=segments.segment_frames, resume=segments.resume,
                              overwrite=overwrite, world_size=env.world_size)
 
         the_plan = _on_main(group, plan)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from vsr._core import Precision, dist_env, rank_device
-from vsr.inference import Target, choose_model_scale, fit_in_memory, Upscaler
+from vsr.inference import OutputSize, choose_model_scale, fit_in_memory, Upscaler
 from vsr.errors import UnsupportedError
 from vsr.io import DEFAULT_MAX_PIXELS, Backend
 from vsr.models import default_model_name, model_scales, resolve_model_source
@@ -44,7 +44,7 @@ class InferenceSettings:
             use) or a checkpoint path; ``None`` uses the bundled default for the factor.
         scale: the factor the model runs at (2, 3 or 4, what the model supports);
             ``None`` with a ``target`` picks, per input, the smallest one that reaches it.
-        target: an exact output size or fractional scale (:class:`vsr.Target`); the
+        target: an exact output size or fractional scale (:class:`vsr.OutputSize`); the
             model output is reduced to it with an area filter, frame by frame.
         device, precision, batch_size, tile, self_ensemble, compile, runtime: see :class:`vsr.Upscaler`; ``batch_size``,
             ``tile``, ``compile`` and ``runtime`` left ``None`` are the execution plan's choice (measured on the first
@@ -56,7 +56,7 @@ class InferenceSettings:
 
     model: nn.Module | str | os.PathLike[str] | None = None
     scale: int | None = None
-    target: Target | None = None
+    target: OutputSize | None = None
     device: str | torch.device | None = None
     precision: Precision | str = "auto"
     batch_size: int | None = None

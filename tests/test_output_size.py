@@ -1,4 +1,4 @@
-"""Target sizes and fractional scales: the arithmetic, the area filter, and `vsr upscale --size/--width/--scale 1.5`."""
+"""Output sizes and fractional scales: the arithmetic, the area filter, and `vsr upscale --size/--width/--scale 1.5`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from vsr.inference._output_size import Target, choose_model_scale
+from vsr.inference._output_size import OutputSize, choose_model_scale
 from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import read_image, write_image
@@ -53,16 +53,16 @@ def packets(path: Path) -> list[bytes]:
 @pytest.mark.parametrize(
     ("target", "size_in", "size_out", "k"),
     [
-        (Target(scale=1.5), (1280, 720), (1920, 1080), 2),
-        (Target(scale=2.5), (100, 60), (250, 150), 3),
-        (Target(width=1920, height=1080), (640, 360), (1920, 1080), 3),
-        (Target(width=3840), (1920, 800), (3840, 1600), 2),
-        (Target(width=1000), (640, 272), (1000, 426), 2),  # 425.0 -> nearest even
-        (Target(height=1080), (853, 480), (1920, 1080), 3),  # 1919.25 -> 1920 (even), beyond x2 (1706)
-        (Target(scale=1.5, model_scale=4), (10, 10), (15, 15), 4),
+        (OutputSize(scale=1.5), (1280, 720), (1920, 1080), 2),
+        (OutputSize(scale=2.5), (100, 60), (250, 150), 3),
+        (OutputSize(width=1920, height=1080), (640, 360), (1920, 1080), 3),
+        (OutputSize(width=3840), (1920, 800), (3840, 1600), 2),
+        (OutputSize(width=1000), (640, 272), (1000, 426), 2),  # 425.0 -> nearest even
+        (OutputSize(height=1080), (853, 480), (1920, 1080), 3),  # 1919.25 -> 1920 (even), beyond x2 (1706)
+        (OutputSize(scale=1.5, model_scale=4), (10, 10), (15, 15), 4),
     ],
 )
-def test_sizes_and_model_scales(target: Target, size_in: tuple[int, int], size_out: tuple[int, int], k: int) -> None:
+def test_sizes_and_model_scales(target: OutputSize, size_in: tuple[int, int], size_out: tuple[int, int], k: int) -> None:
     assert target.size_for(*size_in) == size_out
     assert target.model_scale_for(*size_in) == k
     if target.scale is None and (target.width is None or target.height is None):
@@ -71,41 +71,50 @@ def test_sizes_and_model_scales(target: Target, size_in: tuple[int, int], size_o
 
 def test_impossible_requests_are_refused_with_the_reason() -> None:
     with pytest.raises(UnsupportedError, match="scale must be a number greater than 1, got 1; vsr only enlarges"):
-        Target(scale=1.0)
+        OutputSize(scale=1.0)
     with pytest.raises(UnsupportedError, match="scale must be a number greater than 1, got -2"):
-        Target(scale=-2)
+        OutputSize(scale=-2)
     with pytest.raises(UnsupportedError, match="width must be a positive number of pixels, got 0"):
-        Target(width=0)
+        OutputSize(width=0)
     with pytest.raises(UnsupportedError, match="height must be a positive number of pixels, got -5"):
-        Target(height=-5, width=10)
+        OutputSize(height=-5, width=10)
     with pytest.raises(UnsupportedError, match=r"no model reaches x4.5: the largest model factor is x4"):
-        Target(scale=4.5)
+        OutputSize(scale=4.5)
     with pytest.raises(UnsupportedError, match="size '1920' is not WIDTHxHEIGHT"):
-        Target.parse_size("1920")
+        OutputSize.parse_size("1920")
     with pytest.raises(UnsupportedError, match=r"clip.mp4: target 600x300 is smaller than the input 640x360"):
-        Target.parse_size("600x300").size_for(640, 360, what="clip.mp4")
+        OutputSize.parse_size("600x300").size_for(640, 360, what="clip.mp4")
     with pytest.raises(UnsupportedError, match="is the input's own size"):
-        Target(width=640).size_for(640, 360)
+        OutputSize(width=640).size_for(640, 360)
     with pytest.raises(UnsupportedError, match=r"no model reaches 3000x1688 from 640x360 \(x4.69 needed"):
-        Target(width=3000).model_scale_for(640, 360)
+        OutputSize(width=3000).model_scale_for(640, 360)
     with pytest.raises(UnsupportedError, match=r"model scale x2 gives 200x100, smaller than the target 300x150; use a model scale of at least 3"):
-        Target(scale=3.0, model_scale=2).model_scale_for(100, 50)
+        OutputSize(scale=3.0, model_scale=2).model_scale_for(100, 50)
     with pytest.raises(UnsupportedError, match=r"no model reaches 25x25 from 10x10 \(x2.5 needed; model factors: x2\)"):
-        choose_model_scale(None, Target(scale=2.5), 10, 10, (2,))
-    assert choose_model_scale(None, Target(scale=2.5), 10, 10, (2, 3, 4)) == 3
-    assert choose_model_scale(4, Target(scale=2.5), 10, 10) == 4
+        choose_model_scale(None, OutputSize(scale=2.5), 10, 10, (2,))
+    assert choose_model_scale(None, OutputSize(scale=2.5), 10, 10, (2, 3, 4)) == 3
+    assert choose_model_scale(4, OutputSize(scale=2.5), 10, 10) == 4
     assert choose_model_scale(2, None, 10, 10) == 2
 
 
 def test_integer_scales_need_no_resize() -> None:
-    assert Target(scale=2.0).integer_scale == 2
-    assert Target(scale=1.5).integer_scale is None
-    assert Target(scale=2.0, model_scale=3).integer_scale is None
-    assert [Target(scale=1.5).tag, Target.parse_size("1920x1080").tag, Target(width=8).tag, Target(height=6).tag] == [
+    assert OutputSize(scale=2.0).integer_scale == 2
+    assert OutputSize(scale=1.5).integer_scale is None
+    assert OutputSize(scale=2.0, model_scale=3).integer_scale is None
+    assert [OutputSize(scale=1.5).tag, OutputSize.parse_size("1920x1080").tag, OutputSize(width=8).tag, OutputSize(height=6).tag] == [
         "x1.5", "1920x1080", "w8", "h6"]
 
 
 # --------------------------------------------------------------------------- the area filter
+def test_the_old_name_target_still_works_with_a_deprecation_warning() -> None:
+    import vsr
+
+    with pytest.warns(DeprecationWarning, match="vsr.Target is deprecated; use vsr.OutputSize"):
+        old = vsr.Target
+    assert old is OutputSize is vsr.OutputSize
+    assert "Target" not in vsr.__all__ and "Target" not in dir(vsr) and "OutputSize" in vsr.__all__
+
+
 @pytest.mark.parametrize(("h", "w", "oh", "ow"), [(40, 60, 30, 45), (37, 53, 20, 41), (48, 64, 48, 50), (100, 90, 33, 71)])
 def test_area_resize_matches_opencv_inter_area(h: int, w: int, oh: int, ow: int) -> None:
     img = np.random.default_rng(h).uniform(0, 255, (h, w, 3)).astype(np.float32)
@@ -123,7 +132,7 @@ def test_area_resize_keeps_constants_and_refuses_enlarging() -> None:
 
 def test_upscaler_with_a_target_reduces_the_model_output_before_rounding(tiny: nn.Module) -> None:
     frames = np.random.default_rng(1).integers(0, 256, (2, 12, 16, 3), dtype=np.uint8)
-    up = Upscaler(tiny, scale=2, device="cpu", precision="fp32", target=Target(scale=1.5))
+    up = Upscaler(tiny, scale=2, device="cpu", precision="fp32", target=OutputSize(scale=1.5))
     assert up.output_size(16, 12) == (24, 18)
     out = up(frames)
     assert out.shape == (2, 18, 24, 3) and out.dtype == np.uint8
@@ -132,7 +141,7 @@ def test_upscaler_with_a_target_reduces_the_model_output_before_rounding(tiny: n
     ref = quantize(area_resize(plain.upscale_tensor(x), (18, 24))).permute(0, 2, 3, 1).numpy()
     np.testing.assert_array_equal(out, ref)
     with pytest.raises(UnsupportedError, match="larger than the model's x2 output"):
-        Upscaler(tiny, scale=2, device="cpu", target=Target(scale=2.5)).output_size(16, 12)
+        Upscaler(tiny, scale=2, device="cpu", target=OutputSize(scale=2.5)).output_size(16, 12)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -192,7 +201,7 @@ def test_cli_video_to_a_size_keeps_frames_timestamps_and_audio(tmp_path: Path, m
 
 def test_video_and_segments_give_the_same_frames_at_a_fractional_scale(tmp_path: Path, make_video, tiny: nn.Module) -> None:
     src = make_video("in.mkv", frames=10, size=(32, 24), options={"g": "3"}, audio=["aac"])
-    kw = dict(model=tiny, precision="fp32", codec="ffv1", progress=False, target=Target(scale=1.5))
+    kw = dict(model=tiny, precision="fp32", codec="ffv1", progress=False, target=OutputSize(scale=1.5))
     single = upscale_video(src, tmp_path / "one.mkv", scale=None, **kw)
     seg = upscale_segmented(src, tmp_path / "seg.mkv", scale=None, segment_frames=4, **kw)
     assert single.output_size == seg.output_size == (48, 36) and single.scale == seg.scale == 2
