@@ -24,7 +24,8 @@ from vsr import (
 )
 from vsr.upscaling._manifest import work_dir_for
 from vsr.upscaling._entry import FileResult, destination
-from vsr.upscaling._settings import Upscalers, split_settings
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import split_settings
 from vsr.errors import InputNotFoundError, OutputExistsError, UnsupportedError
 from vsr.models import get_model
 

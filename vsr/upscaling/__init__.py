@@ -3,7 +3,8 @@
 - ``_entry``: :func:`upscale` and its keyword forms :func:`upscale_video` and :func:`upscale_segmented`;
   destinations and folder walks;
 - ``_settings``: the frozen settings of a run (:class:`InferenceSettings`, :class:`EncodeSettings`,
-  :class:`DecodeSettings`, :class:`SegmentSettings`);
+  :class:`DecodeSettings`, :class:`SegmentSettings`), plain data without torch;
+- ``_models``: :class:`Upscalers`, which loads the :class:`~vsr.Upscaler` of each model factor a run needs, once;
 - ``_single_process``: the single-process engine (decode thread, upscaler, encode thread) and the still-image path;
 - ``_segmented``: the segmented engine (resumable; spread over processes under torchrun);
 - ``_manifest``: a segmented run's :class:`SegmentPlan`, its work folder, manifest and records;

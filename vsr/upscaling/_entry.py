@@ -25,14 +25,8 @@ from vsr._core import dist_env
 from vsr.upscaling._single_process import ImageStats, UpscaleStats, run_single, upscale_image
 from vsr.upscaling._manifest import work_dir_for
 from vsr.upscaling._segmented import SegmentedStats, run_segmented
-from vsr.upscaling._settings import (
-    DecodeSettings,
-    EncodeSettings,
-    InferenceSettings,
-    SegmentSettings,
-    Upscalers,
-    split_settings,
-)
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import DecodeSettings, EncodeSettings, InferenceSettings, SegmentSettings, split_settings
 from vsr.errors import InputNotFoundError, UnsupportedError, VSRError
 from vsr.io import is_image_path, is_video_path
 

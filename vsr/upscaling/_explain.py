@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsr.upscaling._settings import InferenceSettings, Upscalers
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import InferenceSettings
 from vsr.errors import InputNotFoundError
 from vsr.io import VideoReader, declared_size, is_image_path, is_video_path, read_image
 

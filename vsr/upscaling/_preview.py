@@ -22,7 +22,8 @@ from torch import nn
 
 from vsr._core import clock_text
 from vsr.upscaling._entry import FileResult, FolderStats, destination, run_folder
-from vsr.upscaling._settings import InferenceSettings, Upscalers
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import InferenceSettings
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError
 from vsr.io import Backend, VideoReader, is_image_path, read_image, write_image

@@ -47,7 +47,8 @@ from vsr.upscaling._manifest import (
     work_dir_for,
     write_json,
 )
-from vsr.upscaling._settings import DecodeSettings, EncodeSettings, SegmentSettings, Upscalers
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import DecodeSettings, EncodeSettings, SegmentSettings
 from vsr.inference import Upscaler
 from vsr.errors import EncodeError, InvalidInputError, RankFailedError, UnsupportedError
 from vsr.io import (

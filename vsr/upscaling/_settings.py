@@ -1,4 +1,4 @@
-"""The frozen settings of an upscale run, and the Upscalers they build.
+"""The frozen settings of an upscale run: plain data, no torch.
 
 :func:`vsr.upscale` and its two engines (one process: :mod:`vsr.upscaling._single_process`;
 segments, resume, torchrun: :mod:`vsr.upscaling._segmented`) take the same four settings
@@ -9,9 +9,8 @@ objects, so every option has one name, one default and one docstring:
 * :class:`DecodeSettings`: which part of the input is read, how, and what damage is tolerated;
 * :class:`SegmentSettings`: how a segmented run splits its work and resumes.
 
-:class:`Upscalers` turns an :class:`InferenceSettings` into the
-:class:`vsr.Upscaler` of each model factor a run needs, loading each model once.
-:func:`split_settings` sorts keyword arguments (``scale=2, crf=20``) into the
+The models a run needs are loaded from :class:`InferenceSettings` by
+:class:`vsr.upscaling._models.Upscalers`. :func:`split_settings` sorts keyword arguments (``scale=2, crf=20``) into the
 settings objects, for the keyword forms :func:`vsr.upscale_video` and
 :func:`vsr.upscale_segmented`.
 """
@@ -21,18 +20,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from vsr._core import Precision, dist_env, rank_device
-from vsr.inference import OutputSize, choose_model_scale, fit_in_memory, Upscaler
 from vsr.errors import UnsupportedError
-from vsr.io import DEFAULT_MAX_PIXELS, Backend
-from vsr.models import default_model_name, model_scales, resolve_model_source
+from vsr.io import DEFAULT_MAX_PIXELS
 
-__all__ = ["DecodeSettings", "EncodeSettings", "InferenceSettings", "SegmentSettings", "Upscalers", "split_settings"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from vsr._core import Precision
+    from vsr.inference import OutputSize
+    from vsr.io import Backend
+
+__all__ = ["DecodeSettings", "EncodeSettings", "InferenceSettings", "SegmentSettings", "split_settings"]
 
 
 @dataclass(frozen=True)
@@ -143,69 +144,6 @@ class SegmentSettings:
     def __post_init__(self) -> None:
         if self.segment_frames is not None and self.segment_frames < 1:
             raise UnsupportedError(f"segment_frames must be >= 1, got {self.segment_frames}")
-
-
-class Upscalers:
-    """The :class:`vsr.Upscaler` of each model factor a run needs, built from ``settings`` on first use.
-
-    A fixed ``scale`` needs one; a target size may need another factor for each
-    input size. Each is built once and shared by every file of a folder. Under
-    torchrun, device ``auto``/``cuda`` means this process's GPU
-    (:func:`vsr._core._distributed.rank_device`).
-
-    Args:
-        settings: what to build.
-        progress: show a download bar when an official model is fetched.
-    """
-
-    def __init__(self, settings: InferenceSettings, *, progress: bool = True) -> None:
-        self.settings = settings
-        self.progress = progress
-        self._device = rank_device(settings.device, dist_env())
-        self._built: dict[int, Upscaler] = {}
-
-    def source(self, scale: int) -> nn.Module | str:
-        """The model for factor ``scale``: the module, a file path (an official model fetched), or a bundled name."""
-        model = self.settings.model
-        if model is None:
-            return default_model_name(scale)
-        if isinstance(model, nn.Module):
-            return model
-        return resolve_model_source(model, scale, progress=self.progress)
-
-    def get(self, scale: int) -> Upscaler:
-        """The Upscaler for model factor ``scale`` (loads the model the first time)."""
-        if scale not in self._built:
-            s = self.settings
-            self._built[scale] = Upscaler(
-                self.source(scale), scale=scale, device=self._device, precision=s.precision, batch_size=s.batch_size,
-                tile=s.tile, self_ensemble=s.self_ensemble, target=s.target, compile=s.compile,
-                runtime=s.runtime,
-            )
-        return self._built[scale]
-
-    @property
-    def read_batch(self) -> int:
-        """Frames per decoded batch: the batch size, or, when the plan chooses it, the largest it tries (4)."""
-        return self.settings.batch_size or 4
-
-    def for_size(self, width: int, height: int, *, what: str = "the input") -> Upscaler:
-        """The Upscaler for an input of ``width`` x ``height`` (the factor may depend on it with a target).
-
-        Raises:
-            OutOfMemoryError: frames of that size cannot fit in the memory available for the tile asked
-                for (the message names the flags that would), or for any tile.
-        """
-        s = self.settings
-        scales = model_scales(s.model) if isinstance(s.model, nn.Module) else ()
-        upscaler = self.get(choose_model_scale(s.scale, s.target, width, height, scales, what=what))
-        # Decided here, before decoding: on a CPU, running out of memory is a kill, not an exception.
-        return fit_in_memory(upscaler, width, height, what=what, adapt=s.tile is None)
-
-    def preload(self) -> None:
-        """Load the model now when its factor is fixed, so that a bad model fails before the first file."""
-        if self.settings.scale is not None:
-            self.get(self.settings.scale)
 
 
 def split_settings(

@@ -33,7 +33,8 @@ import numpy as np
 from vsr._core import destination_lock
 from vsr.inference import plan_fits
 from vsr._core import Prefetcher, Sink, clock_text
-from vsr.upscaling._settings import DecodeSettings, EncodeSettings, Upscalers
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import DecodeSettings, EncodeSettings
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError
 from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoInfo, VideoReader, VideoWriter, check_pixels, read_image, write_image
