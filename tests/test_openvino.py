@@ -51,7 +51,8 @@ def test_openvino_plan_matches_untiled_fp32_eager_within_one_level(
     up = Upscaler(model, scale=scale, device="cpu", precision="fp32", self_ensemble=ensemble)
     up.apply_plan(plan)
     out = up(frames())
-    assert up._openvino.active and up._openvino.compile_seconds is not None
+    report = up.runtime_report("openvino")
+    assert report is not None and report.running and report.setup_seconds is not None
     assert out.shape == ref.shape == (3, 21 * scale, 35 * scale, 3)
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
 
@@ -94,7 +95,7 @@ def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.
         out = up(frames(2))
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and "not installed" in lines[0] and "eagerly" in lines[0]
-    assert not up._openvino.active
+    assert not up.runtime_report("openvino").running  # type: ignore[union-attr]
     assert np.array_equal(out, Upscaler(model, scale=2, device="cpu", precision="fp32")(frames(2)))
 
 
@@ -126,7 +127,7 @@ def test_long_run_times_openvino_against_the_eager_winner(monkeypatch: pytest.Mo
     for i in range(2 * len(decision.candidates) + 4):
         f = frames(4, seed=i)
         assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 1
-    assert up._tuner.done and up.decision.source == "cached"
+    assert not up.measuring and up.decision.source == "cached"
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert any(name.endswith("openvino") for name in rec["timings"])
     assert rec["fallback"]["runtime"] == "eager"
@@ -144,7 +145,7 @@ def test_a_run_too_short_for_compiling_still_measures_openvino(monkeypatch: pyte
     assert up.prepare(35, 21, frames=5000).source == "measure"
     for i in range(40):
         up(frames(4, seed=i))
-        if up._tuner.done and up.decision.source == "cached":
+        if not up.measuring and up.decision.source == "cached":
             break
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert any(name.endswith("openvino") for name in rec["timings"])
@@ -257,7 +258,7 @@ def test_openvino_bf16_without_the_plugin_s_bf16_runs_eager_bf16(monkeypatch: py
         out = up(frames())
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "OpenVINO" in r.getMessage()]
     assert len(lines) == 1 and "no native bf16" in lines[0] and "eagerly in bf16" in lines[0]
-    assert not up._openvino.active
+    assert not up.runtime_report("openvino").running  # type: ignore[union-attr]
     eager = Upscaler(model, scale=2, device="cpu", precision="bf16", channels_last=False, batch_size=up.batch_size)
     assert np.array_equal(out, eager(frames()))
 
@@ -332,7 +333,7 @@ def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
         ref_q = fake_quantized(model, scale)(x).clamp(0, 255).round()
     whole = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime="openvino")
     out = torch.from_numpy(whole(frames())).permute(0, 3, 1, 2).float()
-    assert whole._openvino.active and whole._openvino.precision == "int8"
+    assert whole.runtime_report("openvino").running and whole._openvino.precision == "int8"
     # OpenVINO's int8 kernels compute what the fake-quantized float graph describes (rounding apart)
     assert (out - ref_q).abs().mean() < 0.05 and (out - ref_q).abs().max() <= 2
     for batch, tile, ensemble in ((2, 16, False), (1, 16, True)):
@@ -361,10 +362,10 @@ def test_int8_on_openvino_measures_its_plans_and_caches_the_winner(monkeypatch: 
     for i in range(2 * len(decision.candidates) + 2):
         f = frames(4, seed=i)
         assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 2
-    assert up._tuner.done and up.decision.source == "cached"
+    assert not up.measuring and up.decision.source == "cached"
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert len(rec["timings"]) == 3 and all(name.endswith("openvino") for name in rec["timings"])
-    assert rec["key"]["precision"] == "int8" and len(up._openvino.shape_seconds) >= 3
+    assert rec["key"]["precision"] == "int8" and len(up.runtime_report("openvino").shape_seconds) >= 3
     again = Upscaler(model, scale=2, device="cpu", precision="int8")
     assert again.prepare(35, 21, frames=10**6).source == "cached" and again.plan == up.plan
 
@@ -381,12 +382,12 @@ def test_int8_on_openvino_measures_nothing_more_when_compiling_shapes_does_not_p
     assert up.prepare(35, 21, frames=5000).source == "measure"
     for i in range(3):
         up(frames(4, seed=i))
-    assert up._tuner.done and up.plan.batch_size == 2
+    assert not up.measuring and up.plan.batch_size == 2
     assert up.decision.source == "default" and "does not pay for compiling 2 more input shapes" in up.decision.reason
-    assert not (tmp_path / "plans").exists() and len(up._openvino.shape_seconds) == 1
+    assert not (tmp_path / "plans").exists() and len(up.runtime_report("openvino").shape_seconds) == 1
     # The question asked: do the 5000 - 8 frames left, at the base plan's speed, pay for compiling 2 shapes?
     (left, per_frame, cost), = paid
-    assert left == 4992 and 0 < per_frame < 1 and cost == pytest.approx(2 * up._openvino.shape_seconds[0])
+    assert left == 4992 and 0 < per_frame < 1 and cost == pytest.approx(2 * up.runtime_report("openvino").shape_seconds[0])
 
 
 def test_int8_on_torchao_keeps_a_fixed_plan(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,7 +58,8 @@ def test_compiled_plan_matches_eager_within_one_level() -> None:
     ref = Upscaler(model, scale=2, device="cpu", precision="fp32", batch_size=1, channels_last=False)(frames(2))
     up = Upscaler(model, scale=2, device="cpu", precision="fp32", compile=True, batch_size=2)
     out = up(frames(2))
-    assert up._compiled.compiled and up._compiled.compile_seconds is not None
+    report = up.runtime_report("compiled")
+    assert report is not None and report.running and report.setup_seconds is not None
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
 
 
@@ -72,7 +73,8 @@ def test_missing_compiler_falls_back_to_eager_with_one_line(monkeypatch: pytest.
         out = up(frames(2))
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and "no C++ compiler" in lines[0] and "eagerly" in lines[0]
-    assert not up._compiled.compiled
+    report = up.runtime_report("compiled")
+    assert report is not None and not report.running
     ref = Upscaler(model, scale=2, device="cpu", precision="fp32")(frames(2))
     assert np.array_equal(out, ref)
 
@@ -122,13 +124,17 @@ def test_tuner_keeps_every_output_and_picks_the_fastest() -> None:
     cost = {slow: 0.02, fast: 0.0}
     done: dict[str, object] = {}
 
-    def run(x: np.ndarray) -> np.ndarray:
-        import time
+    class Runner:  # the plan interface a tuner uses (vsr.inference._plans.PlanRunner)
+        def apply_plan(self, plan: ExecutionPlan) -> None:
+            applied.append(plan)
 
-        time.sleep(cost[applied[-1]])
-        return x * 2
+        def upscale_frames(self, x: np.ndarray) -> np.ndarray:
+            import time
 
-    t = Tuner([slow, fast], apply=applied.append, run=run, frames_total=None,
+            time.sleep(cost[applied[-1]])
+            return x * 2
+
+    t = Tuner([slow, fast], runner=Runner(), frames_total=None,
               on_done=lambda w, timings, used: done.update(winner=w, timings=timings, used=used))
     outs = [t(np.full((2, 1, 1, 3), i)) for i in range(4)]
     assert t.done and done["winner"] == fast and applied[-1] == fast and done["used"] == 8
@@ -146,7 +152,7 @@ def test_long_video_measures_then_caches_by_key(monkeypatch: pytest.MonkeyPatch,
     for i in range(2 * len(decision.candidates)):
         f = frames(seed=i)
         assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 1
-    assert up._tuner.done and up.decision.source == "cached"
+    assert not up.measuring and up.decision.source == "cached"
     files = list((tmp_path / "cache" / "plans").glob("*.json"))
     assert len(files) == 1
     rec = json.loads(files[0].read_text())
@@ -155,7 +161,7 @@ def test_long_video_measures_then_caches_by_key(monkeypatch: pytest.MonkeyPatch,
 
     again = Upscaler(model, scale=2, device="cpu", precision="fp32")
     d2 = again.prepare(35, 21, frames=5000)
-    assert d2.source == "cached" and again.plan == ExecutionPlan.from_json(rec["plan"]) and again._tuner is None
+    assert d2.source == "cached" and again.plan == ExecutionPlan.from_json(rec["plan"]) and not again.measuring
     # an image of the same size reuses the measured plan; another size is a different key
     assert Upscaler(model, scale=2, device="cpu", precision="fp32").prepare(35, 21, frames=1).source == "cached"
     assert Upscaler(model, scale=2, device="cpu", precision="fp32").prepare(36, 21, frames=1).source == "default"
@@ -264,14 +270,11 @@ def test_upscale_video_measures_plans_on_its_first_frames(tmp_path: Path, make_v
 
 
 def test_plans_respect_the_memory_guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import copy
-
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv(_plans.TUNE_ENV, "1")
     up = Upscaler(tiny(), scale=2, device="cpu", precision="fp32")
     # what vsr.inference._memory.fit_in_memory returns when a frame does not fit: a copy that tiles
-    fitted = copy.copy(up)
-    fitted.tile = 16
+    fitted = up.fitted(up.batch_size, 16)
     d = fitted.prepare(64, 64, 5000, fits=lambda batch, tile: batch == 1)
     assert all(c.tile == 16 and c.batch_size == 1 for c in d.candidates) or d.source != "measure"
     # without the guard's change, candidates that would not fit are dropped

@@ -1,6 +1,8 @@
 """Choosing an :class:`~vsr.Upscaler`'s execution plan: the cache, the measurement, compiled and OpenVINO runtimes.
 
-:func:`decide` is what :meth:`Upscaler.prepare` runs. In order:
+:func:`decide` is what :meth:`Upscaler.prepare` runs. It sees the upscaler only through the plan
+interface (:class:`~vsr.inference._plans.Tunable`): what the plan depends on, apply a plan, upscale
+one batch with it, how a runtime fared. In order:
 
 1. a plan cached for the same :class:`~vsr.inference._plans.PlanKey` is used as it is
    (its compiled variant only if the input is long enough to pay for compiling);
@@ -27,14 +29,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from vsr.inference._compiled import compiler_status
 from vsr._core import cpu_has_native_bf16
+from vsr.inference._compiled import compiler_status
 from vsr.inference._openvino import openvino_status
 from vsr.inference._plans import (
-    TUNE_ENV, Decision, ExecutionPlan, PlanKey, Tuner, load_plan, model_signature, save_plan, should_tune, tuning_candidates,
+    TUNE_ENV, Decision, ExecutionPlan, FramesT, PlanRequest, Tunable, Tuner, load_plan, save_plan, should_tune,
+    tuning_candidates,
 )
 
-__all__ = ["decide", "worth_compiling", "COMPILE_SECONDS_GUESS", "OPENVINO_SHAPE_SECONDS_GUESS", "SETUP_SECONDS_GUESS"]
+__all__ = [
+    "decide", "PlanSearch", "worth_compiling", "COMPILE_SECONDS_GUESS", "OPENVINO_SHAPE_SECONDS_GUESS", "SETUP_SECONDS_GUESS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +65,6 @@ def _pin(plan: ExecutionPlan, base: ExecutionPlan, pinned: set[str]) -> Executio
     """``plan`` with the caller's pinned choices (``base``) put back."""
     fixed = {k: getattr(base, k) for k in pinned if k in ("batch_size", "tile", "channels_last", "runtime")}
     return dataclasses.replace(plan, **fixed)
-
-
-def _key(up: Any, width: int, height: int) -> PlanKey:
-    precision = up.precision + ("+ensemble" if up.self_ensemble else "")
-    return PlanKey(model=model_signature(up.model), scale=up.scale, width=width, height=height, device=str(up.device),
-                   precision=precision)
 
 
 def _timings_note(timings: dict[str, float], winner: ExecutionPlan) -> str:
@@ -95,22 +94,19 @@ def _cached_decision(rec: dict[str, Any], base: ExecutionPlan, pinned: set[str],
                     f"cached in {rec['path']}")
 
 
-def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: bool = False, batch_frames: int = 4,
-           fits: Callable[[int, int | None], bool] | None = None) -> tuple[Decision, Tuner | None]:
-    """The plan for ``up`` on ``frames`` frames of ``width`` x ``height``, and the tuner measuring it (or ``None``).
+def decide(up: Tunable, width: int, height: int, frames: int | None, *, dry_run: bool = False, batch_frames: int = 4,
+           fits: Callable[[int, int | None], bool] | None = None) -> tuple[Decision, PlanSearch | None]:
+    """The plan for ``up`` on ``frames`` frames of ``width`` x ``height``, and the search measuring it (or ``None``).
 
     Applies the plan to ``up`` unless ``dry_run``. ``batch_frames`` is how many
     frames each call brings (the video reader's batch): the largest batch
     size worth trying. ``fits(batch, tile)`` drops the plans that would not fit in memory.
     """
-    base: ExecutionPlan = dataclasses.replace(up.plan, batch_size=up.batch_size, tile=up.tile)
-    pinned: set[str] = set(up.pinned)
-    if base != up.plan:  # the memory guard (vsr.inference._memory) made this input's batch smaller or tiled it: keep that
-        pinned |= {"batch_size", "tile"}
-    if "runtime" in up.pinned and base.runtime == "compiled":
-        what = "int8 on torchao" if up.precision == "int8" else "--compile"
+    request = up.plan_request(width, height)
+    base, pinned, key = request.plan, set(request.pinned), request.key
+    if "runtime" in pinned and base.runtime == "compiled":
+        what = "int8 on torchao" if request.precision == "int8" else "--compile"
         return Decision(base, "pinned", f"{what} runs a fixed plan: each new batch or tile shape recompiles its graph"), None
-    key = _key(up, width, height)
     can_compile, no_compile_why = compiler_status()
     openvino_ok, no_openvino_why = openvino_status()
     rec = load_plan(key)
@@ -121,7 +117,7 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
             up.apply_plan(decision.plan)
         return decision, None
 
-    cands = tuning_candidates(base, width=width, height=height, margin=up.tile_overlap, pinned=sorted(pinned),
+    cands = tuning_candidates(base, width=width, height=height, margin=request.tile_overlap, pinned=sorted(pinned),
                               max_batch=batch_frames, cpus=_cpus())
     if fits is not None:
         cands = [c for i, c in enumerate(cands) if i == 0 or fits(c.batch_size, c.tile)]
@@ -133,80 +129,93 @@ def decide(up: Any, width: int, height: int, frames: int | None, *, dry_run: boo
     if dry_run:
         return decision, None
     log.info("measuring %d execution plans on the first frames (%s)", len(cands), why)
-    measurement = _Measurement(up, key, frames, cands, pinned, compiler=(can_compile, no_compile_why), openvino=openvino_ok)
-    return decision, measurement.start()
+    search = PlanSearch(up, request, frames, cands, pinned, decision, compiler=(can_compile, no_compile_why),
+                        openvino=openvino_ok)
+    return decision, search
 
 
-class _Measurement:
-    """One plan measurement, in stages that each hand the next :class:`Tuner` to ``up``; saves the winner.
+class PlanSearch:
+    """One plan measurement on the first batches of a run, in stages; saves the winner.
+
+    The upscaler hands it each batch (``search(frames)``) until :attr:`done`; every batch is
+    upscaled, with the plan under test. :attr:`decision` is the measurement's decision until a
+    plan is chosen, then that plan and why. The stages, each a :class:`Tuner`:
 
     1. the candidates (on OpenVINO: the base plan alone first, then the others if
        the rest of the run pays for compiling their input shapes);
     2. the winner's compiled and OpenVINO variants against it, where they pay for their set-up;
-    3. the winner is saved under ``key`` and becomes ``up.decision``.
+    3. the winner is saved under the request's key and becomes the decision.
     """
 
-    def __init__(self, up: Any, key: PlanKey, frames: int | None, cands: list[ExecutionPlan], pinned: set[str], *,
-                 compiler: tuple[bool, str], openvino: bool) -> None:
-        self.up, self.key, self.frames, self.cands, self.pinned = up, key, frames, cands, pinned
+    def __init__(self, up: Tunable, request: PlanRequest, frames: int | None, cands: list[ExecutionPlan],
+                 pinned: set[str], decision: Decision, *, compiler: tuple[bool, str], openvino: bool) -> None:
+        self.up, self.key, self.frames, self.cands, self.pinned = up, request.key, frames, cands, pinned
+        self.precision, self.on_cpu = request.precision, request.device_type == "cpu"
         self.compiler, self.openvino = compiler, openvino
+        self.decision = decision
         self.timings: dict[str, float] = {}
         self.tuners: list[Tuner] = []
         self.eager: ExecutionPlan = cands[0]
+        if self.cands[0].runtime == "openvino":
+            # Each candidate's first batch compiles a graph for its shape: time the base plan, then decide on the others.
+            self.tuner = self._stage(self.cands[:1], self._openvino_base_done, frames_total=self.frames)
+        else:
+            self.tuner = self._stage(self.cands, self._candidates_done, frames_total=self.frames)
 
-    def _tuner(self, plans: list[ExecutionPlan], on_done: Callable[[ExecutionPlan, dict[ExecutionPlan, float], int], None], *,
+    @property
+    def done(self) -> bool:
+        """Whether a plan was chosen (later batches run it without measuring)."""
+        return self.tuner.done
+
+    def __call__(self, frames: FramesT) -> FramesT:
+        """Upscale one batch with the plan the current stage times next."""
+        return self.tuner(frames)
+
+    def _stage(self, plans: list[ExecutionPlan], on_done: Callable[[ExecutionPlan, dict[ExecutionPlan, float], int], None], *,
                frames_total: int | None, known: dict[ExecutionPlan, float] | None = None) -> Tuner:
-        tuner = Tuner(plans, apply=self.up.apply_plan, run=self.up._upscale_frames, frames_total=frames_total,
-                      on_done=on_done, known=known)
-        self.tuners.append(tuner)
-        self.up._tuner = tuner
-        return tuner
+        """The tuner of the next stage, which from now on gets the batches."""
+        self.tuner = Tuner(plans, runner=self.up, frames_total=frames_total, on_done=on_done, known=known)
+        self.tuners.append(self.tuner)
+        return self.tuner
 
     def _remaining(self, used: int) -> int | None:
         return self.frames - used if self.frames is not None else None
 
-    def start(self) -> Tuner:
-        """The first stage's tuner."""
-        if self.cands[0].runtime == "openvino":
-            # Each candidate's first batch compiles a graph for its shape: time the base plan, then decide on the others.
-            return self._tuner(self.cands[:1], self._openvino_base_done, frames_total=self.frames)
-        return self._tuner(self.cands, self._candidates_done, frames_total=self.frames)
-
     def _openvino_base_done(self, winner: ExecutionPlan, timings: dict[ExecutionPlan, float], used: int) -> None:
-        runner = self.up._openvino
-        if runner is None or not runner.active:
+        report = self.up.runtime_report("openvino")
+        if report is None or not report.running:
             return  # OpenVINO failed and the model runs eagerly in fp32: nothing to measure or save for this key
         others = self.cands[1:]
-        shape_seconds = max(runner.shape_seconds, default=OPENVINO_SHAPE_SECONDS_GUESS)
+        shape_seconds = max(report.shape_seconds, default=OPENVINO_SHAPE_SECONDS_GUESS)
         forced = os.environ.get(TUNE_ENV) == "1"
         if not forced and not worth_compiling(self._remaining(used), timings[winner], shape_seconds * len(others)):
             why = f"the rest of the run does not pay for compiling {len(others)} more input shapes ({shape_seconds:.1f} s each)"
             log.info("execution plan: %s, not measured against others: %s", winner.describe(), why)
-            self.up.decision = Decision(winner, "default", f"default plan: {why}")
+            self.decision = Decision(winner, "default", f"default plan: {why}")
             return
-        self._tuner(others, self._candidates_done, frames_total=self.frames, known=timings)
+        self._stage(others, self._candidates_done, frames_total=self.frames, known=timings)
 
     def _candidates_done(self, winner: ExecutionPlan, timings: dict[ExecutionPlan, float], used: int) -> None:
         self.timings.update({p.describe(): t for p, t in timings.items()})
         self.eager = winner
         remaining = self._remaining(used)
         runtimes = []
-        if "runtime" not in self.pinned and self.up.device.type == "cpu":
-            runtimes = _runtime_candidates(winner, self.up.precision, compiler=self.compiler, openvino=self.openvino,
+        if "runtime" not in self.pinned and self.on_cpu:
+            runtimes = _runtime_candidates(winner, self.precision, compiler=self.compiler, openvino=self.openvino,
                                            pays=lambda rt: worth_compiling(remaining, timings[winner], SETUP_SECONDS_GUESS[rt]))
         if runtimes:
             # The other runtimes first: the first call of each sets it up, the second is timed against the eager winner's.
-            self._tuner([*runtimes, winner], self._runtimes_done, frames_total=None)
+            self._stage([*runtimes, winner], self._runtimes_done, frames_total=None)
             return
         self._finish(winner, None)
 
     def _runtimes_done(self, winner: ExecutionPlan, timings: dict[ExecutionPlan, float], used: int) -> None:
         self.timings.update({p.describe(): t for p, t in timings.items()})
-        runner = {"compiled": self.up._compiled, "openvino": self.up._openvino}.get(winner.runtime)
-        if winner.runtime != "eager" and (runner is None or runner.fallback_reason):
-            winner, runner = self.eager, None
+        report = self.up.runtime_report(winner.runtime) if winner.runtime != "eager" else None
+        if winner.runtime != "eager" and (report is None or not report.running):
+            winner, report = self.eager, None
             self.up.apply_plan(winner)
-        self._finish(winner, runner.compile_seconds if runner is not None else None)
+        self._finish(winner, report.setup_seconds if report is not None else None)
 
     def _finish(self, winner: ExecutionPlan, compile_seconds: float | None) -> None:
         fallback = dataclasses.replace(self.eager, runtime="eager")  # what runs when the winner's runtime cannot
@@ -218,7 +227,7 @@ class _Measurement:
         compiling = f", compiling {compile_seconds:.1f} s" if compile_seconds else ""
         log.info("execution plan: %s (measured %s%s%s)%s", winner.describe(), summary, cost, compiling,
                  f"; saved to {path}" if path else "")
-        self.up.decision = Decision(winner, "cached", f"measured now: {summary}")
+        self.decision = Decision(winner, "cached", f"measured now: {summary}")
 
 
 def _runtime_candidates(winner: ExecutionPlan, precision: str, *, compiler: tuple[bool, str], openvino: bool,

@@ -16,7 +16,6 @@ dominate), half that under bf16/fp16 autocast. ``_FLOATS_PER_FS2`` adds a margin
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -159,9 +158,7 @@ def fit_in_memory(
         raise OutOfMemoryError(f"{problem} ({math.floor(_USABLE * 100)}% may be planned); pass {' '.join(flags)} (about {_gb(est)})")
     log.warning("%s; upscaling %s, %d per batch (about %s; same output, slower)", problem,
                 f"in {tile}-pixel tiles" if tile is not None else "whole frames", batch, _gb(est))
-    fitted = copy.copy(upscaler)  # shares the model; only this input's frames use the smaller batch or tile
-    fitted.batch_size, fitted.tile = batch, tile
-    return fitted
+    return upscaler.fitted(batch, tile)  # shares the model; only this input's frames use the smaller batch or tile
 
 
 def plan_fits(upscaler: Upscaler, width: int, height: int) -> Callable[[int, int | None], bool]:

@@ -30,15 +30,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
+import numpy as np
 import torch
 
 from vsr._core import PLANS, cache_dir, write_text
 
 __all__ = [
-    "TUNE_ENV", "ExecutionPlan", "PlanKey", "Decision", "Tuner", "cpu_signature", "load_plan",
-    "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET", "RUNTIMES",
+    "TUNE_ENV", "ExecutionPlan", "PlanKey", "Decision", "PlanRequest", "RuntimeReport", "PlanRunner", "Tunable",
+    "Tuner", "cpu_signature", "load_plan", "save_plan", "tuning_candidates", "should_tune", "TUNE_BUDGET", "RUNTIMES",
 ]
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,72 @@ class Decision:
         return f"plan: {self.plan.describe()} ({self.reason})"
 
 
+# --------------------------------------------------------------------------- the plan interface
+#: uint8 frames, ``H x W x 3`` or ``N x H x W x 3``, as numpy or torch: what an upscaler takes and returns.
+FramesT = TypeVar("FramesT", np.ndarray, torch.Tensor)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a plan search needs to know about an upscaler, for frames of one size (:meth:`Tunable.plan_request`)."""
+
+    #: The cache key: model architecture, scale, frame size, device, precision (``+ensemble`` with self-ensemble).
+    key: PlanKey
+    #: The plan it runs now, including a smaller batch or tile set by the memory guard.
+    plan: ExecutionPlan
+    #: The plan dimensions fixed by its caller or the memory guard (``batch_size``, ``tile``, ``channels_last``,
+    #: ``runtime``, ``threads``), which a search keeps as they are.
+    pinned: frozenset[str]
+    #: LR pixels of context around a tile (the model's receptive margin).
+    tile_overlap: int
+    precision: str
+    #: ``cpu``, ``cuda``, ``mps``: compiled and OpenVINO variants are only tried on the CPU.
+    device_type: str
+
+
+@dataclass(frozen=True)
+class RuntimeReport:
+    """How a compiled or OpenVINO runtime has fared in an upscaler so far (:meth:`Tunable.runtime_report`)."""
+
+    runtime: Runtime
+    #: Why the runtime runs the model eagerly instead (``None`` while it runs).
+    fallback_reason: str | None
+    #: The first call's set-up (compiling) time, once measured.
+    setup_seconds: float | None
+    #: OpenVINO: the compile time of each input shape so far.
+    shape_seconds: tuple[float, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """Whether the runtime runs (it has not fallen back to eager)."""
+        return self.fallback_reason is None
+
+
+class PlanRunner(Protocol):
+    """What a :class:`Tuner` needs: switch to a plan, and upscale one batch with it."""
+
+    def apply_plan(self, plan: ExecutionPlan) -> None:
+        """Run from now on as ``plan`` says."""
+
+    def upscale_frames(self, frames: FramesT) -> FramesT:
+        """Upscale one batch with the plan applied now, outside any plan search (what a tuner times)."""
+
+
+class Tunable(PlanRunner, Protocol):
+    """What a plan search needs from the upscaler it measures; :class:`vsr.Upscaler` is one.
+
+    The search learns what it needs with :meth:`plan_request`, runs each candidate with
+    :meth:`~PlanRunner.apply_plan` and :meth:`~PlanRunner.upscale_frames`, and asks
+    :meth:`runtime_report` how a compiled or OpenVINO candidate fared; it reads nothing else.
+    """
+
+    def plan_request(self, width: int, height: int) -> PlanRequest:
+        """The key, current plan, pinned dimensions and tile overlap for frames of ``width`` x ``height``."""
+
+    def runtime_report(self, runtime: Runtime) -> RuntimeReport | None:
+        """How ``runtime`` (``compiled`` or ``openvino``) has fared; ``None`` when it was never set up."""
+
+
 def should_tune(frames: int | None, n_candidates: int, frames_per_try: int) -> tuple[bool, str]:
     """Whether measuring ``n_candidates`` plans fits in :data:`TUNE_BUDGET` of a ``frames``-frame run, and why.
 
@@ -309,8 +376,8 @@ class Tuner:
 
     Args:
         candidates: plans to time, in order; each gets ``_ROUNDS`` batches.
-        apply: switches the upscaler to a plan.
-        run: upscales one batch of uint8 frames with the current plan.
+        runner: the upscaler that runs them (:meth:`~PlanRunner.apply_plan`, then a timed
+            :meth:`~PlanRunner.upscale_frames`).
         frames_total: frames in the whole run (limits the time lost to slow candidates).
         on_done: called with the winner, the per-frame seconds of every candidate and
             the frames the measurement used.
@@ -321,14 +388,13 @@ class Tuner:
         self,
         candidates: Sequence[ExecutionPlan],
         *,
-        apply: Callable[[ExecutionPlan], None],
-        run: Callable[[Any], Any],
+        runner: PlanRunner,
         frames_total: int | None,
         on_done: Callable[[ExecutionPlan, dict[ExecutionPlan, float], int], None],
         known: dict[ExecutionPlan, float] | None = None,
     ) -> None:
         self.candidates = list(candidates)
-        self._apply, self._run, self._on_done = apply, run, on_done
+        self._runner, self._on_done = runner, on_done
         self._budget = TUNE_BUDGET * frames_total if frames_total else math.inf
         self._best: dict[ExecutionPlan, float] = dict(known or {})
         self._step = 0
@@ -341,13 +407,13 @@ class Tuner:
         """Time spent beyond what the fastest candidate would have needed for the same frames (the first calls' set-up included)."""
         return self._lost
 
-    def __call__(self, frames: Any) -> Any:
+    def __call__(self, frames: FramesT) -> FramesT:
         """Upscale ``frames`` (one batch) with the next candidate; after the last, apply the winner."""
         plan = self.candidates[self._step % len(self.candidates)]
-        self._apply(plan)
+        self._runner.apply_plan(plan)
         n = len(frames) if getattr(frames, "ndim", 4) == 4 else 1
         t0 = time.perf_counter()
-        out = self._run(frames)
+        out = self._runner.upscale_frames(frames)
         per_frame = (time.perf_counter() - t0) / n
         self._best[plan] = min(per_frame, self._best.get(plan, math.inf))
         self._frames += n
@@ -366,6 +432,6 @@ class Tuner:
         if not self.done:
             self.done = True
             winner = min(self._best, key=self._best.__getitem__) if self._best else self.candidates[0]
-            self._apply(winner)
+            self._runner.apply_plan(winner)
             self._on_done(winner, dict(self._best), self._frames)
         return min(self._best, key=self._best.__getitem__) if self._best else self.candidates[0]

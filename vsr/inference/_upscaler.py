@@ -7,6 +7,8 @@ the image and video front ends, the evaluator and the benchmarks all call.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import functools
 import math
 import os
@@ -18,7 +20,8 @@ import torch
 from torch import nn
 
 from vsr._core import Precision, autocast_dtype, resolve_device, resolve_precision, warn_if_emulated
-from vsr.inference._plans import RUNTIMES, Decision, ExecutionPlan
+from vsr.inference._autotune import PlanSearch, decide
+from vsr.inference._plans import RUNTIMES, Decision, ExecutionPlan, PlanKey, PlanRequest, Runtime, RuntimeReport, model_signature
 from vsr.inference._output_size import OutputSize
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError
 from vsr.models import MDSR, load_model, model_scales
@@ -145,6 +148,16 @@ def _runtime_choice(compile: bool | None, runtime: str | None, precision: str, d
     return runtime
 
 
+def _check_frames(frames: Any) -> None:
+    """Refuse anything but uint8 RGB frames ``H x W x 3`` or ``N x H x W x 3`` (numpy or torch)."""
+    if not isinstance(frames, (np.ndarray, torch.Tensor)):
+        raise InvalidInputError(f"expected a numpy array or torch tensor of uint8 frames, got {type(frames).__name__}")
+    if frames.dtype not in (np.uint8, torch.uint8):
+        raise InvalidInputError(f"expected uint8 frames (0..255), got dtype {frames.dtype}")
+    if frames.ndim not in (3, 4) or frames.shape[-1] != 3:
+        raise InvalidInputError(f"expected RGB frames H x W x 3 or N x H x W x 3, got shape {tuple(frames.shape)}")
+
+
 def _is_oom(e: BaseException) -> bool:
     if isinstance(e, torch.OutOfMemoryError):
         return True
@@ -246,7 +259,7 @@ class Upscaler:
         self._compiled: Any = None
         self._int8: Any = None
         self._openvino: Any = None
-        self._tuner: Any = None
+        self._search: PlanSearch | None = None
         self._threads0 = torch.get_num_threads()
         self.decision: Decision | None = None
         self.apply_plan(ExecutionPlan(
@@ -292,10 +305,41 @@ class Upscaler:
         says what would happen (``vsr upscale --plan``). ``fits(batch, tile)``
         rules out plans that would not fit in memory (:func:`vsr.inference._memory.plan_fits`).
         """
-        from vsr.inference._autotune import decide
-
-        self.decision, self._tuner = decide(self, width, height, frames, dry_run=dry_run, fits=fits)
+        self.decision, self._search = decide(self, width, height, frames, dry_run=dry_run, fits=fits)
         return self.decision
+
+    @property
+    def measuring(self) -> bool:
+        """Whether calls still go to the plan measurement that :meth:`prepare` started."""
+        return self._search is not None and not self._search.done
+
+    # The plan interface (vsr.inference._plans.Tunable): all that the plan search sees of an upscaler.
+    def plan_request(self, width: int, height: int) -> PlanRequest:
+        """What a plan search needs to know for frames of ``width`` x ``height``: the cache key (architecture,
+        scale, size, device, precision), the current plan, the pinned dimensions and the tile overlap."""
+        precision = self.precision + ("+ensemble" if self.self_ensemble else "")
+        key = PlanKey(model=model_signature(self.model), scale=self.scale, width=width, height=height,
+                      device=str(self.device), precision=precision)
+        return PlanRequest(key=key, plan=self.plan, pinned=frozenset(self.pinned), tile_overlap=self.tile_overlap,
+                           precision=self.precision, device_type=self.device.type)
+
+    def runtime_report(self, runtime: Runtime) -> RuntimeReport | None:
+        """How the ``compiled`` or ``openvino`` runtime has fared here; ``None`` when no plan set it up."""
+        forward = {"compiled": self._compiled, "openvino": self._openvino}.get(runtime)
+        if forward is None:
+            return None
+        return RuntimeReport(runtime, forward.fallback_reason, forward.compile_seconds,
+                             tuple(getattr(forward, "shape_seconds", ())))
+
+    def fitted(self, batch_size: int, tile: int | None) -> Upscaler:
+        """A copy, sharing the model, that runs ``batch_size`` frames per pass in ``tile``-pixel tiles
+        (``None``: whole frames), both pinned: what the memory guard (:func:`vsr.inference.fit_in_memory`)
+        hands out for an input that would not fit otherwise."""
+        out = copy.copy(self)
+        out.pinned = self.pinned | {"batch_size", "tile"}
+        out.plan = dataclasses.replace(self.plan, batch_size=batch_size, tile=tile)
+        out.batch_size, out.tile = batch_size, tile
+        return out
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """``(width, height)`` of the output for an input of that size."""
@@ -413,16 +457,18 @@ class Upscaler:
         Returns uint8 frames of the same kind and rank, ``scale`` times larger
         (or of the ``target`` size), clamped and rounded like the official code.
         """
-        is_numpy = isinstance(frames, np.ndarray)
-        if not is_numpy and not isinstance(frames, torch.Tensor):
-            raise InvalidInputError(f"expected a numpy array or torch tensor of uint8 frames, got {type(frames).__name__}")
-        if frames.dtype not in (np.uint8, torch.uint8):
-            raise InvalidInputError(f"expected uint8 frames (0..255), got dtype {frames.dtype}")
-        single = frames.ndim == 3
-        if frames.ndim not in (3, 4) or frames.shape[-1] != 3:
-            raise InvalidInputError(f"expected RGB frames H x W x 3 or N x H x W x 3, got shape {tuple(frames.shape)}")
-        if self._tuner is not None and not self._tuner.done:
-            return self._tuner(frames)  # type: ignore[no-any-return]
+        _check_frames(frames)
+        search = self._search
+        if search is not None and not search.done:
+            out = search(frames)  # these frames time a candidate plan, and are upscaled all the same
+            self.decision = search.decision
+            return out
+        return self._upscale_frames(frames)
+
+    def upscale_frames(self, frames: ArrayT) -> ArrayT:
+        """Upscale uint8 frames as :meth:`__call__` does, with the plan applied now even while a plan is being
+        measured: how the measurement runs each candidate (see :meth:`prepare`)."""
+        _check_frames(frames)
         return self._upscale_frames(frames)
 
     def _upscale_frames(self, frames: ArrayT) -> ArrayT:
