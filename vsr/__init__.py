@@ -67,25 +67,24 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from vsr.inference import OutputSize as OutputSize
-    from vsr.inference import OutputSize as Target  # deprecated: see _DEPRECATED
     from vsr.data import imresize as imresize
-    from vsr.inference import Upscaler as Upscaler
+    from vsr.inference import OutputSize as OutputSize, Upscaler as Upscaler
+    from vsr.inference import OutputSize as Target  # deprecated: see _DEPRECATED
     from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
     from vsr.metrics import psnr as psnr, ssim as ssim
     from vsr.models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
-    from vsr.upscaling import ImageStats as ImageStats, UpscaleStats as UpscaleStats, SegmentedStats as SegmentedStats
-    from vsr.upscaling import (
-        FolderStats as FolderStats,
-        upscale as upscale,
-        upscale_segmented as upscale_segmented,
-        upscale_video as upscale_video,
-    )
     from vsr.upscaling import (
         DecodeSettings as DecodeSettings,
         EncodeSettings as EncodeSettings,
+        FolderStats as FolderStats,
+        ImageStats as ImageStats,
         InferenceSettings as InferenceSettings,
+        SegmentedStats as SegmentedStats,
         SegmentSettings as SegmentSettings,
+        UpscaleStats as UpscaleStats,
+        upscale as upscale,
+        upscale_segmented as upscale_segmented,
+        upscale_video as upscale_video,
     )
 
 

@@ -274,7 +274,7 @@ def _join(
     frames = join_segments(
         probes, dst, source=info, first_pts=first_pts, start=decode.start, duration=decode.duration, overwrite=overwrite
     )
-    # A kill from here on leaves a complete dst beside a complete plan: a resume recognises both (_segment_plan).
+    # A kill from here on leaves a complete dst beside a complete plan: a resume recognises both (_manifest).
     if keep or keep_manifest:
         write_json(work / "manifest.json", {**manifest(src, dst, settings, plan.settings_sha256, plan.segments, records),
                                              "complete": output_record(dst, frames, probes[0])})
