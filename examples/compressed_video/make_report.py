@@ -4,9 +4,11 @@
 
 One command, three steps, each through vsr's own CLI:
 1. ``vsr compare`` per scale: the bundled clean model and the bundled compression-aware (``_x264``) model next to
-   bicubic, on Set5 and Set14 (clean LR) and on Vid4 and carphone_pristine.mp4 under clean LR, x264 crf 23 and 28
-   (the training codec) and x265 crf 28 and vp9 crf 46 (held out of training; vp9 crf 46 damages the Vid4 LR as
-   much as x264 crf 28 does: benchmarks/bench_degradation_realism.py). Writes ``x<s>/`` (report.md, CSVs, crops).
+   bicubic, on Set5 and Set14 (clean LR) and on carphone_pristine.mp4 under clean LR, x264 crf 23 and 28 (the
+   training codec) and x265 crf 28 and vp9 crf 46 (held out of training; vp9 crf 46 damages the Vid4 LR as much as
+   x264 crf 28 does: benchmarks/bench_degradation_realism.py), and on Vid4 under the same conditions: ``x4/``
+   (report.md, CSVs, crops). At x2, Vid4 is scored under clean LR and x264 only (``x2_vid4/``) and the rest under
+   every condition (``x2_rest/``).
 2. Learning curves: every snapshot the fine-tune kept (``--runs``, the folder ``vsr train`` wrote the
    ``edsr_baseline_x<s>_t91_bsd200_x264`` runs into), and the run's last checkpoint, scored with ``vsr eval`` on
    carphone_pristine.mp4 (a real clip held out of training) under clean LR and x264 crf 28, iteration 0 being the
@@ -41,14 +43,24 @@ def _vsr(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "vsr", *args], check=True)
 
 
-def compare(scale: int) -> None:
+def compare(scale: int, part: str) -> None:
+    """``part`` ``all``: every set under every condition; ``vid4``: Vid4 under clean LR and the x264 conditions;
+    ``rest``: Set5, Set14 and carphone under every condition. (x2 is split in two because Vid4 at x2 is 75 frames
+    of 360x288 LR per condition and model, ~4 s each on one AVX2 core: the held-out codecs are scored on carphone.)"""
     clean, aware = _clean(scale), f"{_clean(scale)}_x264"
     args = ["compare", "-s", str(scale), "-m", clean, "-m", aware, "--label", f"{clean}=clean",
-            "--label", f"{aware}=x264-aware", "--precision", "fp32", "-o", str(HERE / f"x{scale}")]
-    for s in ("Set5", "Set14"):
-        args += ["--image-set", str(SHARED / s)]
-    args += ["--video-set", str(SHARED / "Vid4"), "--video-set", str(CURVE_SET)]
-    for c in CONDITIONS:
+            "--label", f"{aware}=x264-aware", "--precision", "fp32", "-o", str(HERE / f"x{scale}_{part}")]
+    out = HERE / (f"x{scale}" if part == "all" else f"x{scale}_{part}")
+    args[-1] = str(out)
+    conditions = [c for c in CONDITIONS if "x264" in c] if part == "vid4" else CONDITIONS
+    if part != "vid4":
+        for s in ("Set5", "Set14"):
+            args += ["--image-set", str(SHARED / s)]
+    if part != "rest":
+        args += ["--video-set", str(SHARED / "Vid4")]
+    if part != "vid4":
+        args += ["--video-set", str(CURVE_SET)]
+    for c in conditions:
         args += ["--video-degradation", c]
     _vsr(*args)
 
@@ -117,12 +129,15 @@ def main() -> None:
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--skip-compare", action="store_true", help="only the learning curves")
     ap.add_argument("--skip-curves", action="store_true", help="only the comparisons")
+    ap.add_argument("--parts", nargs="+", default=None, choices=["all", "vid4", "rest"],
+                    help="which comparisons (default: all at x4; vid4 and rest at x2)")
     args = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs {SHARED}")
     if not args.skip_compare:
         for s in args.scales:
-            compare(s)
+            for part in args.parts or (["vid4", "rest"] if s == 2 else ["all"]):
+                compare(s, part)
     if not args.skip_curves:
         plot(curves(args.runs, args.scales), args.scales)
 

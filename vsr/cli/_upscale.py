@@ -59,7 +59,10 @@ def _target_options(
                    "frame, in the same pass.")
 @click.option("-m", "--model", "model_src",
               help="Official model edsr, edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first "
-                   "use), a bundled model name, or a checkpoint file (default: the bundled model for the scale; offline).")
+                   "use), a bundled model name, or a checkpoint file (default: the bundled clean model for the scale, "
+                   "offline, for images and videos alike: the compression-aware edsr_baseline_x2_t91_bsd200_x264 and "
+                   "_x4_ models clean up codec artefacts but cost more than 0.1 dB on clean input, so they are chosen "
+                   "by name for heavily compressed video; see docs/models.md).")
 @click.option("--offline", is_flag=True,
               help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
