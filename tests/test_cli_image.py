@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from vsr import __version__
 from vsr.cli import cli
+from vsr.io import set_ffmpeg_logging
 from vsr.io._opencv_log import OPENCV_LOG_ENV
 
 from _models import save_tiny_model
@@ -102,14 +103,16 @@ def test_errors_are_one_line_exit_1_and_usage_errors_exit_2(tmp_path: Path, ckpt
 
 
 @pytest.fixture()
-def opencv_default_afterwards() -> Iterator[None]:
+def library_logs_default_afterwards() -> Iterator[None]:
+    """The test runs `vsr -v` in this process: FFmpeg's and OpenCV's lines go back to their defaults after it."""
     yield
+    set_ffmpeg_logging(False)
     os.environ.pop(OPENCV_LOG_ENV, None)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)  # OpenCV's own default
 
 
 @pytest.mark.parametrize("command", ["upscale", "psnr"])
-@pytest.mark.usefixtures("opencv_default_afterwards")
+@pytest.mark.usefixtures("library_logs_default_afterwards")
 def test_truncated_png_is_one_stderr_line(tmp_path: Path, ckpt: Path, command: str, capfd: pytest.CaptureFixture[str]) -> None:
     # Half of a valid PNG: OpenCV's decoder logs "PNG input buffer is incomplete" to the file descriptor itself.
     whole = _write(tmp_path / "whole.png", np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).read_bytes()
