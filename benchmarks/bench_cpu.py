@@ -10,7 +10,7 @@ practical ceiling in GFLOP/s, then the whole ``upscale_video`` runs against the
 official-style whole loop (cv2 decode -> fp32 NCHW batch 1 -> cv2 encode). The
 official loop runs in a fresh process with glibc's malloc defaults, as that demo
 does; the vsr variants run with freed memory kept, as the ``vsr`` command does
-(``vsr._malloc``; ``bench_malloc.py`` measures what that setting is worth).
+(``vsr._core._malloc``; ``bench_malloc.py`` measures what that setting is worth).
 Prints the CPU flags, the ISA limits set by environment and the load average.
 
 int8 runs on both of vsr's runtimes (OpenVINO, torchao) with the same recipe.
@@ -42,11 +42,11 @@ from _common import conv_gflop, machine  # noqa: E402
 from bench_upscale import make_clip, official_demo  # noqa: E402
 
 from vsr import Upscaler  # noqa: E402
-from vsr._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
-from vsr._malloc import TUNABLES, keep_freed_memory  # noqa: E402
+from vsr._core._device import cpu_has_native_bf16, emulated_slowdown  # noqa: E402
+from vsr._core._malloc import TUNABLES, keep_freed_memory  # noqa: E402
 from vsr import upscale_video  # noqa: E402
-from vsr._openvino import openvino_status  # noqa: E402
-from vsr._plan import Plan  # noqa: E402
+from vsr.inference._openvino import openvino_status  # noqa: E402
+from vsr.inference._plans import ExecutionPlan  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def main() -> None:
             for f in frames:
                 official(torch.from_numpy(f).permute(2, 0, 1)[None].float(), scale).clamp(0, 255).round()
 
-    def planned(precision: str, plan: Plan) -> Callable[[], object]:
+    def planned(precision: str, plan: ExecutionPlan) -> Callable[[], object]:
         up = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision=precision)
         up.apply_plan(plan)
         return lambda: up(frames)
@@ -125,22 +125,22 @@ def main() -> None:
     variants: dict[str, Callable[[], object]] = {
         "official: fp32 NCHW batch 1": official_loop,
         f"vsr default before measuring ({auto.precision}, {auto.plan.describe()})": lambda: auto(frames),
-        "fp32 channels_last batch 1": planned("fp32", Plan(batch_size=1)),
-        "fp32 channels_last batch 4": planned("fp32", Plan(batch_size=4)),
-        "fp32 NCHW batch 4": planned("fp32", Plan(batch_size=4, channels_last=False)),
-        "fp32 compiled (inductor, freezing) batch 1": planned("fp32", Plan(batch_size=1, runtime="compiled")),
+        "fp32 channels_last batch 1": planned("fp32", ExecutionPlan(batch_size=1)),
+        "fp32 channels_last batch 4": planned("fp32", ExecutionPlan(batch_size=4)),
+        "fp32 NCHW batch 4": planned("fp32", ExecutionPlan(batch_size=4, channels_last=False)),
+        "fp32 compiled (inductor, freezing) batch 1": planned("fp32", ExecutionPlan(batch_size=1, runtime="compiled")),
     }
     if openvino_status()[0]:
         for b in (1, 2):
-            variants[f"fp32 OpenVINO batch {b}"] = planned("fp32", Plan(batch_size=b, runtime="openvino"))
+            variants[f"fp32 OpenVINO batch {b}"] = planned("fp32", ExecutionPlan(batch_size=b, runtime="openvino"))
     else:
         print(f"# OpenVINO not run: {openvino_status()[1]}")
     if cpu_has_native_bf16():
-        variants["bf16 channels_last batch 1"] = planned("bf16", Plan(batch_size=1))
-        variants["bf16 channels_last batch 4"] = planned("bf16", Plan(batch_size=4))
+        variants["bf16 channels_last batch 1"] = planned("bf16", ExecutionPlan(batch_size=1))
+        variants["bf16 channels_last batch 4"] = planned("bf16", ExecutionPlan(batch_size=4))
         if openvino_status()[0]:
             for b in (1, 2):
-                variants[f"bf16 OpenVINO batch {b}"] = planned("bf16", Plan(batch_size=b, runtime="openvino"))
+                variants[f"bf16 OpenVINO batch {b}"] = planned("bf16", ExecutionPlan(batch_size=b, runtime="openvino"))
     else:
         print(f"# bf16 is emulated here: a conv measured {emulated_slowdown():.1f}x slower than fp32 (not run)")
     if not args.no_int8:
@@ -195,9 +195,9 @@ def onnxruntime_variants(model: torch.nn.Module, scale: int, frames: np.ndarray,
     except ImportError:
         print("# ONNX Runtime not run: pip install onnxruntime to compare it")
         return {}
-    from vsr._compiled import ScaleBound
-    from vsr._int8 import fake_quantized
-    from vsr._openvino import export_onnx
+    from vsr.inference._compiled import ScaleBound
+    from vsr.inference._int8 import fake_quantized
+    from vsr.inference._openvino import export_onnx
 
     graphs = {"fp32": ScaleBound(copy.deepcopy(model).eval(), scale)}
     if int8:

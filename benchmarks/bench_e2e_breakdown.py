@@ -32,7 +32,7 @@ from bench_cpu import cpu_flags  # noqa: E402
 from bench_upscale import make_clip  # noqa: E402
 
 from vsr import Upscaler, upscale_video  # noqa: E402
-from vsr._malloc import keep_freed_memory  # noqa: E402
+from vsr._core._malloc import keep_freed_memory  # noqa: E402
 from vsr.io import VideoReader  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
 

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from vsr import Upscaler, imresize, psnr  # noqa: E402
-from vsr._target import Target  # noqa: E402
+from vsr.inference._output_size import OutputSize  # noqa: E402
 from vsr.io import list_images, read_image  # noqa: E402
-from vsr._upscaler import area_resize, quantize  # noqa: E402
+from vsr.inference._upscaler import area_resize, quantize  # noqa: E402
 
 SCALE = 1.5
 
@@ -48,7 +48,7 @@ def main() -> None:
     a = ap.parse_args()
     data = a.data
     up2 = Upscaler("edsr_baseline_x2_t91_bsd200", scale=2, device="cpu", precision="fp32")
-    up15 = Upscaler("edsr_baseline_x2_t91_bsd200", scale=2, device="cpu", precision="fp32", target=Target(scale=SCALE))
+    up15 = Upscaler("edsr_baseline_x2_t91_bsd200", scale=2, device="cpu", precision="fp32", target=OutputSize(scale=SCALE))
     flags = open("/proc/cpuinfo").read()
     print(machine(), "| avx512_bf16:", "yes" if "avx512_bf16" in flags else "no")
     t0 = time.perf_counter()

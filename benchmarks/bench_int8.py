@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from vsr._evaluate import evaluate  # noqa: E402
+from vsr.evaluation._evaluate import evaluate  # noqa: E402
 from vsr import Upscaler  # noqa: E402
 from vsr.io import VideoReader  # noqa: E402
 from vsr.models import default_model_name, load_model  # noqa: E402
@@ -110,8 +110,8 @@ def measure(runtime: str, args: argparse.Namespace, out: dict[str, object]) -> N
 
 def ablation(scales: list[int], sets: list[str], rounds: int) -> None:
     """OpenVINO int8 with more convolutions kept in fp32 than the shipped recipe: PSNR change and model-only speed."""
-    import vsr._int8 as int8
-    from vsr._openvino import OpenVINOForward
+    import vsr.inference._int8 as int8
+    from vsr.inference._openvino import OpenVINOForward
 
     def shipped(model: torch.nn.Module) -> list[str]:
         return int8.edge_layers(model, outputs_rounded=False)

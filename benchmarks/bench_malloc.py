@@ -1,4 +1,4 @@
-"""A ``vsr`` command with glibc's malloc defaults vs with freed memory kept (vsr._malloc), side by side.
+"""A ``vsr`` command with glibc's malloc defaults vs with freed memory kept (vsr._core._malloc), side by side.
 
     python benchmarks/bench_malloc.py [--frames 120] [--size 320x180] [--rounds 3] [--args "--precision int8"]
     python benchmarks/bench_malloc.py --command eval [--args "-d ../shared/data/Set5"]

@@ -1,4 +1,4 @@
-"""The memory estimate that guards `vsr upscale` (vsr/_memory.py) against the measured peak of one forward.
+"""The memory estimate that guards `vsr upscale` (vsr/inference/_memory.py) against the measured peak of one forward.
 
     python benchmarks/bench_memory_estimate.py
 
@@ -30,8 +30,8 @@ CONFIGS = [  # preset, scale, width, height, batch, precision, tile
 
 CHILD = r"""
 import json, re, sys, torch
-from vsr._memory import estimate_bytes
-from vsr._upscaler import Upscaler
+from vsr.inference._memory import estimate_bytes
+from vsr.inference._upscaler import Upscaler
 from vsr.models import get_model
 preset, scale, w, h, b, prec, tile = json.loads(sys.argv[1])
 torch.set_num_threads(2)

@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, conv_gflop, machine  # noqa: E402
 
-from vsr._upscaler import Upscaler  # noqa: E402
+from vsr.inference._upscaler import Upscaler  # noqa: E402
 from vsr.models import get_model  # noqa: E402
 
 

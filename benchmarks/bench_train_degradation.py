@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from vsr._device import autocast_dtype, resolve_device, resolve_precision  # noqa: E402
+from vsr._core._device import autocast_dtype, resolve_device, resolve_precision  # noqa: E402
 from vsr.data import ImageFolder, PatchSampler, parse_degradation_mix  # noqa: E402
 from vsr.models import get_model  # noqa: E402
 from vsr.train._loop import _batches, train_step  # noqa: E402

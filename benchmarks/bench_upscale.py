@@ -57,8 +57,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from vsr._malloc import keep_freed_memory  # noqa: E402
-from vsr._upscaler import Upscaler  # noqa: E402
+from vsr._core._malloc import keep_freed_memory  # noqa: E402
+from vsr.inference._upscaler import Upscaler  # noqa: E402
 from vsr.io import VideoReader, VideoWriter  # noqa: E402
 from vsr.models import get_model  # noqa: E402
 from vsr import upscale_video  # noqa: E402

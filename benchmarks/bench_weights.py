@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from vsr._evaluate import evaluate  # noqa: E402
-from vsr._openvino import openvino_status  # noqa: E402
-from vsr._upscaler import Upscaler  # noqa: E402
+from vsr.evaluation._evaluate import evaluate  # noqa: E402
+from vsr.inference._openvino import openvino_status  # noqa: E402
+from vsr.inference._upscaler import Upscaler  # noqa: E402
 from vsr.models import bundled_weights, load_model  # noqa: E402
 
 DATA = Path(os.environ.get("VSR_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -75,7 +75,7 @@ def _one_line(stderr: str, variant: str) -> bool:
     lines = [ln for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()]
     if variant == "quiet":
         return lines == ["Interrupted."]
-    # the progress bar's redraws; -v adds log lines ("vsr._pipeline: ...")
+    # the progress bar's redraws; -v adds log lines ("vsr.upscaling._single_process: ...")
     rest = [ln for ln in lines[:-1] if "frame/s]" not in ln and not (variant == "verbose" and _LOG_LINE.match(ln))]
     return not rest
 

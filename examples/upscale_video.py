@@ -6,10 +6,9 @@
 import argparse
 from pathlib import Path
 
-from vsr._upscaler import Upscaler
+from vsr import Upscaler, upscale_video
 from vsr.io import VideoReader, VideoWriter
 from vsr.models import default_model_name
-from vsr import upscale_video
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("src", type=Path)

@@ -1,4 +1,4 @@
-"""vsr._files: outputs appear whole or not at all; a killed writer leaves nothing, or a partial the next run removes."""
+"""vsr._core._files: outputs appear whole or not at all; a killed writer leaves nothing, or a partial the next run removes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vsr._files import AtomicFile, atomic_open, partial_name, remove_stale_partials, sha256_file, write_bytes, write_text
+from vsr._core._files import AtomicFile, atomic_open, partial_name, remove_stale_partials, sha256_file, write_bytes, write_text
 from vsr.errors import OutputExistsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def test_path_opens_the_file_being_written(tmp_path: Path) -> None:
 
 _KILLED_WRITER = """
     import os, signal, sys
-    from vsr._files import AtomicFile
+    from vsr._core._files import AtomicFile
     af = AtomicFile(sys.argv[1], named=sys.argv[2] == "named")
     os.write(af.fd, b"x" * 1000)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -117,7 +117,7 @@ def test_stale_partial_of_a_killed_writer_is_removed_by_the_next_run(tmp_path: P
     (stale,) = tmp_path.iterdir()
     assert stale.name.startswith(".out.") and stale.name.endswith(".partial.mp4")
     (tmp_path / ".other.0123abcd.partial.mp4").write_bytes(b"")  # another destination's: not ours to touch
-    with caplog.at_level(logging.WARNING, logger="vsr._files"):
+    with caplog.at_level(logging.WARNING, logger="vsr._core._files"):
         write_bytes(dst, b"done")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.0123abcd.partial.mp4", "out.mp4"]
     (msg,) = [r.getMessage() for r in caplog.records]
@@ -129,7 +129,7 @@ def test_partial_of_a_live_writer_is_left_alone(tmp_path: Path) -> None:
     live = _run(
         """
         import os, sys
-        from vsr._files import AtomicFile
+        from vsr._core._files import AtomicFile
         af = AtomicFile(sys.argv[1], named=True)
         print(af.path, flush=True)
         sys.stdin.read()

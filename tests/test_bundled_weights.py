@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vsr._evaluate import evaluate
-from vsr._upscaler import Upscaler
-from vsr._files import sha256_file
+from vsr.evaluation._evaluate import evaluate
+from vsr.inference._upscaler import Upscaler
+from vsr._core._files import sha256_file
 from vsr.models import bundled_weights, count_parameters, default_model_name, load_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

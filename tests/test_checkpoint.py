@@ -1,4 +1,4 @@
-"""The one safe torch.load (vsr._files.load_torch_file) and atomic torch.save, and the training checkpoint on top of them."""
+"""The one safe torch.load (vsr._core._files.load_torch_file) and atomic torch.save, and the training checkpoint on top of them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsr._files import atomic_torch_save, load_torch_file
+from vsr._core._files import atomic_torch_save, load_torch_file
 from vsr.errors import CheckpointError, InputNotFoundError
 from vsr.train import LATEST, load_checkpoint, save_checkpoint, stored_recipe
 

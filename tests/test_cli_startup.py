@@ -25,7 +25,7 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_choices_repeated_in_the_cli_match_the_library() -> None:
-    from vsr._device import PRECISIONS
+    from vsr._core._device import PRECISIONS
     from vsr.io import BACKENDS
     from vsr.metrics import PROTOCOLS
 

@@ -106,11 +106,11 @@ def test_folder_without_failures_exits_0(tmp_path: Path, make_video, ckpt: Path)
 
 
 def test_ctrl_c_exits_130_and_leaves_nothing(make_video, ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import vsr._pipeline
+    import vsr.upscaling._single_process
 
     src = make_video("in.mp4", frames=20)
     calls = {"n": 0}
-    original = vsr._pipeline.Upscaler.__call__
+    original = vsr.upscaling._single_process.Upscaler.__call__
 
     def interrupted(self, frames):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -118,7 +118,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing(make_video, ckpt: Path, monkeypatch
             raise KeyboardInterrupt
         return original(self, frames)
 
-    monkeypatch.setattr(vsr._pipeline.Upscaler, "__call__", interrupted)
+    monkeypatch.setattr(vsr.upscaling._single_process.Upscaler, "__call__", interrupted)
     code, _, err = run("upscale", src, "-s", "2", "-m", ckpt, "--batch-size", "2", "-q")
     assert code == 130 and "Interrupted" in err
     assert sorted(p.name for p in src.parent.iterdir()) == ["in.mp4"]

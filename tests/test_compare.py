@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from vsr.cli import cli
-from vsr._compare import compare_models, format_comparison, write_comparison_report
-from vsr._compare_results import BICUBIC, group_stats
+from vsr.compare._compare import compare_models, format_comparison, write_comparison_report
+from vsr.compare._results import BICUBIC, group_stats
 from vsr.data import imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
 from vsr.metrics import psnr

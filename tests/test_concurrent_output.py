@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from vsr._files import destination_lock
+from vsr._core._files import destination_lock
 from vsr.cli import cli
 from vsr.errors import InvalidInputError, OutputExistsError
 from vsr.io import VideoReader, VideoWriter
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _HOLD = """
     import os, signal, sys
-    from vsr._files import destination_lock
+    from vsr._core._files import destination_lock
     with destination_lock(sys.argv[1]):
         print(os.getpid(), flush=True)
         if sys.argv[2] == "kill":

@@ -1,4 +1,4 @@
-"""The one TOML-table-to-dataclass builder (vsr._config), under both training and experiment recipes."""
+"""The one TOML-table-to-dataclass builder (vsr._core._config), under both training and experiment recipes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from vsr._config import build_dataclass, coerce_value, flatten, read_toml
+from vsr._core._config import build_dataclass, coerce_value, flatten, read_toml
 from vsr.errors import ConfigError
 
 

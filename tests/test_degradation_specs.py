@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from vsr.cli import cli
-from vsr._compare import compare_models
+from vsr.compare._compare import compare_models
 from vsr.data import Degradation, degrade, parse_degradation
 from vsr.errors import DatasetError, InvalidInputError, UnsupportedError
-from vsr._evalitems import degraded_clip
-from vsr._evaluate import evaluate
+from vsr.evaluation._items import degraded_clip
+from vsr.evaluation._evaluate import evaluate
 from vsr.io import codec_roundtrip
 from vsr.metrics import psnr
 

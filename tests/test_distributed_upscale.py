@@ -22,11 +22,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vsr._distributed import DistEnv, Group, Progress, Terminated, dist_env, rank_device, sigterm_as_interrupt
+from vsr._core._distributed import DistEnv, Group, Progress, Terminated, dist_env, rank_device, sigterm_as_interrupt
 from vsr.cli import cli
 from vsr.errors import UnsupportedError
 from vsr.io import VideoReader
-from vsr._segment_plan import work_dir_for
+from vsr.upscaling._manifest import work_dir_for
 
 from _models import save_tiny_model
 
@@ -39,7 +39,7 @@ _DYING_RANK = textwrap.dedent(
     import os, signal, sys, time
     from pathlib import Path
 
-    import vsr._upscaler
+    import vsr.inference._upscaler
     from vsr.cli import main
 
     if os.environ.get("RANK") == "1":
@@ -51,7 +51,7 @@ _DYING_RANK = textwrap.dedent(
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGKILL)
 
-        vsr._upscaler.Upscaler.__call__ = die_once_a_segment_is_done
+        vsr.inference._upscaler.Upscaler.__call__ = die_once_a_segment_is_done
     main(sys.argv[2:])
     """
 )

@@ -1,4 +1,4 @@
-"""vsr._evaluate: image sets, video layouts, bicubic baselines and frame-level comparisons."""
+"""vsr.evaluation._evaluate: image sets, video layouts, bicubic baselines and frame-level comparisons."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 
 from vsr.data import degrade_bd, imresize
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
-from vsr._evalitems import detect_layout
-from vsr._evaluate import compare_frames, evaluate
+from vsr.evaluation._items import detect_layout
+from vsr.evaluation._evaluate import score_frames, evaluate
 
 from _images import write_rgb
 
@@ -162,7 +162,7 @@ def test_model_with_wrong_output_is_reported(edsr_set: Path) -> None:
 
 
 def test_real_upscaler_with_a_tiny_random_model(edsr_set: Path) -> None:
-    from vsr._upscaler import Upscaler
+    from vsr.inference._upscaler import Upscaler
     from _models import make_tiny_model
 
     up = Upscaler(make_tiny_model(), scale=2, device="cpu", precision="fp32")
@@ -250,9 +250,9 @@ def test_compare_identical_and_offset_frames(tmp_path: Path, make_video: Callabl
         write_rgb(tmp_path / "ref" / f"{k}.png", f)
         write_rgb(tmp_path / "dist" / f"{k}.png", f if k != 1 else f + 5)
     make_video("ref.mkv", **_ffv1(frames))
-    same = compare_frames(tmp_path / "ref.mkv", tmp_path / "ref")
+    same = score_frames(tmp_path / "ref.mkv", tmp_path / "ref")
     assert same.n_identical == 3 and same.mean_psnr_y == math.inf and len(same.frames) == 3
-    r = compare_frames(tmp_path / "dist", tmp_path / "ref")
+    r = score_frames(tmp_path / "dist", tmp_path / "ref")
     assert [f.psnr_rgb for f in r.frames] == [math.inf, pytest.approx(10 * math.log10(255**2 / 25)), math.inf]
     assert r.worst_index == 1 and r.n_identical == 2
     assert r.mean_psnr_y == pytest.approx(r.frames[1].psnr_y) and r.std_psnr_y == 0.0
@@ -268,10 +268,10 @@ def test_compare_frame_count_mismatch(tmp_path: Path, make_video: Callable[..., 
     make_video("short.mkv", **_ffv1(frames[:2]))
     # Counts are compared before decoding when known (folders; videos by demuxing).
     with pytest.raises(InvalidInputError, match=r"short\.mkv has 2 frames, .*ref has 3; .*--common-prefix.* first 2"):
-        compare_frames(tmp_path / "short.mkv", tmp_path / "ref")
+        score_frames(tmp_path / "short.mkv", tmp_path / "ref")
     with pytest.raises(InvalidInputError, match=r"one has 1 frames, .*ref has 3"):
-        compare_frames(tmp_path / "one", tmp_path / "ref")
-    r = compare_frames(tmp_path / "short.mkv", tmp_path / "ref", common_prefix=True)
+        score_frames(tmp_path / "one", tmp_path / "ref")
+    r = score_frames(tmp_path / "short.mkv", tmp_path / "ref", common_prefix=True)
     assert len(r.frames) == 2 and (r.n_distorted, r.n_reference) == (2, 3)
     assert any("frame counts differ" in n for n in r.notes)
 
@@ -281,8 +281,8 @@ def test_compare_size_mismatch(tmp_path: Path) -> None:
     write_rgb(tmp_path / "a.png", big)
     write_rgb(tmp_path / "b.png", big[:20, :30])
     with pytest.raises(InvalidInputError, match=r"sizes differ: .*a\.png is 32x24, .*b\.png is 30x20; .*--crop-to-common"):
-        compare_frames(tmp_path / "a.png", tmp_path / "b.png")
-    r = compare_frames(tmp_path / "a.png", tmp_path / "b.png", crop_to_common=True)
+        score_frames(tmp_path / "a.png", tmp_path / "b.png")
+    r = score_frames(tmp_path / "a.png", tmp_path / "b.png", crop_to_common=True)
     assert (r.width, r.height) == (30, 20) and r.mean_psnr_y == math.inf
 
 
@@ -301,4 +301,4 @@ def test_frames_too_small_to_score_are_named(tmp_path: Path) -> None:
     write_rgb(tmp_path / "a.png", _smooth(9, 9, 0))
     write_rgb(tmp_path / "b.png", _smooth(9, 9, 1))
     with pytest.raises(InvalidInputError, match=r"a\.png frame 0: too small to score"):
-        compare_frames(tmp_path / "a.png", tmp_path / "b.png")
+        score_frames(tmp_path / "a.png", tmp_path / "b.png")

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from vsr.cli import cli
 from vsr.data import imresize
 from vsr.errors import ConfigError
-from vsr._experiment import run_experiment
-from vsr._experiment_config import load_experiment, plan_training
+from vsr.compare._experiment import run_experiment
+from vsr.compare._recipe import load_experiment, plan_training
 from vsr.train import load_checkpoint, train
 
 from _images import smooth_noise, write_rgb

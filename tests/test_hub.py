@@ -271,7 +271,7 @@ def test_concurrent_fetches_download_once(server: Server, registry: tuple[str, P
 _CHILD = """
 import sys
 from dataclasses import replace
-from vsr import _files
+from vsr._core import _files
 from vsr.models import OFFICIAL_WEIGHTS, _official, official_file
 if sys.argv[3:] == ["named"]:  # as on a file system without O_TMPFILE: a locked hidden partial file
     _files._O_TMPFILE = 0

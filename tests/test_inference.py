@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from vsr._device import resolve_precision
+from vsr._core._device import resolve_precision
 from vsr.errors import InvalidInputError, OutOfMemoryError, UnsupportedError, VSRError
-from vsr._upscaler import Upscaler, quantize, receptive_margin
+from vsr.inference._upscaler import Upscaler, quantize, receptive_margin
 from vsr.models import get_model
 
 from _models import make_tiny_model
@@ -180,7 +180,7 @@ def test_bad_inputs_and_options_are_refused() -> None:
 
 
 def test_auto_precision_policy_on_cpu() -> None:
-    from vsr._device import cpu_has_native_bf16
+    from vsr._core._device import cpu_has_native_bf16
 
     assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"

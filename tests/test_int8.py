@@ -12,9 +12,9 @@ import textwrap
 import pytest
 import torch
 
-from vsr import _int8
-from vsr._compiled import compiler_status
-from vsr._device import resolve_precision
+from vsr.inference import _int8
+from vsr.inference._compiled import compiler_status
+from vsr._core._device import resolve_precision
 from vsr.errors import UnsupportedError
 from vsr.models import get_model
 
@@ -29,7 +29,7 @@ _SATURATION_PROBE = textwrap.dedent("""
     warnings.filterwarnings("ignore")
     import numpy as np, torch
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
-    from vsr._int8 import Int8Forward, calibration_patches
+    from vsr.inference._int8 import Int8Forward, calibration_patches
     from vsr.models import default_model_name, get_model, load_model
     # The bundled x2 weights, cut to 4 residual blocks (+ the body's last conv) to keep compilation short: trained
     # activation and weight magnitudes are what make the int16 pair sums overflow, not the depth.
@@ -72,7 +72,7 @@ def test_auto_never_picks_int8_and_gpus_refuse_it() -> None:
 
 
 def test_int8_without_openvino_or_torchao_is_a_one_line_error_naming_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vsr import _openvino
+    from vsr.inference import _openvino
 
     monkeypatch.setitem(sys.modules, "torchao", None)  # import torchao -> ImportError
     monkeypatch.setattr(_openvino, "openvino_status", lambda: (False, "openvino is not installed"))
@@ -121,7 +121,7 @@ def test_compiler_status_names_the_program(monkeypatch: pytest.MonkeyPatch) -> N
 _MANY_SHAPES = textwrap.dedent("""
     import sys
     import torch
-    from vsr import _compiled, _int8
+    from vsr.inference import _compiled, _int8
     from vsr.models import get_model
     torch.manual_seed(0)
     model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval()

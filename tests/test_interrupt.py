@@ -1,4 +1,4 @@
-"""vsr._interrupt: Ctrl-C raised at once in plain Python code, after the outermost import or exec'd code otherwise."""
+"""vsr._core._interrupt: Ctrl-C raised at once in plain Python code, after the outermost import or exec'd code otherwise."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vsr._interrupt import safe_interrupts
+from vsr._core._interrupt import safe_interrupts
 
 
 def _ctrl_c() -> None:

@@ -1,4 +1,4 @@
-"""vsr._malloc: the command keeps freed memory mapped, and leaves malloc alone when the user chose otherwise."""
+"""vsr._core._malloc: the command keeps freed memory mapped, and leaves malloc alone when the user chose otherwise."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import vsr.cli as cli_module
-from vsr import _malloc
+from vsr.cli import _group
+from vsr._core import _malloc
 
 GLIBC = sys.platform.startswith("linux") and _malloc._glibc()
 
@@ -80,7 +81,7 @@ def test_off_glibc_nothing_is_called(fake_libc: _FakeLibc, monkeypatch: pytest.M
 
 def test_every_command_keeps_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     called: list[bool] = []
-    monkeypatch.setattr(cli_module, "keep_freed_memory", lambda: called.append(True) or True)
+    monkeypatch.setattr(_group, "keep_freed_memory", lambda: called.append(True) or True)
     r = CliRunner().invoke(cli_module.cli, ["models"])
     assert r.exit_code == 0, r.output
     assert called == [True]
@@ -88,7 +89,7 @@ def test_every_command_keeps_freed_memory(monkeypatch: pytest.MonkeyPatch) -> No
 
 _FAULTS = textwrap.dedent("""
     import ctypes, resource, sys
-    from vsr._malloc import keep_freed_memory
+    from vsr._core._malloc import keep_freed_memory
     if sys.argv[1] == "kept":
         assert keep_freed_memory()
     libc = ctypes.CDLL(None)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vsr._memory import _SCRATCH, _USABLE, estimate_bytes, fit_in_memory
-from vsr._upscaler import Upscaler
+from vsr.inference._memory import _SCRATCH, _USABLE, estimate_bytes, fit_in_memory
+from vsr.inference._upscaler import Upscaler
 from vsr.cli import cli
 from vsr.errors import OutOfMemoryError
 from vsr.models import get_model, save_model
@@ -86,7 +86,7 @@ def test_cli_adapts_or_refuses_before_writing_anything(
     src = make_video("in.mp4", frames=3, size=(64, 48))
     model = save_model(upscaler.model, tmp_path / "tiny.pt")
     need = estimate_bytes(upscaler, 64, 48)
-    monkeypatch.setattr("vsr._memory.available_bytes", lambda device: _a_third(need))
+    monkeypatch.setattr("vsr.inference._memory.available_bytes", lambda device: _a_third(need))
     args = ["upscale", str(src), "-s", "2", "-m", str(model), "--device", "cpu", "--precision", "fp32", "--batch-size", "4", "-q"]
     r = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "auto.mp4")])
     assert r.exit_code == 0 and (tmp_path / "auto.mp4").is_file(), r.stderr

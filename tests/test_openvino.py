@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from vsr import Upscaler, _autotune, _openvino, _plan, _upscaler
-from vsr._openvino import OpenVINOForward, ir_path, openvino_status
-from vsr._plan import Plan, PlanKey, save_plan
+from vsr import Upscaler
+from vsr.inference import _autotune, _openvino, _plans, _upscaler
+from vsr.inference._openvino import OpenVINOForward, ir_path, openvino_status
+from vsr.inference._plans import ExecutionPlan, PlanKey, save_plan
 
 from _models import make_tiny_model
 
@@ -37,12 +38,12 @@ def frames(n: int = 3, h: int = 21, w: int = 35, seed: int = 0) -> np.ndarray:
 @needs_openvino
 @pytest.mark.parametrize("name,scale", [("edsr_baseline", 3), ("mdsr_baseline", 4)])
 @pytest.mark.parametrize("plan,ensemble", [
-    (Plan(batch_size=2, runtime="openvino"), False),
-    (Plan(batch_size=1, channels_last=False, tile=16, runtime="openvino"), False),
-    (Plan(batch_size=2, tile=16, runtime="openvino"), True),
+    (ExecutionPlan(batch_size=2, runtime="openvino"), False),
+    (ExecutionPlan(batch_size=1, channels_last=False, tile=16, runtime="openvino"), False),
+    (ExecutionPlan(batch_size=2, tile=16, runtime="openvino"), True),
 ], ids=["batch2", "tiled", "tiled-ensemble"])
 def test_openvino_plan_matches_untiled_fp32_eager_within_one_level(
-    name: str, scale: int, plan: Plan, ensemble: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    name: str, scale: int, plan: ExecutionPlan, ensemble: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     model = tiny(name, scale)
@@ -51,7 +52,8 @@ def test_openvino_plan_matches_untiled_fp32_eager_within_one_level(
     up = Upscaler(model, scale=scale, device="cpu", precision="fp32", self_ensemble=ensemble)
     up.apply_plan(plan)
     out = up(frames())
-    assert up._openvino.active and up._openvino.compile_seconds is not None
+    report = up.runtime_report("openvino")
+    assert report is not None and report.running and report.setup_seconds is not None
     assert out.shape == ref.shape == (3, 21 * scale, 35 * scale, 3)
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
 
@@ -90,11 +92,11 @@ def test_missing_openvino_falls_back_to_eager_with_one_line(monkeypatch: pytest.
     model = tiny()
     with caplog.at_level(logging.WARNING):
         up = Upscaler(model, scale=2, device="cpu", precision="fp32")
-        up.apply_plan(Plan(runtime="openvino"))
+        up.apply_plan(ExecutionPlan(runtime="openvino"))
         out = up(frames(2))
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and "not installed" in lines[0] and "eagerly" in lines[0]
-    assert not up._openvino.active
+    assert not up.runtime_report("openvino").running  # type: ignore[union-attr]
     assert np.array_equal(out, Upscaler(model, scale=2, device="cpu", precision="fp32")(frames(2)))
 
 
@@ -127,7 +129,7 @@ def test_long_run_times_openvino_against_the_eager_winner(monkeypatch: pytest.Mo
     for i in range(2 * len(decision.candidates) + 4):
         f = frames(4, seed=i)
         assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 1
-    assert up._tuner.done and up.decision.source == "cached"
+    assert not up.measuring and up.decision.source == "cached"
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert any(name.endswith("openvino") for name in rec["timings"])
     assert rec["fallback"]["runtime"] == "eager"
@@ -146,7 +148,7 @@ def test_a_run_too_short_for_compiling_still_measures_openvino(monkeypatch: pyte
     assert up.prepare(35, 21, frames=5000).source == "measure"
     for i in range(40):
         up(frames(4, seed=i))
-        if up._tuner.done and up.decision.source == "cached":
+        if not up.measuring and up.decision.source == "cached":
             break
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert any(name.endswith("openvino") for name in rec["timings"])
@@ -157,18 +159,18 @@ def test_cached_openvino_plan_runs_eagerly_without_openvino(monkeypatch: pytest.
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(_autotune, "openvino_status", lambda: (False, "openvino is not installed"))
     model = tiny()
-    key = PlanKey(model=_plan.model_signature(model), scale=2, width=35, height=21, device="cpu", precision="fp32")
-    fast = Plan(batch_size=2, runtime="openvino")
+    key = PlanKey(model=_plans.model_signature(model), scale=2, width=35, height=21, device="cpu", precision="fp32")
+    fast = ExecutionPlan(batch_size=2, runtime="openvino")
     save_plan(key, fast, fallback=dataclasses.replace(fast, runtime="eager"),
               timings={fast.describe(): 0.01}, compile_seconds=2.0)
     up = Upscaler(model, scale=2, device="cpu", precision="fp32")
     d = up.prepare(35, 21, frames=100000)
-    assert up.plan == Plan(batch_size=2) and "eager because openvino is not installed" in d.reason
-    assert Plan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
+    assert up.plan == ExecutionPlan(batch_size=2) and "eager because openvino is not installed" in d.reason
+    assert ExecutionPlan.from_json(fast.to_json()) == fast and fast.describe().endswith("openvino")
 
 
 def test_runtime_choice_is_validated_and_openvino_means_fp32_bf16_or_int8(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vsr._device import resolve_precision
+    from vsr._core._device import resolve_precision
     from vsr.errors import UnsupportedError
 
     with pytest.raises(UnsupportedError, match="contradicts"):
@@ -233,7 +235,7 @@ def test_openvino_bf16_is_as_close_to_fp32_as_eager_bf16(name: str, scale: int, 
     model = tiny(name, scale)
     ref = Upscaler(model, scale=scale, device="cpu", precision="fp32", batch_size=1, channels_last=False)(frames())
     eager = Upscaler(model, scale=scale, device="cpu", precision="bf16")(frames())
-    for plan in (Plan(batch_size=2, runtime="openvino"), Plan(batch_size=1, tile=16, runtime="openvino")):
+    for plan in (ExecutionPlan(batch_size=2, runtime="openvino"), ExecutionPlan(batch_size=1, tile=16, runtime="openvino")):
         up = Upscaler(model, scale=scale, device="cpu", precision="bf16")
         up.apply_plan(plan)
         out = up(frames())
@@ -259,7 +261,7 @@ def test_openvino_bf16_without_the_plugin_s_bf16_runs_eager_bf16(monkeypatch: py
         out = up(frames())
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "OpenVINO" in r.getMessage()]
     assert len(lines) == 1 and "no native bf16" in lines[0] and "eagerly in bf16" in lines[0]
-    assert not up._openvino.active
+    assert not up.runtime_report("openvino").running  # type: ignore[union-attr]
     eager = Upscaler(model, scale=2, device="cpu", precision="bf16", channels_last=False, batch_size=up.batch_size)
     assert np.array_equal(out, eager(frames()))
 
@@ -271,9 +273,9 @@ def test_openvino_is_a_runtime_candidate_in_fp32_and_in_native_bf16(
     precision: str, native: bool, offered: bool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_autotune, "cpu_has_native_bf16", lambda: native)
-    got = _autotune._runtime_candidates(Plan(batch_size=2), precision, compiler=(False, "no compiler"), openvino=True,
+    got = _autotune._runtime_candidates(ExecutionPlan(batch_size=2), precision, compiler=(False, "no compiler"), openvino=True,
                                         pays=lambda runtime: runtime == "openvino")
-    assert got == ([Plan(batch_size=2, runtime="openvino")] if offered else [])
+    assert got == ([ExecutionPlan(batch_size=2, runtime="openvino")] if offered else [])
 
 
 @pytest.mark.slow
@@ -304,7 +306,7 @@ def test_export_never_sends_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.slow
 def test_fake_quantized_weights_are_7_bit_and_edges_stay_fp32() -> None:
     """u8 x s8 pair sums must fit the int16 of non-VNNI kernels: |w| <= 63, as for the torchao recipe."""
-    from vsr._int8 import _FakeQuantConv, edge_layers, fake_quantized
+    from vsr.inference._int8 import _FakeQuantConv, edge_layers, fake_quantized
 
     for name, scale, upsampler in (("edsr_baseline", 2, "tail.0.0"), ("mdsr_baseline", 3, "upsample.1.0")):
         model = tiny(name, scale)
@@ -328,7 +330,7 @@ def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
     name: str, scale: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     """Tiles, self-ensemble, odd sizes and a short last batch give the int8 pixels of one whole-frame int8 call."""
-    from vsr._int8 import fake_quantized
+    from vsr.inference._int8 import fake_quantized
 
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     model = tiny(name, scale)
@@ -337,7 +339,7 @@ def test_openvino_int8_is_the_fake_quantized_model_under_every_plan(
         ref_q = fake_quantized(model, scale)(x).clamp(0, 255).round()
     whole = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime="openvino")
     out = torch.from_numpy(whole(frames())).permute(0, 3, 1, 2).float()
-    assert whole._openvino.active and whole._openvino.precision == "int8"
+    assert whole.runtime_report("openvino").running and whole._openvino.precision == "int8"
     # OpenVINO's int8 kernels compute what the fake-quantized float graph describes (rounding apart)
     assert (out - ref_q).abs().mean() < 0.05 and (out - ref_q).abs().max() <= 2
     for batch, tile, ensemble in ((2, 16, False), (1, 16, True)):
@@ -367,10 +369,10 @@ def test_int8_on_openvino_measures_its_plans_and_caches_the_winner(monkeypatch: 
     for i in range(2 * len(decision.candidates) + 2):
         f = frames(4, seed=i)
         assert np.abs(up(f).astype(int) - ref(f).astype(int)).max() <= 2
-    assert up._tuner.done and up.decision.source == "cached"
+    assert not up.measuring and up.decision.source == "cached"
     rec = json.loads(next((tmp_path / "plans").glob("*.json")).read_text())
     assert len(rec["timings"]) == 3 and all(name.endswith("openvino") for name in rec["timings"])
-    assert rec["key"]["precision"] == "int8" and len(up._openvino.shape_seconds) >= 3
+    assert rec["key"]["precision"] == "int8" and len(up.runtime_report("openvino").shape_seconds) >= 3
     again = Upscaler(model, scale=2, device="cpu", precision="int8")
     assert again.prepare(35, 21, frames=10**6).source == "cached" and again.plan == up.plan
 
@@ -388,12 +390,12 @@ def test_int8_on_openvino_measures_nothing_more_when_compiling_shapes_does_not_p
     assert up.prepare(35, 21, frames=5000).source == "measure"
     for i in range(3):
         up(frames(4, seed=i))
-    assert up._tuner.done and up.plan.batch_size == 2
+    assert not up.measuring and up.plan.batch_size == 2
     assert up.decision.source == "default" and "does not pay for compiling 2 more input shapes" in up.decision.reason
-    assert not (tmp_path / "plans").exists() and len(up._openvino.shape_seconds) == 1
+    assert not (tmp_path / "plans").exists() and len(up.runtime_report("openvino").shape_seconds) == 1
     # The question asked: do the 5000 - 8 frames left, at the base plan's speed, pay for compiling 2 shapes?
     (left, per_frame, cost), = paid
-    assert left == 4992 and 0 < per_frame < 1 and cost == pytest.approx(2 * up._openvino.shape_seconds[0])
+    assert left == 4992 and 0 < per_frame < 1 and cost == pytest.approx(2 * up.runtime_report("openvino").shape_seconds[0])
 
 
 def test_int8_on_torchao_keeps_a_fixed_plan(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -405,7 +407,7 @@ def test_int8_on_torchao_keeps_a_fixed_plan(monkeypatch: pytest.MonkeyPatch) -> 
 
 _CTRL_C_AFTER_OPENVINO = """
 import gc, signal, torch
-from vsr._openvino import OpenVINOForward
+from vsr.inference._openvino import OpenVINOForward
 from vsr.models import get_model
 torch.manual_seed(0)
 model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=4).eval()

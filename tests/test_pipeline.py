@@ -20,7 +20,7 @@ from torch import nn
 from vsr.errors import OutputExistsError
 from vsr.io import VideoReader, VideoWriter
 from vsr import UpscaleStats, upscale_video
-from vsr._upscale import default_output_path
+from vsr.upscaling._entry import default_output_path
 
 VFR_PTS = [0, 40, 70, 130, 150, 151, 220, 300, 340, 345, 420, 500, 510, 600, 640, 700, 760, 800, 870, 900]
 

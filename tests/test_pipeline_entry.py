@@ -21,9 +21,10 @@ from vsr import (
     SegmentedStats,
     UpscaleStats,
 )
-from vsr._segment_plan import work_dir_for
-from vsr._upscale import FileResult, destination
-from vsr._upscale_settings import Upscalers, split_settings
+from vsr.upscaling._manifest import work_dir_for
+from vsr.upscaling._entry import FileResult, destination
+from vsr.upscaling._models import Upscalers
+from vsr.upscaling._settings import split_settings
 from vsr.errors import InputNotFoundError, OutputExistsError, UnsupportedError
 
 from _models import make_tiny_model
@@ -50,7 +51,7 @@ def test_settings_check_themselves_and_keep_their_own_copy() -> None:
     options["tune"] = "grain"
     assert encode.encoder_options == {"tune": "film"}
     assert InferenceSettings(scale=3).tag == "x3"
-    assert InferenceSettings(target=vsr.Target(width=1280)).tag == "w1280"
+    assert InferenceSettings(target=vsr.OutputSize(width=1280)).tag == "w1280"
 
 
 def test_keywords_are_sorted_into_the_settings_and_unknown_ones_refused() -> None:
@@ -64,7 +65,7 @@ def test_keywords_are_sorted_into_the_settings_and_unknown_ones_refused() -> Non
 
 def test_upscalers_build_each_factor_once_and_pick_it_from_the_input_size() -> None:
     mdsr = make_tiny_model("mdsr_baseline")
-    ups = Upscalers(InferenceSettings(model=mdsr, target=vsr.Target(width=30), device="cpu", precision="fp32"))
+    ups = Upscalers(InferenceSettings(model=mdsr, target=vsr.OutputSize(width=30), device="cpu", precision="fp32"))
     assert ups.for_size(10, 8).scale == 3 and ups.for_size(15, 8).scale == 2
     assert ups.for_size(10, 8) is ups.get(3)
 

@@ -1,4 +1,4 @@
-"""vsr._plots: line and bar plots as PNG bytes (matplotlib, Agg), their labels, spread, colours and errors."""
+"""vsr._core._plots: line and bar plots as PNG bytes (matplotlib, Agg), their labels, spread, colours and errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vsr._plots import REFERENCE_COLOUR, bar_plot, line_plot, palette
+from vsr._core._plots import REFERENCE_COLOUR, bar_plot, line_plot, palette
 from vsr.errors import InvalidInputError
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -138,6 +138,6 @@ def test_palette_keeps_grey_for_references() -> None:
 
 def test_importing_the_module_does_not_import_matplotlib() -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    code = "import sys, vsr, vsr._plots, vsr._report; assert 'matplotlib' not in sys.modules, 'imported'"
+    code = "import sys, vsr, vsr._core._plots, vsr.evaluation._report; assert 'matplotlib' not in sys.modules, 'imported'"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -1,4 +1,4 @@
-"""The producer/consumer contract of vsr._prefetch: order, bounded queues, errors carried over, threads joined."""
+"""The producer/consumer contract of vsr._core._prefetch: order, bounded queues, errors carried over, threads joined."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vsr._prefetch import Prefetcher, Sink
+from vsr._core._prefetch import Prefetcher, Sink
 
 
 def _vsr_threads() -> list[threading.Thread]:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from vsr.cli import cli
 from vsr.io import read_image, write_image
-from vsr._preview import compose, detail_region
+from vsr.upscaling._preview import compose, detail_region
 
 
 def run(*args: object) -> tuple[int, str, str]:

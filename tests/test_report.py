@@ -1,4 +1,4 @@
-"""vsr._report: tables, CSV/JSON with one row per item, the PNG plot, the HTML page."""
+"""vsr.evaluation._report: tables, CSV/JSON with one row per item, the PNG plot, the HTML page."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 
 from vsr.data import imresize
-from vsr._evalresults import CompareResult, EvalResult
-from vsr._evaluate import compare_frames, evaluate
-from vsr._report import (
-    compare_to_dict,
+from vsr.evaluation._results import PsnrReport, EvalResult
+from vsr.evaluation._evaluate import score_frames, evaluate
+from vsr.evaluation._report import (
+    psnr_report_to_dict,
     eval_to_dict,
-    format_compare,
+    format_psnr_report,
     format_eval,
-    write_compare_report,
+    write_psnr_report,
     write_eval_report,
 )
-from vsr._files import write_csv
-from vsr._render import crop, crop_window, encode_png, number_text
+from vsr._core._files import write_csv
+from vsr._core._render import crop, crop_window, encode_png, number_text
 
 from _images import textured, write_rgb
 
@@ -43,12 +43,12 @@ def video_result(tmp_path: Path) -> EvalResult:
 
 
 @pytest.fixture
-def compare_result(tmp_path: Path) -> CompareResult:
+def psnr_result(tmp_path: Path) -> PsnrReport:
     for k in range(4):
         f = textured(k, 24, 32)
         write_rgb(tmp_path / "ref" / f"{k}.png", f)
         write_rgb(tmp_path / "dist" / f"{k}.png", f if k == 0 else np.clip(f.astype(int) + k, 0, 255).astype(np.uint8))
-    return compare_frames(tmp_path / "dist", tmp_path / "ref")
+    return score_frames(tmp_path / "dist", tmp_path / "ref")
 
 
 def test_eval_report_files(video_result: EvalResult, tmp_path: Path) -> None:
@@ -97,8 +97,8 @@ def test_format_eval_image_set_bicubic_only(tmp_path: Path) -> None:
     assert len(rows) == 3 and rows[1][3] == "" and float(rows[1][5]) > 0
 
 
-def test_compare_report_files_and_summary(compare_result: CompareResult, tmp_path: Path) -> None:
-    paths = write_compare_report(compare_result, tmp_path / "out", html_page=True)
+def test_psnr_report_files_and_summary(psnr_result: PsnrReport, tmp_path: Path) -> None:
+    paths = write_psnr_report(psnr_result, tmp_path / "out", html_page=True)
     rows = list(csv.DictReader(paths[0].open(newline="")))
     assert len(rows) == 4 and rows[0]["psnr_y"] == "inf" and math.isinf(float(rows[0]["psnr_rgb"]))
     data = json.loads(paths[1].read_text())
@@ -107,14 +107,14 @@ def test_compare_report_files_and_summary(compare_result: CompareResult, tmp_pat
     assert paths[2].read_bytes().startswith(_PNG_MAGIC)
     page = paths[3].read_text()
     assert "<table>" in page and "PSNR-Y" in page and "distorted</figcaption>" in page
-    summary = format_compare(compare_result)
+    summary = format_psnr_report(psnr_result)
     assert "4 frames, 32x24" in summary and "worst frame 3" in summary and "best frame 0 (inf dB)" in summary
     assert "std" in summary
 
 
-def test_dicts_are_strict_json(video_result: EvalResult, compare_result: CompareResult) -> None:
+def test_dicts_are_strict_json(video_result: EvalResult, psnr_result: PsnrReport) -> None:
     json.dumps(eval_to_dict(video_result), allow_nan=False)
-    json.dumps(compare_to_dict(compare_result), allow_nan=False)
+    json.dumps(psnr_report_to_dict(psnr_result), allow_nan=False)
 
 
 def test_number_text_cells() -> None:

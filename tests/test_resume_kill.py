@@ -18,7 +18,7 @@ from vsr.cli import cli
 from vsr.errors import OutputExistsError
 from vsr.io import VideoReader
 from vsr import upscale_segmented
-from vsr._segment_plan import work_dir_for
+from vsr.upscaling._manifest import work_dir_for
 
 from _models import save_tiny_model
 
@@ -29,7 +29,7 @@ FRAMES = 6
 # records, the manifest, the output itself, the output's record). N = 0: no kill; prints the number of commits.
 _KILL_AT_COMMIT = """
     import atexit, os, signal, sys
-    import vsr._files as atomic
+    import vsr._core._files as atomic
     target, when = int(sys.argv[1]), sys.argv[2]
     count = 0
     commit = atomic.AtomicFile.commit

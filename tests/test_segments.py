@@ -20,7 +20,7 @@ from vsr.cli import cli
 from vsr.errors import EncodeError, OutputExistsError, UnsupportedError
 from vsr.io import VideoReader, VideoWriter, decord_available, join_segments, probe_segment
 from vsr import SegmentedStats, upscale_segmented, upscale_video
-from vsr._segment_plan import MAX_AUTO_SEGMENT_FRAMES, default_segment_frames, plan_segments, work_dir_for
+from vsr.upscaling._manifest import MAX_AUTO_SEGMENT_FRAMES, default_segment_frames, plan_segments, work_dir_for
 
 from _models import make_tiny_model
 
@@ -239,10 +239,10 @@ def test_manifest_lists_ranges_settings_and_hashes(tmp_path: Path, make_video, t
 
 # --------------------------------------------------------------------------- resume
 def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
-    import vsr._upscaler
+    import vsr.inference._upscaler
 
     calls = {"n": 0}
-    original = vsr._upscaler.Upscaler.__call__
+    original = vsr.inference._upscaler.Upscaler.__call__
 
     def interrupted(self, frames):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -250,7 +250,7 @@ def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
             raise KeyboardInterrupt
         return original(self, frames)
 
-    monkeypatch.setattr(vsr._upscaler.Upscaler, "__call__", interrupted)
+    monkeypatch.setattr(vsr.inference._upscaler.Upscaler, "__call__", interrupted)
 
 
 def test_cli_resume_continues_after_an_interruption(tmp_path: Path, make_video, ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:

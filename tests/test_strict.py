@@ -79,7 +79,7 @@ def test_frames_decoded_with_errors_are_counted_by_pyav(damaged: Path, tmp_path:
 
 
 def test_damage_times_are_merged_into_places() -> None:
-    from vsr._pipeline import _when
+    from vsr.upscaling._single_process import _when
 
     assert _when(()) == ""
     assert _when((4.2, 4.24, 4.28, 70.0)) == " at 00:00:04.2-00:00:04.3, 00:01:10.0"
@@ -92,7 +92,7 @@ def test_delivered_flags_frames_in_place_of_a_growing_set() -> None:
 
     import numpy as np
 
-    from vsr._pipeline import _Delivered
+    from vsr.upscaling._single_process import _Delivered
     from vsr.io import FrameBatch
 
     index = (30, 10, 20, 20, 40, 50)  # out of order and a duplicate, as damaged files have

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vsr._lazy import lazy_attributes
+from vsr._core import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -40,26 +40,26 @@ from vsr.errors import (
 # The rest of the public API is imported on first use (PEP 562), so that `import vsr` and the CLI's
 # `vsr --help` do not pay for torch, PyAV, decord and OpenCV.
 _LAZY: dict[str, str] = {
-    "Target": "vsr._target",
+    "OutputSize": "vsr.inference",
     "imresize": "vsr.data",
-    "Upscaler": "vsr._upscaler",
+    "Upscaler": "vsr.inference",
     "FrameBatch": "vsr.io",
     "VideoInfo": "vsr.io",
     "VideoReader": "vsr.io",
     "VideoWriter": "vsr.io",
     "psnr": "vsr.metrics",
     "ssim": "vsr.metrics",
-    "DecodeSettings": "vsr._upscale_settings",
-    "EncodeSettings": "vsr._upscale_settings",
-    "InferenceSettings": "vsr._upscale_settings",
-    "SegmentSettings": "vsr._upscale_settings",
-    "ImageStats": "vsr._pipeline",
-    "UpscaleStats": "vsr._pipeline",
-    "SegmentedStats": "vsr._segments",
-    "FolderStats": "vsr._upscale",
-    "upscale": "vsr._upscale",
-    "upscale_segmented": "vsr._upscale",
-    "upscale_video": "vsr._upscale",
+    "DecodeSettings": "vsr.upscaling",
+    "EncodeSettings": "vsr.upscaling",
+    "InferenceSettings": "vsr.upscaling",
+    "SegmentSettings": "vsr.upscaling",
+    "ImageStats": "vsr.upscaling",
+    "UpscaleStats": "vsr.upscaling",
+    "SegmentedStats": "vsr.upscaling",
+    "FolderStats": "vsr.upscaling",
+    "upscale": "vsr.upscaling",
+    "upscale_segmented": "vsr.upscaling",
+    "upscale_video": "vsr.upscaling",
     "get_model": "vsr.models",
     "list_models": "vsr.models",
     "load_model": "vsr.models",
@@ -67,29 +67,33 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from vsr._target import Target as Target
     from vsr.data import imresize as imresize
-    from vsr._upscaler import Upscaler as Upscaler
+    from vsr.inference import OutputSize as OutputSize, Upscaler as Upscaler
+    from vsr.inference import OutputSize as Target  # deprecated: see _DEPRECATED
     from vsr.io import FrameBatch as FrameBatch, VideoInfo as VideoInfo, VideoReader as VideoReader, VideoWriter as VideoWriter
     from vsr.metrics import psnr as psnr, ssim as ssim
     from vsr.models import get_model as get_model, list_models as list_models, load_model as load_model, save_model as save_model
-    from vsr._pipeline import ImageStats as ImageStats, UpscaleStats as UpscaleStats
-    from vsr._segments import SegmentedStats as SegmentedStats
-    from vsr._upscale import (
+    from vsr.upscaling import (
+        DecodeSettings as DecodeSettings,
+        EncodeSettings as EncodeSettings,
         FolderStats as FolderStats,
+        ImageStats as ImageStats,
+        InferenceSettings as InferenceSettings,
+        SegmentedStats as SegmentedStats,
+        SegmentSettings as SegmentSettings,
+        UpscaleStats as UpscaleStats,
         upscale as upscale,
         upscale_segmented as upscale_segmented,
         upscale_video as upscale_video,
     )
-    from vsr._upscale_settings import (
-        DecodeSettings as DecodeSettings,
-        EncodeSettings as EncodeSettings,
-        InferenceSettings as InferenceSettings,
-        SegmentSettings as SegmentSettings,
-    )
 
 
-__getattr__, __dir__ = lazy_attributes("vsr", _LAZY, globals())
+# Old public names, still answered with a DeprecationWarning.
+_DEPRECATED: dict[str, str] = {
+    "Target": "OutputSize",  # an output size; in super-resolution a "target" is the HR ground truth
+}
+
+__getattr__, __dir__ = lazy_attributes("vsr", _LAZY, globals(), _DEPRECATED)
 
 
 __all__ = [
@@ -112,8 +116,8 @@ __all__ = [
     "ImageStats",
     "InferenceSettings",
     "SegmentSettings",
+    "OutputSize",
     "SegmentedStats",
-    "Target",
     "UpscaleStats",
     "Upscaler",
     "VideoInfo",

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from vsr._interrupt import safe_interrupts
+from vsr._core import safe_interrupts
 
 __all__ = ["DEBUG_ENV", "cli", "debugging", "main"]
 
@@ -30,7 +30,7 @@ def debugging(argv: list[str] | None = None) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (``vsr``, ``python -m vsr``).
 
-    Ctrl-C is raised only where Python code can unwind it (:mod:`vsr._interrupt`):
+    Ctrl-C is raised only where Python code can unwind it (:mod:`vsr._core._interrupt`):
     never inside native code that is importing a module or calling back into
     Python, where it was lost or ended the process with SIGABRT. So that this holds
     from the start, this module imports nothing heavy: click and the commands are

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from vsr import __version__
-from vsr._malloc import keep_freed_memory
+from vsr._core import keep_freed_memory
 from vsr.cli import debugging
 from vsr.cli._measure import compare_cmd, eval_cmd, experiment_cmd, psnr_cmd
 from vsr.cli._models import models_cmd
@@ -92,7 +92,7 @@ def cli(debug: bool, verbose: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         set_ffmpeg_logging(True)
     set_opencv_logging(verbose)  # OpenCV's own lines (a truncated PNG's "input buffer is incomplete"), like FFmpeg's
-    # The command owns its process: freed tensors stay mapped for the next frame (see vsr._malloc).
+    # The command owns its process: freed tensors stay mapped for the next frame (see vsr._core._malloc).
     keep_freed_memory()
 
 

@@ -53,8 +53,7 @@ def eval_cmd(
     html_page: bool,
 ) -> None:
     """Score a model next to MATLAB bicubic under a published protocol (PSNR, SSIM, gain)."""
-    from vsr._evaluate import evaluate
-    from vsr._report import format_eval, write_eval_report
+    from vsr.evaluation import evaluate, format_eval, write_eval_report
 
     if html_page and out_dir is None:
         raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
@@ -64,7 +63,7 @@ def eval_cmd(
 
         model_src = default_model_name(scale)
     if model_src != "bicubic":
-        from vsr._upscaler import Upscaler
+        from vsr.inference import Upscaler
 
         upscaler = Upscaler(model_src, scale=scale, device=device, precision=precision, self_ensemble=self_ensemble)
     elif self_ensemble:
@@ -88,15 +87,14 @@ def eval_cmd(
 def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: bool, common_prefix: bool,
              crop_to_common: bool) -> None:
     """Per-frame PSNR (Y and RGB) and SSIM of DISTORTED against REFERENCE (videos, frame folders or images)."""
-    from vsr._evaluate import compare_frames
-    from vsr._report import format_compare, write_compare_report
+    from vsr.evaluation import score_frames, format_psnr_report, write_psnr_report
 
     if html_page and out_dir is None:
         raise click.UsageError("--html writes into the -o/--output folder; pass -o DIR")
-    result = compare_frames(distorted, reference, common_prefix=common_prefix, crop_to_common=crop_to_common)
-    click.echo(format_compare(result))
+    result = score_frames(distorted, reference, common_prefix=common_prefix, crop_to_common=crop_to_common)
+    click.echo(format_psnr_report(result))
     if out_dir is not None:
-        for path in write_compare_report(result, out_dir, html_page=html_page):
+        for path in write_psnr_report(result, out_dir, html_page=html_page):
             click.echo(f"wrote {path}")
 
 
@@ -134,7 +132,7 @@ def compare_cmd(
     precision: str,
 ) -> None:
     """Compare models and bicubic on image and video test sets: tables, per-frame curves, crops, CSV/JSON."""
-    from vsr._compare import compare_models, format_comparison, write_comparison_report
+    from vsr.compare import compare_models, format_comparison, write_comparison_report
 
     result = compare_models(models, scale=scale, image_sets=image_sets, video_sets=video_sets, labels=labels,
                             device=device, precision=precision, degradation=degradation,
@@ -160,7 +158,7 @@ def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: 
 
     E.g. `vsr experiment pipelines/compare_image_vs_video.toml`. Finished stages are skipped.
     """
-    from vsr._experiment import run_experiment
+    from vsr.compare import run_experiment
 
     result = run_experiment(recipe, force=force, out_dir=out_dir, progress=not no_progress, train_only=train_only,
                             jobs=jobs, recompare=recompare)

@@ -61,7 +61,7 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
         click.echo(f"  {w.name:<17} {'/'.join(f'x{s}' for s in w.scales):<9} {PRESET_PARAMETERS[w.preset][w.scales[0]] / 1e6:6.2f}M params"
                    f"  {state:<10}  published: {scores} dB")
     click.echo("  (published = the authors' figures: Set5/Set14 Y channel, DIV2K-val RGB; not measured by vsr)")
-    from vsr._cache import CACHE_ENV, CONTENTS, cache_dir as vsr_cache, usage
+    from vsr._core import CACHE_ENV, CONTENTS, cache_dir as vsr_cache, usage
 
     click.echo(f"vsr's cache ({vsr_cache()}, ${CACHE_ENV} to move it; safe to delete, rebuilt when needed):")
     used = usage()

@@ -24,7 +24,7 @@ PATH_IN = click.Path(exists=True, path_type=Path)
 
 
 # Choices repeated from the library so that `vsr --help` imports neither torch nor av; tests/test_cli_startup.py
-# checks that they match vsr.io.BACKENDS, vsr._device.PRECISIONS, vsr.metrics.PROTOCOLS and vsr.data.DEGRADATIONS.
+# checks that they match vsr.io.BACKENDS, vsr._core._device.PRECISIONS, vsr.metrics.PROTOCOLS and vsr.data.DEGRADATIONS.
 VIDEO_DECODERS = ("auto", "decord", "pyav")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 PROTOCOLS = ("edsr-benchmark", "div2k", "video", "vimeo90k-t")

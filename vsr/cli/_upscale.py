@@ -18,8 +18,8 @@ __all__ = ["upscale_cmd"]
 def _target_options(
     scale: float | None, size: str | None, width: int | None, height: int | None, model_scale: int | None
 ) -> tuple[int | None, Any]:
-    """(the model factor when it is known up front, the Target or None for a plain integer scale)."""
-    from vsr._target import Target
+    """(the model factor when it is known up front, the OutputSize or None for a plain integer scale)."""
+    from vsr.inference import OutputSize
 
     if size is not None and (width is not None or height is not None):
         raise click.UsageError("give --size WxH, or --width and/or --height, not both")
@@ -31,9 +31,9 @@ def _target_options(
 
     try:
         if size is not None:
-            target = Target.parse_size(size, model_scale=model_scale)
+            target = OutputSize.parse_size(size, model_scale=model_scale)
         else:
-            target = Target(scale=scale, width=width, height=height, model_scale=model_scale)
+            target = OutputSize(scale=scale, width=width, height=height, model_scale=model_scale)
     except UnsupportedError as e:
         raise click.UsageError(str(e)) from None
     if target.integer_scale is not None:
@@ -136,9 +136,10 @@ def upscale_cmd(
     `torchrun --nproc-per-node 4 -m vsr upscale IN -o OUT --scale 2`: each process
     upscales segments of it, and the segments are joined without re-encoding.
     """
-    from vsr._distributed import dist_env
-    from vsr._upscale import FileResult, FolderStats, upscale
-    from vsr._upscale_settings import DecodeSettings, EncodeSettings, InferenceSettings, SegmentSettings
+    from vsr._core import dist_env
+    from vsr.upscaling import (
+        FileResult, FolderStats, upscale, DecodeSettings, EncodeSettings, InferenceSettings, SegmentSettings,
+    )
     from vsr.errors import InputNotFoundError
 
     if not input_path.exists():
@@ -160,7 +161,7 @@ def upscale_cmd(
     if show_plan:
         if preview or segmented:
             raise click.UsageError("--plan only prints the plan; drop --preview/--resume/--segment-frames/--keep-segments")
-        from vsr._plan_report import describe_plans
+        from vsr.upscaling import describe_plans
 
         for line in describe_plans(input_path, inference, progress=not quiet):
             click.echo(line)
@@ -175,7 +176,7 @@ def upscale_cmd(
 
     result: Any
     if preview:
-        from vsr._preview import preview_files
+        from vsr.upscaling import preview_files
 
         result = preview_files(input_path, output, inference, at=at, decoder=decoder, progress=not quiet, on_file=echo)  # type: ignore[arg-type]
     else:

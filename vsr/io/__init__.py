@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vsr._lazy import lazy_attributes
+from vsr._core import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "SegmentInfo": "vsr.io._concat",
@@ -54,40 +54,32 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from vsr.io._concat import SegmentInfo as SegmentInfo
-    from vsr.io._images import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
-    from vsr.io._images import is_image_path as is_image_path
-    from vsr.io._images import list_images as list_images
-    from vsr.io._images import natural_key as natural_key
-    from vsr.io._images import read_image as read_image
-    from vsr.io._images import read_rgb as read_rgb
-    from vsr.io._images import write_image as write_image
-    from vsr.io._imsize import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
-    from vsr.io._imsize import check_pixels as check_pixels
-    from vsr.io._imsize import declared_size as declared_size
-    from vsr.io._concat import join_segments as join_segments
-    from vsr.io._concat import probe_segment as probe_segment
-    from vsr.io._reader import BACKENDS as BACKENDS
-    from vsr.io._reader import Backend as Backend
-    from vsr.io._reader import FrameBatch as FrameBatch
-    from vsr.io._reader import VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
+    from vsr.io._images import (
+        IMAGE_EXTENSIONS as IMAGE_EXTENSIONS, is_image_path as is_image_path, list_images as list_images,
+        natural_key as natural_key, read_image as read_image, read_rgb as read_rgb, write_image as write_image,
+    )
+    from vsr.io._imsize import (
+        DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS, check_pixels as check_pixels, declared_size as declared_size,
+    )
+    from vsr.io._concat import join_segments as join_segments, probe_segment as probe_segment
+    from vsr.io._reader import (
+        BACKENDS as BACKENDS, Backend as Backend, FrameBatch as FrameBatch, VIDEO_EXTENSIONS as VIDEO_EXTENSIONS,
+    )
     from vsr.io._probe import VideoInfo as VideoInfo
-    from vsr.io._reader import VideoReader as VideoReader
-    from vsr.io._reader import decord_available as decord_available
-    from vsr.io._reader import is_video_path as is_video_path
-    from vsr.io._roundtrip import ROUNDTRIP_CODECS as ROUNDTRIP_CODECS
-    from vsr.io._roundtrip import CRF_RANGE as CRF_RANGE
-    from vsr.io._roundtrip import PRESETS as PRESETS
-    from vsr.io._roundtrip import VP9_SPEEDS as VP9_SPEEDS
-    from vsr.io._roundtrip import EncodedClip as EncodedClip
-    from vsr.io._roundtrip import codec_roundtrip as codec_roundtrip
+    from vsr.io._reader import (
+        VideoReader as VideoReader, decord_available as decord_available, is_video_path as is_video_path,
+    )
+    from vsr.io._roundtrip import (
+        ROUNDTRIP_CODECS as ROUNDTRIP_CODECS, CRF_RANGE as CRF_RANGE, PRESETS as PRESETS, VP9_SPEEDS as VP9_SPEEDS,
+        EncodedClip as EncodedClip, codec_roundtrip as codec_roundtrip,
+    )
     from vsr.io._reader import set_ffmpeg_logging as set_ffmpeg_logging
     from vsr.io._opencv_log import set_opencv_logging as set_opencv_logging
-    from vsr.io._codecs import CODECS as CODECS
-    from vsr.io._codecs import CONTAINERS as CONTAINERS
+    from vsr.io._codecs import CODECS as CODECS, CONTAINERS as CONTAINERS
     from vsr.io._writer import VideoWriter as VideoWriter
-    from vsr.io._codecs import check_container as check_container
-    from vsr.io._codecs import default_codec as default_codec
-    from vsr.io._codecs import encoder_settings as encoder_settings
+    from vsr.io._codecs import (
+        check_container as check_container, default_codec as default_codec, encoder_settings as encoder_settings,
+    )
 
 
 __getattr__, __dir__ = lazy_attributes("vsr.io", _LAZY, globals())

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vsr._files import write_bytes
+from vsr._core import write_bytes
 from vsr.io._imsize import DEFAULT_MAX_PIXELS, check_pixels, declared_format, declared_size
 from vsr.errors import EncodeError, InputNotFoundError, InvalidInputError, OutputExistsError
 
@@ -87,7 +87,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray, *, overwrite: bool = False) -> Path:
-    """Write a uint8 grey/RGB/RGBA image atomically (complete or absent; see :mod:`vsr._files`)."""
+    """Write a uint8 grey/RGB/RGBA image atomically (complete or absent; see :mod:`vsr._core._files`)."""
     p = Path(path)
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p}: output exists; pass --overwrite to replace it")

@@ -19,7 +19,7 @@ and/or row of an odd-sized frame is **cropped** (at most 1 output pixel; never
 padded, so no invented pixels appear at the edge).
 
 The file is written as an unnamed file in the destination folder (a locked hidden
-``.partial`` file where the file system cannot; see :mod:`vsr._files`) and
+``.partial`` file where the file system cannot; see :mod:`vsr._core._files`) and
 given its name only by :meth:`VideoWriter.close` after the encoder is flushed;
 :meth:`VideoWriter.abort` (or leaving the ``with`` block on an exception) throws
 it away, and so does a kill.
@@ -39,7 +39,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 
-from vsr._files import AtomicFile
+from vsr._core import AtomicFile
 from vsr.errors import EncodeError, InvalidInputError, OutputExistsError, UnsupportedError
 from vsr.io._codecs import CODECS, CONTAINERS, check_container, codec_name, default_codec, encoder_settings, has_encoder, subsampling
 from vsr.io._copies import AudioReencoder, StreamCopy, fresh_metadata

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vsr._lazy import lazy_attributes
+from vsr._core import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "BundledWeights": "vsr.models._bundled",
@@ -64,33 +64,31 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from vsr.models._bundled import BundledWeights as BundledWeights
-    from vsr.models._bundled import bundled_weights as bundled_weights
-    from vsr.models._bundled import default_model_name as default_model_name
-    from vsr.models._checkpoint import describe_config as describe_config
-    from vsr.models._checkpoint import infer_config as infer_config
-    from vsr.models._checkpoint import save_model as save_model
+    from vsr.models._bundled import (
+        BundledWeights as BundledWeights, bundled_weights as bundled_weights, default_model_name as default_model_name,
+    )
+    from vsr.models._checkpoint import (
+        describe_config as describe_config, infer_config as infer_config, save_model as save_model,
+    )
     from vsr.models._edsr import EDSR as EDSR
-    from vsr.models._hub import OFFLINE_ENV as OFFLINE_ENV
-    from vsr.models._hub import cache_dir as cache_dir
-    from vsr.models._hub import cached_path as cached_path
-    from vsr.models._hub import is_offline as is_offline
-    from vsr.models._loading import init_from_weights as init_from_weights
-    from vsr.models._loading import list_models as list_models
-    from vsr.models._loading import load_model as load_model
-    from vsr.models._loading import resolve_model_source as resolve_model_source
+    from vsr.models._hub import (
+        OFFLINE_ENV as OFFLINE_ENV, cache_dir as cache_dir, cached_path as cached_path, is_offline as is_offline,
+    )
+    from vsr.models._loading import (
+        init_from_weights as init_from_weights, list_models as list_models, load_model as load_model,
+        resolve_model_source as resolve_model_source,
+    )
     from vsr.models._mdsr import MDSR as MDSR
-    from vsr.models._official import OFFICIAL_WEIGHTS as OFFICIAL_WEIGHTS
-    from vsr.models._official import OfficialWeights as OfficialWeights
-    from vsr.models._official import official_file as official_file
-    from vsr.models._official import official_name as official_name
-    from vsr.models._official import official_url as official_url
+    from vsr.models._official import (
+        OFFICIAL_WEIGHTS as OFFICIAL_WEIGHTS, OfficialWeights as OfficialWeights, official_file as official_file,
+        official_name as official_name, official_url as official_url,
+    )
     from vsr.models._registry import MODELS as MODELS
     from vsr.models._presets import PRESET_PARAMETERS as PRESET_PARAMETERS
-    from vsr.models._registry import build_model as build_model
-    from vsr.models._registry import count_parameters as count_parameters
-    from vsr.models._registry import get_model as get_model
-    from vsr.models._registry import model_scales as model_scales
+    from vsr.models._registry import (
+        build_model as build_model, count_parameters as count_parameters, get_model as get_model,
+        model_scales as model_scales,
+    )
 
 __getattr__, __dir__ = lazy_attributes("vsr.models", _LAZY, globals())
 

@@ -1,6 +1,6 @@
 """Reading and writing weights: official EDSR-PyTorch files, vsr checkpoints, bundled weights.
 
-Files are always read through :func:`vsr._files.load_torch_file`
+Files are always read through :func:`vsr._core._files.load_torch_file`
 (``torch.load(..., weights_only=True)``): a pickle that carries code is refused
 before anything in it runs.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr._files import atomic_torch_save, load_torch_file
+from vsr._core import atomic_torch_save, load_torch_file
 from vsr.errors import CheckpointError, InputNotFoundError, UnsupportedError
 
 __all__ = [

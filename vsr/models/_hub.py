@@ -1,7 +1,7 @@
 """Download-on-first-use cache for published weights (the torch hub convention).
 
 A file is fetched once into the cache folder through vsr's atomic writer
-(:func:`vsr._files.atomic_open`: an unnamed file, or a locked hidden partial),
+(:func:`vsr._core._files.atomic_open`: an unnamed file, or a locked hidden partial),
 its SHA-256 is checked against the hash prefix in its name
 (``name-<8 hex>.pt``), and only then does it appear under that name, so the
 cache never holds a partial or corrupt file, even after the process is killed.
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vsr._files import atomic_open, sha256_file
+from vsr._core import atomic_open, sha256_file
 from vsr.errors import DownloadError, EncodeError
 
 __all__ = ["cache_dir", "cached_path", "download", "hash_prefix", "is_offline", "OFFLINE_ENV", "HOME_ENV"]

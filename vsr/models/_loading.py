@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr._device import resolve_device
-from vsr._files import sha256_file
+from vsr._core import resolve_device, sha256_file
 from vsr.errors import CheckpointError, UnsupportedError
 from vsr.models._bundled import bundled_weights
 from vsr.models._checkpoint import (

@@ -25,28 +25,20 @@ and ``_ddp`` (the process group).
 """
 
 from vsr.train._build import lr_at as lr_at
-from vsr.train._checkpoint import BEST as BEST
-from vsr.train._checkpoint import LATEST as LATEST
-from vsr.train._checkpoint import load_checkpoint as load_checkpoint
-from vsr.train._checkpoint import save_checkpoint as save_checkpoint
-from vsr.train._checkpoint import stored_recipe as stored_recipe
-from vsr.train._config import Config as Config
-from vsr.train._config import DataConfig as DataConfig
-from vsr.train._config import ModelConfig as ModelConfig
-from vsr.train._config import OptimConfig as OptimConfig
-from vsr.train._config import SourceConfig as SourceConfig
-from vsr.train._config import TrainConfig as TrainConfig
-from vsr.train._config import ValidationConfig as ValidationConfig
-from vsr.train._config import apply_overrides as apply_overrides
-from vsr.train._config import config_from_dict as config_from_dict
-from vsr.train._config import config_to_dict as config_to_dict
-from vsr.train._config import load_config as load_config
-from vsr.train._export import export as export
-from vsr.train._export import init_from_pretrained as init_from_pretrained
-from vsr.train._export import list_snapshots as list_snapshots
-from vsr.train._loop import TrainResult as TrainResult
-from vsr.train._loop import load_run_config as load_run_config
-from vsr.train._loop import train as train
+from vsr.train._checkpoint import (
+    BEST as BEST, LATEST as LATEST, load_checkpoint as load_checkpoint, save_checkpoint as save_checkpoint,
+    stored_recipe as stored_recipe,
+)
+from vsr.train._config import (
+    Config as Config, DataConfig as DataConfig, ModelConfig as ModelConfig, OptimConfig as OptimConfig,
+    SourceConfig as SourceConfig, TrainConfig as TrainConfig, ValidationConfig as ValidationConfig,
+    apply_overrides as apply_overrides, config_from_dict as config_from_dict, config_to_dict as config_to_dict,
+    load_config as load_config,
+)
+from vsr.train._export import (
+    export as export, init_from_pretrained as init_from_pretrained, list_snapshots as list_snapshots,
+)
+from vsr.train._loop import TrainResult as TrainResult, load_run_config as load_run_config, train as train
 from vsr.train._plot import plot_log as plot_log
 from vsr.train._validate import validate as validate
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vsr._files import atomic_torch_save, load_torch_file
+from vsr._core import atomic_torch_save, load_torch_file
 from vsr.errors import CheckpointError, InputNotFoundError
 
 __all__ = [
@@ -76,7 +76,7 @@ def checkpoint_path(run_or_file: str | os.PathLike[str], which: str = LATEST) ->
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a training checkpoint safely (:func:`vsr._files.load_torch_file`); errors name the file."""
+    """Read a training checkpoint safely (:func:`vsr._core._files.load_torch_file`); errors name the file."""
     p = Path(path)
     if not p.exists():
         hint = ""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vsr._config import build_dataclass, coerce_value, read_toml
+from vsr._core import build_dataclass, coerce_value, read_toml
 from vsr.errors import ConfigError
 
 __all__ = [
@@ -208,7 +208,7 @@ def _resolve_path(value: str, base: Path | None) -> str:
 
 
 def _build(cls: type, raw: Any, where: str, file: str, base: Path | None, section: str) -> Any:
-    """One recipe table: :func:`vsr._config.build_dataclass` plus the sources array and the paths."""
+    """One recipe table: :func:`vsr._core._config.build_dataclass` plus the sources array and the paths."""
     convert: dict[str, Callable[[Any], Any]] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):

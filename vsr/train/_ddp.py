@@ -3,7 +3,7 @@
 ``torchrun --nproc-per-node N -m vsr train ...`` sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; a plain ``vsr train`` has
 none of them and runs as a single process (world size 1, no process group).
-Where this process sits in the job is :class:`vsr._distributed.DistEnv`, the
+Where this process sits in the job is :class:`vsr._core._distributed.DistEnv`, the
 one description of it that upscaling uses too. Training exchanges gradients,
 so its process group is NCCL on CUDA devices (gloo on the CPU).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from vsr._distributed import DistEnv, dist_env
+from vsr._core import DistEnv, dist_env
 
 __all__ = ["init_distributed", "shutdown_distributed", "barrier"]
 

@@ -30,9 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from vsr._device import autocast_dtype, resolve_device, resolve_precision
-from vsr._distributed import DistEnv
-from vsr._files import write_text
+from vsr._core import autocast_dtype, resolve_device, resolve_precision, DistEnv, write_text
 from vsr.data import BenchmarkFolder, PatchBatch, PatchSampler, parse_degradation_mix
 from vsr.errors import ConfigError
 from vsr.models import MDSR, count_parameters

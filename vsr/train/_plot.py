@@ -1,4 +1,4 @@
-"""The training curves of a run: loss and validation PSNR from its log against iterations, drawn by :mod:`vsr._plots`."""
+"""The training curves of a run: loss and validation PSNR from its log against iterations, drawn by :mod:`vsr._core._plots`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vsr._files import write_bytes
-from vsr._plots import line_plot
+from vsr._core import line_plot, write_bytes
 from vsr.errors import CheckpointError
 
 __all__ = ["plot_log"]

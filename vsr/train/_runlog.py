@@ -10,7 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vsr._files import write_text
+from vsr._core import write_text
 
 __all__ = ["LOG_COLUMNS", "RunLog", "say"]
 

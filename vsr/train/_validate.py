@@ -1,7 +1,7 @@
 """Validation during training: a model's mean PSNR (and SSIM) on a benchmark folder.
 
-The forward pass is :class:`vsr._upscaler.Upscaler`'s (memory format, autocast,
-float output) and the rounding is its :func:`~vsr._upscaler.quantize`, so a
+The forward pass is :class:`vsr.inference._upscaler.Upscaler`'s (memory format, autocast,
+float output) and the rounding is its :func:`~vsr.inference._upscaler.quantize`, so a
 validation score is what ``vsr eval`` measures for the same weights and precision.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr._upscaler import Upscaler, quantize
+from vsr.inference import Upscaler, quantize
 from vsr.data import BenchmarkFolder
 from vsr.metrics import get_protocol, psnr, ssim
 

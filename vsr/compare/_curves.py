@@ -1,0 +1,179 @@
+"""Learning curves from training snapshots: each snapshot of each run scored on test sets after training.
+
+A run trained with ``train.snapshot_every`` keeps its weights at every multiple
+of it (:func:`vsr.train.list_snapshots`). :func:`score_snapshots` scores them
+with :func:`vsr.evaluation._evaluate.evaluate` (image sets under ``edsr-benchmark``, video
+sets under ``video``, optionally on every k-th frame to keep it cheap), caching
+each score by the snapshot's SHA-256 in a JSON file so an interrupted or
+repeated run redoes nothing. :func:`curve_figures` draws one plot per test set
+with a line per run (or per group mean, in a band of its seeds' range) against
+training iterations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsr._core import sha256_file, write_text
+from vsr.errors import InvalidInputError
+from vsr.evaluation import detect_layout, evaluate
+from vsr.inference import Upscaler
+from vsr.models import load_model
+from vsr._core import line_plot
+from vsr.train import list_snapshots
+
+__all__ = ["bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One run's PSNR on one test set at each snapshot iteration (same length, iteration order)."""
+
+    label: str
+    set_name: str
+    iterations: tuple[int, ...]
+    psnr: tuple[float, ...]
+
+
+def _set_name(path: str) -> str:
+    p = Path(path)
+    return p.stem if p.is_file() else p.name
+
+
+def _read_cache(path: Path | None) -> dict[str, float]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # a damaged cache only costs a recomputation
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_cache(path: Path | None, cache: Mapping[str, float]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(dict(sorted(cache.items())), indent=1) + "\n", durable=False)
+
+
+def score_snapshots(
+    runs: Mapping[str, str | os.PathLike[str]],
+    test_sets: Sequence[str | os.PathLike[str]],
+    *,
+    scale: int,
+    device: str = "auto",
+    precision: str = "auto",
+    frame_stride: int = 1,
+    cache: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> list[Curve]:
+    """PSNR of every snapshot of every run on every test set (LR by MATLAB bicubic).
+
+    Args:
+        runs: label -> run folder holding ``snapshots/iter_*.pt``.
+        test_sets: image sets (EDSR layout or folders of images) and video sets
+            (frame folders, video files); each is scored under its default protocol.
+        frame_stride: on video sets, score every ``frame_stride``-th frame.
+        cache: JSON file of earlier scores, keyed by snapshot hash and settings.
+
+    Raises:
+        InvalidInputError: a run has no snapshots (was ``train.snapshot_every`` set?).
+    """
+    cache_path = None if cache is None else Path(cache)
+    scores = _read_cache(cache_path)
+    curves: list[Curve] = []
+    for label, run_dir in runs.items():
+        snaps = list_snapshots(run_dir)
+        if not snaps:
+            raise InvalidInputError(f"{run_dir}: no snapshots to draw a learning curve from; set train.snapshot_every")
+        per_set: dict[str, list[float]] = {os.fspath(s): [] for s in test_sets}
+        for iteration, path in snaps:
+            digest = sha256_file(path)
+            upscaler: Upscaler | None = None
+            for ts in test_sets:
+                video = detect_layout(ts) not in ("edsr", "images")
+                key = f"{digest}|{_set_name(os.fspath(ts))}|x{scale}|{precision}|stride{frame_stride if video else 1}"
+                if key not in scores:
+                    if upscaler is None:
+                        upscaler = Upscaler(load_model(path, device="cpu"), scale=scale, device=device, precision=precision)
+                    if progress:
+                        print(f"vsr curves: {label} iteration {iteration} on {_set_name(os.fspath(ts))}", flush=True)
+                    r = evaluate(ts, scale, upscaler, frame_stride=frame_stride if video else 1)
+                    scores[key] = float(r.mean.psnr)  # type: ignore[arg-type]
+                    _write_cache(cache_path, scores)
+                per_set[os.fspath(ts)].append(scores[key])
+        iterations = tuple(i for i, _ in snaps)
+        curves += [Curve(label, _set_name(s), iterations, tuple(v)) for s, v in per_set.items()]
+    return curves
+
+
+def bicubic_reference(
+    test_sets: Sequence[str | os.PathLike[str]], *, scale: int, frame_stride: int = 1
+) -> dict[str, float]:
+    """Bicubic PSNR of each test set scored exactly as :func:`score_snapshots` scores the models (set name -> dB)."""
+    out = {}
+    for ts in test_sets:
+        video = detect_layout(ts) not in ("edsr", "images")
+        out[_set_name(os.fspath(ts))] = float(evaluate(ts, scale, frame_stride=frame_stride if video else 1).mean.bicubic_psnr)
+    return out
+
+
+def curve_rows(curves: Sequence[Curve]) -> list[list[object]]:
+    """``[label, set, iteration, psnr]`` rows, for CSV."""
+    return [[c.label, c.set_name, i, p] for c in curves for i, p in zip(c.iterations, c.psnr)]
+
+
+def curve_figures(
+    curves: Sequence[Curve],
+    *,
+    groups: Mapping[str, str] | None = None,
+    bicubic: Mapping[str, float] | None = None,
+    colours: Mapping[str, str] | None = None,
+) -> list[tuple[str, str, bytes]]:
+    """(file stem, caption, PNG) per test set: PSNR against training iterations, one line per run.
+
+    With ``groups`` (label -> group) each group is drawn as the mean of its runs,
+    in a band from their minimum to their maximum (runs of a group must share
+    their iterations). ``bicubic`` (set -> PSNR) adds a dashed reference line.
+    ``colours`` maps a group (or an ungrouped run's label) to its colour in the
+    rest of the report.
+    """
+    out: list[tuple[str, str, bytes]] = []
+    for set_name in dict.fromkeys(c.set_name for c in curves):
+        mine = [c for c in curves if c.set_name == set_name]
+        series: dict[str, list[float]] = {}
+        xs: dict[str, Sequence[int]] = {}
+        spread: dict[str, list[list[float]]] = {}
+        col: dict[str, str] = {}
+        if groups:
+            members: dict[str, list[Curve]] = {}
+            for c in mine:
+                members.setdefault(groups.get(c.label, c.label), []).append(c)
+            for g, cs in members.items():
+                if any(c.iterations != cs[0].iterations for c in cs):
+                    raise InvalidInputError(f"runs of group {g!r} were snapshotted at different iterations")
+                name = f"{g} (n={len(cs)})" if cs[0].label in groups else g
+                series[name], xs[name] = list(np.mean([c.psnr for c in cs], axis=0)), cs[0].iterations
+                spread[name] = [list(p) for p in zip(*(c.psnr for c in cs))]
+                if colours and g in colours:
+                    col[name] = colours[g]
+        else:
+            series = {c.label: list(c.psnr) for c in mine}
+            xs = {c.label: c.iterations for c in mine}
+            col = {lab: colours[lab] for lab in series if colours and lab in colours}
+        references = {"bicubic": bicubic[set_name]} if bicubic and set_name in bicubic else {}
+        if colours and "bicubic" in colours:
+            col["bicubic"] = colours["bicubic"]
+        png = line_plot(
+            series, x=xs, title=f"{set_name}: PSNR against training iterations", xlabel="training iteration",
+            ylabel="PSNR (dB)", spread=spread, spread_label="range over seeds", references=references, colours=col,
+        )
+        out.append((f"curve_{set_name}", f"{set_name}: learning curve", png))
+    return out
