@@ -54,7 +54,7 @@ def test_unsupported_scales_are_refused_with_the_allowed_list() -> None:
         get_model("edsr_baseline", scale=5)
     with pytest.raises(UnsupportedError, match="x2, x3, x4"):
         get_model("mdsr", scale=8)
-    with pytest.raises(UnsupportedError, match="Available: edsr_baseline, edsr, mdsr_baseline, mdsr"):
+    with pytest.raises(UnsupportedError, match="Available: edsr_fast, edsr_medium, edsr_baseline, edsr, mdsr_baseline, mdsr"):
         get_model("edsr_x")
     mdsr = get_model("mdsr_baseline", n_resblocks=1, n_feats=8)
     with pytest.raises(UnsupportedError, match="cannot upscale x8"):

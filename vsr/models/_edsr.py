@@ -16,7 +16,7 @@ from torch import nn
 from vsr.errors import UnsupportedError
 from vsr.models._blocks import MeanShift, ResBlock, Upsampler, conv
 
-__all__ = ["EDSR", "edsr", "edsr_baseline"]
+__all__ = ["EDSR", "edsr", "edsr_baseline", "edsr_fast", "edsr_medium"]
 
 
 class EDSR(nn.Module):
@@ -67,6 +67,16 @@ class EDSR(nn.Module):
 
 def edsr_baseline(*, scale: int = 2, n_resblocks: int = 16, n_feats: int = 64, res_scale: float = 1.0) -> EDSR:
     """EDSR-baseline: 16 blocks, 64 features, res_scale 1 (1.37M params at x2)."""
+    return EDSR(scale=scale, n_resblocks=n_resblocks, n_feats=n_feats, res_scale=res_scale)
+
+
+def edsr_medium(*, scale: int = 2, n_resblocks: int = 8, n_feats: int = 48, res_scale: float = 1.0) -> EDSR:
+    """EDSR-medium: 8 blocks, 48 features, res_scale 1 (0.44M params at x2), the ladder's middle rung."""
+    return EDSR(scale=scale, n_resblocks=n_resblocks, n_feats=n_feats, res_scale=res_scale)
+
+
+def edsr_fast(*, scale: int = 2, n_resblocks: int = 8, n_feats: int = 32, res_scale: float = 1.0) -> EDSR:
+    """EDSR-fast: 8 blocks, 32 features, res_scale 1 (0.20M params at x2), the ladder's fastest rung."""
     return EDSR(scale=scale, n_resblocks=n_resblocks, n_feats=n_feats, res_scale=res_scale)
 
 

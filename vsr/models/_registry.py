@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from vsr.errors import CheckpointError, UnsupportedError
-from vsr.models._edsr import EDSR, edsr, edsr_baseline
+from vsr.models._edsr import EDSR, edsr, edsr_baseline, edsr_fast, edsr_medium
 from vsr.models._mdsr import MDSR, MDSR_SCALES, mdsr, mdsr_baseline
 from vsr.models._presets import PRESET_PARAMETERS, PRESET_SHAPES
 
@@ -24,6 +24,8 @@ __all__ = ["MODELS", "PRESET_PARAMETERS", "PRESET_SHAPES", "build_model", "count
 
 #: Architecture presets. EDSR builders take ``scale``; MDSR builders hold x2/x3/x4.
 MODELS: dict[str, Callable[..., nn.Module]] = {
+    "edsr_fast": edsr_fast,
+    "edsr_medium": edsr_medium,
     "edsr_baseline": edsr_baseline,
     "edsr": edsr,
     "mdsr_baseline": mdsr_baseline,
@@ -38,7 +40,7 @@ def get_model(
     n_feats: int | None = None,
     res_scale: float | None = None,
 ) -> nn.Module:
-    """Build an untrained preset (``edsr_baseline``, ``edsr``, ``mdsr_baseline``, ``mdsr``).
+    """Build an untrained preset (``edsr_fast``, ``edsr_medium``, ``edsr_baseline``, ``edsr``, ``mdsr_baseline``, ``mdsr``).
 
     ``scale`` is required for EDSR presets (default 2) and, for MDSR, must be one
     of its branches (2, 3, 4). Architecture fields override the preset.

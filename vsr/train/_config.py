@@ -58,13 +58,13 @@ _PATH_KEYS = {("model", "init_from"), ("validation", "dataset"), ("source", "pat
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: a preset (``edsr_baseline``, ``edsr``, ``mdsr_baseline``, ``mdsr``) and the scales to train.
+    """The network: a preset (``edsr_fast``, ``edsr_medium``, ``edsr_baseline``, ``edsr``, ``mdsr_baseline``, ``mdsr``) and the scales to train.
 
     ``init_from`` is a run folder or checkpoint whose weights start training,
     all but the upsampler (the paper starts x3/x4 from the trained x2 model).
     """
 
-    arch: Literal["edsr_baseline", "edsr", "mdsr_baseline", "mdsr"] = "edsr_baseline"
+    arch: Literal["edsr_fast", "edsr_medium", "edsr_baseline", "edsr", "mdsr_baseline", "mdsr"] = "edsr_baseline"
     scales: tuple[int, ...] = (2,)
     n_resblocks: int | None = None
     n_feats: int | None = None
