@@ -51,9 +51,12 @@ def test_video_preview_at_a_time_prints_speed_and_projection(tmp_path: Path, mak
     src = make_video("clip.mp4", frames=12, size=(32, 24), audio=["aac"])
     code, out, err = run("upscale", src, "--scale", "1.5", "-m", ckpt, "--device", "cpu", "--preview", "--at", "00:00:00.2")
     assert code == 0, err
-    line = out.strip().splitlines()[-1]
+    line, rungs = out.strip().splitlines()[-2:]
     assert line.startswith(f"preview at 00:00:00.20 -> {tmp_path / 'clip_x1.5_preview.png'} (32x24 -> 48x36): ")
     assert "the whole file (12 frames) would take about " in line
+    # The tiny model is no rung: every rung's time is projected, none is marked as this run's.
+    assert rungs.startswith("  every rung for the whole file: fast ") and ", edsr (official) " in rungs
+    assert "(this run)" not in rungs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip_x1.5_preview.png"]
 
 

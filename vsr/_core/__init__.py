@@ -7,6 +7,7 @@
 - ``_config``: the TOML-table-to-dataclass builder of recipes;
 - ``_prefetch``: the one producer/consumer thread;
 - ``_distributed``: rank, world size and device under torchrun;
+- ``_cpu``: the CPU's name, flags and kind (what a recorded speed applies to);
 - ``_device``: device and precision choice;
 - ``_render``: tiles, PNG, crops, text/Markdown/HTML tables and pages;
 - ``_plots``: line and bar plots as PNG bytes (the only module that imports matplotlib, on first use);
@@ -35,6 +36,9 @@ _LAZY: dict[str, str] = {
     "coerce_value": "vsr._core._config",
     "flatten": "vsr._core._config",
     "read_toml": "vsr._core._config",
+    "CPU_KINDS": "vsr._core._cpu",
+    "cpu_info": "vsr._core._cpu",
+    "cpu_kind": "vsr._core._cpu",
     "autocast_dtype": "vsr._core._device",
     "cpu_has_native_bf16": "vsr._core._device",
     "Precision": "vsr._core._device",
@@ -81,6 +85,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from vsr._core._cpu import CPU_KINDS as CPU_KINDS, cpu_info as cpu_info, cpu_kind as cpu_kind
     from vsr._core._cache import (
         cache_dir as cache_dir,
         CACHE_ENV as CACHE_ENV,
@@ -154,6 +159,9 @@ __getattr__, __dir__ = lazy_attributes("vsr._core", _LAZY, globals())
 
 __all__ = [
     "lazy_attributes",
+    "CPU_KINDS",
+    "cpu_info",
+    "cpu_kind",
     "atomic_open",
     "atomic_torch_save",
     "AtomicFile",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["REFERENCE_COLOUR", "bar_plot", "line_plot", "palette"]
+__all__ = ["REFERENCE_COLOUR", "bar_plot", "frontier_plot", "line_plot", "palette"]
 
 #: The colour of references such as bicubic (matplotlib's ``tab:gray``), never given to a series by :func:`palette`.
 REFERENCE_COLOUR = "#7f7f7f"
@@ -220,6 +220,48 @@ def bar_plot(
             ax.errorbar([], [], yerr=[], fmt="o", color="#222222", markerfacecolor="white", markersize=3.2,
                         label=spread_label)
         _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=hidden, infinite=infinite, order=list(values))
+        return _png(fig)
+
+
+def frontier_plot(
+    points: Mapping[str, tuple[float, float]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hollow: Collection[str] = (),
+    hollow_label: str = "published, not measured",
+    references: Mapping[str, float] | None = None,
+    log_x: bool = True,
+    size: tuple[float, float] = (7.5, 4.5),
+) -> bytes:
+    """A speed/quality frontier: one labelled point per model (x: speed, y: quality), joined in x order.
+
+    ``hollow`` points (e.g. published figures) are drawn unfilled and left off the joining line; ``references``
+    are horizontal lines (e.g. bicubic's PSNR). Non-finite or non-positive (with ``log_x``) x values are errors.
+    """
+    if not points:
+        raise InvalidInputError("frontier_plot: no points")
+    for name, (x, y) in points.items():
+        if not math.isfinite(x) or not math.isfinite(y) or (log_x and x <= 0):
+            raise InvalidInputError(f"frontier_plot: point {name!r} = ({x}, {y}) cannot be drawn")
+    colours = palette(list(points))
+    with _figure(size) as (fig, ax):
+        solid = sorted((xy, name) for name, xy in points.items() if name not in hollow)
+        if len(solid) > 1:
+            ax.plot([xy[0] for xy, _ in solid], [xy[1] for xy, _ in solid], color="#bbbbbb", linewidth=1, zorder=1)
+        for name, (x, y) in points.items():
+            face = "none" if name in hollow else colours[name]
+            ax.plot([x], [y], linestyle="none", marker="o", markersize=8, markerfacecolor=face,
+                    markeredgecolor=colours[name], markeredgewidth=1.5, zorder=3,
+                    label=f"{name} ({hollow_label})" if name in hollow else name)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        for name, value in (references or {}).items():
+            ax.axhline(value, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=name)
+        if log_x:
+            ax.set_xscale("log")
+        ax.margins(x=0.15, y=0.12)
+        _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=0, infinite=0, order=[])
         return _png(fig)
 
 

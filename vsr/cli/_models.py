@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 
 __all__ = ["models_cmd"]
@@ -53,7 +56,8 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
         default = f"  default for {'/'.join(f'x{s}' for s in w.default_for)}" if w.default_for else ""
         set5 = w.metrics.get("Set5", {})
         psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
-        click.echo(f"  {w.name:<28} {scales}  {w.params / 1e6:.2f}M params{psnr}{default}")
+        click.echo(f"  {w.name:<33} {scales}  {w.params / 1e6:.2f}M params{psnr}{default}")
+    _ladder(weights, OFFICIAL_WEIGHTS)
     click.echo(f"Official models (the authors' files, --model PRESET --scale S; fetched on first use into {cache_dir()}):")
     for w in OFFICIAL_WEIGHTS.values():
         state = "cached" if cached_path(w.file).is_file() else "not cached"
@@ -69,3 +73,44 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
         click.echo(f"  {name:<9} {files:6d} files {size / 2**20:9.1f} MiB  {CONTENTS.get(name, '')}".rstrip())
     if not used:
         click.echo("  empty")
+
+
+def _ladder(weights: Mapping[str, Any], official: Mapping[str, Any]) -> None:
+    """The speed/quality ladder: each rung's Set5/Vid4 PSNR and its speed measured on this machine's kind of CPU."""
+    from vsr._core import CPU_KINDS, cpu_kind
+    from vsr.models import LADDER, default_model_name, recorded_speeds
+
+    kind = cpu_kind()
+    record = recorded_speeds(kind)
+    if record:
+        where = (f"model-only fps at {record['size']} input, {record['precision']}, measured on {CPU_KINDS[kind]} "
+                 f"({record['cpu']}, {record['date']}; benchmarks/bench_ladder.py)")
+    else:
+        where = f"speeds not measured on this kind of CPU ({kind}): python benchmarks/bench_ladder.py measures them"
+    click.echo(f"Speed/quality ladder (--model NAME, fastest first; PSNR-Y dB; {where}):")
+    scales = (2, 4)
+    head = "".join(f"  x{s}: Set5   Vid4    fps" for s in scales)
+    click.echo(f"  {'rung':<16}{head}")
+    fps_of = (record or {}).get("fps_model", {})
+    for rung in LADDER:
+        cells = []
+        for s in scales:
+            set5 = vid4 = None
+            if rung.bundled:
+                name = default_model_name(s) if rung.name == "default" else next(
+                    (w.name for w in weights.values() if w.rung == rung.name and s in w.config["scales"]), None)
+                metrics = weights[name].metrics if name in weights else {}
+                set5 = metrics.get("Set5", {}).get(str(s), {}).get("psnr")
+                vid4 = metrics.get("Vid4", {}).get(str(s), {}).get("psnr")
+            else:
+                published = official.get(f"{rung.preset}_x{s}")
+                set5 = published.published.get("Set5", {}).get(s) if published else None
+            fps = fps_of.get(f"x{s}", {}).get(rung.name)
+            cells.append(f"  {_num(set5, 6, 2)}{'*' if set5 is not None and not rung.bundled else ' '}"
+                         f"{_num(vid4, 6, 2)} {_num(fps, 6, 2)}")
+        click.echo(f"  {rung.label:<16}{''.join(cells)}".rstrip())
+    click.echo("  (* published by the authors, not measured by vsr; - not measured)")
+
+
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"

@@ -58,8 +58,10 @@ def _target_options(
                    "that reaches the target); its output is reduced to the target with an area (box) filter, frame by "
                    "frame, in the same pass.")
 @click.option("-m", "--model", "model_src",
-              help="Official model edsr, edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first "
-                   "use), a bundled model name, or a checkpoint file (default: the bundled clean model for the scale, "
+              help="A rung of the speed/quality ladder: fast, medium or default (bundled, offline; `vsr models` lists "
+                   "their quality and speed, --preview projects each one's time for the file), an official model edsr, "
+                   "edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first use), a bundled "
+                   "model name, or a checkpoint file (default: the bundled clean model for the scale, "
                    "offline, for images and videos alike: the compression-aware edsr_baseline_x2_t91_bsd200_x264 and "
                    "_x4_ models clean up codec artefacts but cost more than 0.1 dB on clean input, so they are chosen "
                    "by name for heavily compressed video; see docs/models.md).")

@@ -35,7 +35,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import numpy as np
 import torch
 
-from vsr._core import PLANS, cache_dir, write_text
+from vsr._core import PLANS, cache_dir, cpu_info, write_text
 
 __all__ = [
     "TUNE_ENV", "ExecutionPlan", "PlanKey", "Decision", "PlanRequest", "RuntimeReport", "PlanRunner", "Tunable",
@@ -99,22 +99,6 @@ class ExecutionPlan:
         return plan
 
 
-def _cpu_info() -> tuple[str, set[str]]:
-    name, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            for line in f:
-                if line.startswith("model name") and name == "unknown":
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        import platform
-
-        name = platform.processor() or platform.machine()
-    return name, flags
-
-
 #: The CPU flags that change which kernels oneDNN and ATen pick.
 _KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
                  "amx_bf16", "amx_int8", "amx_tile")
@@ -126,7 +110,7 @@ def cpu_signature() -> str:
     ``ONEDNN_MAX_CPU_ISA``/``ATEN_CPU_CAPABILITY`` change the kernels without
     changing ``/proc/cpuinfo``, so they are part of it.
     """
-    name, flags = _cpu_info()
+    name, flags = cpu_info()
     have = [f for f in _KERNEL_FLAGS if f in flags]
     env = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if os.environ.get(k)]
     return "; ".join([name, " ".join(have) or "-", f"{os.cpu_count()} cpus", *env])

@@ -13,6 +13,9 @@ The public surface, by task:
 - Bundled weights (``vsr/weights/manifest.json``: file, SHA-256, parameters,
   measured PSNR, recipe): :func:`bundled_weights`, :class:`BundledWeights`,
   :func:`default_model_name`, :func:`list_models`.
+- The speed/quality ladder (``--model fast``, ``medium``, ``default``, ``edsr``):
+  :data:`LADDER`, :class:`Rung`, :func:`bundled_rung_name`, :func:`rung_for_shape`,
+  :func:`edsr_mflop_per_pixel` and :func:`recorded_speeds` (fps measured per CPU kind).
 - The authors' files, fetched by name on first use and cached:
   :data:`OFFICIAL_WEIGHTS`, :class:`OfficialWeights`, :func:`official_file`,
   :func:`official_name`, :func:`official_url`, :func:`cache_dir`,
@@ -21,7 +24,7 @@ The public surface, by task:
 
 The implementation lives in ``_``-prefixed modules: ``_edsr``/``_mdsr``/``_blocks``
 (the networks), ``_registry`` (presets), ``_checkpoint`` (reading and writing
-weight files), ``_loading``, ``_bundled``, ``_official`` and ``_hub`` (the download cache).
+weight files), ``_loading``, ``_bundled``, ``_ladder``, ``_official`` and ``_hub`` (the download cache).
 
 Names are imported on first use (PEP 562): listing presets, bundled weights and
 official files (``vsr models``) does not import torch.
@@ -45,6 +48,13 @@ _LAZY: dict[str, str] = {
     "cache_dir": "vsr.models._hub",
     "cached_path": "vsr.models._hub",
     "is_offline": "vsr.models._hub",
+    "LADDER": "vsr.models._ladder",
+    "Rung": "vsr.models._ladder",
+    "bundled_rung_name": "vsr.models._ladder",
+    "edsr_mflop_per_pixel": "vsr.models._ladder",
+    "recorded_speeds": "vsr.models._ladder",
+    "rung_for_shape": "vsr.models._ladder",
+    "PRESET_SHAPES": "vsr.models._presets",
     "init_from_weights": "vsr.models._loading",
     "list_models": "vsr.models._loading",
     "load_model": "vsr.models._loading",
@@ -74,6 +84,11 @@ if TYPE_CHECKING:
     from vsr.models._hub import (
         OFFLINE_ENV as OFFLINE_ENV, cache_dir as cache_dir, cached_path as cached_path, is_offline as is_offline,
     )
+    from vsr.models._ladder import (
+        LADDER as LADDER, Rung as Rung, bundled_rung_name as bundled_rung_name,
+        edsr_mflop_per_pixel as edsr_mflop_per_pixel, recorded_speeds as recorded_speeds,
+        rung_for_shape as rung_for_shape,
+    )
     from vsr.models._loading import (
         init_from_weights as init_from_weights, list_models as list_models, load_model as load_model,
         resolve_model_source as resolve_model_source,
@@ -84,7 +99,7 @@ if TYPE_CHECKING:
         official_name as official_name, official_url as official_url,
     )
     from vsr.models._registry import MODELS as MODELS
-    from vsr.models._presets import PRESET_PARAMETERS as PRESET_PARAMETERS
+    from vsr.models._presets import PRESET_PARAMETERS as PRESET_PARAMETERS, PRESET_SHAPES as PRESET_SHAPES
     from vsr.models._registry import (
         build_model as build_model, count_parameters as count_parameters, get_model as get_model,
         model_scales as model_scales,
@@ -94,6 +109,13 @@ __getattr__, __dir__ = lazy_attributes("vsr.models", _LAZY, globals())
 
 __all__ = [
     "EDSR",
+    "LADDER",
+    "Rung",
+    "bundled_rung_name",
+    "edsr_mflop_per_pixel",
+    "recorded_speeds",
+    "rung_for_shape",
+    "PRESET_SHAPES",
     "MDSR",
     "MODELS",
     "OFFICIAL_WEIGHTS",

@@ -26,7 +26,10 @@ class BundledWeights:
     """One entry of the bundled weights table (``vsr/weights/manifest.json``).
 
     ``params`` is the model's trainable parameter count, recorded so that listing
-    the weights needs no model built.
+    the weights needs no model built. ``rung`` names the ladder rung the weights
+    serve (``fast``, ``medium``; empty for the others); ``speed`` holds frames per
+    second measured by ``benchmarks/bench_ladder.py``, by CPU kind
+    (:data:`vsr._core.CPU_KINDS`).
     """
 
     name: str
@@ -38,6 +41,8 @@ class BundledWeights:
     metrics: dict[str, Any] = field(default_factory=dict)
     recipe: str = ""
     description: str = ""
+    rung: str = ""
+    speed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -62,6 +67,8 @@ def bundled_weights() -> dict[str, BundledWeights]:
             metrics=dict(e.get("metrics", {})),
             recipe=e.get("recipe", ""),
             description=e.get("description", ""),
+            rung=e.get("rung", ""),
+            speed=dict(e.get("speed", {})),
         )
         for name, e in raw.items()
     }

@@ -26,6 +26,7 @@ from vsr.models._checkpoint import (
     load_partial_state_dict,
     read_state_dict,
 )
+from vsr.models._ladder import bundled_rung_name, rung_of
 from vsr.models._official import OFFICIAL_WEIGHTS, official_file, official_name
 from vsr.models._registry import MODELS, PRESET_SHAPES, build_model
 
@@ -37,6 +38,18 @@ def list_models() -> list[str]:
     return [*MODELS, *bundled_weights()]
 
 
+def _rung_source(src: str, scale: int | None) -> str:
+    """A ladder name (``fast``, ``medium``, ``default``) as the bundled weights it means at ``scale``; else ``src``.
+
+    A local file of the same name wins, as for official names.
+    """
+    if rung_of(src) is None or Path(src).expanduser().exists() or src in bundled_weights():
+        return src
+    if scale is None:
+        raise CheckpointError(f"--model {src} is a rung of the ladder: it needs a scale (--scale 2, 3 or 4)")
+    return bundled_rung_name(src, int(scale))
+
+
 def _is_official_name(src: str) -> bool:
     return src not in bundled_weights() and (src in MODELS or src in OFFICIAL_WEIGHTS) and not Path(src).expanduser().exists()
 
@@ -46,9 +59,10 @@ def resolve_model_source(
 ) -> str:
     """``source`` itself, or for an official model name the path of its cached file (fetched first if needed).
 
+    A ladder name (``fast``, ``medium``, ``default``) gives the bundled weights of that rung at ``scale``.
     A local file or bundled name always wins over an official name of the same spelling.
     """
-    src = os.fspath(source)
+    src = _rung_source(os.fspath(source), scale)
     if not _is_official_name(src):
         return src
     return os.fspath(official_file(src, scale, progress=progress, offline=offline))
@@ -74,9 +88,11 @@ def load_model(
     vs MDSR, blocks, features, scales). ``scale`` checks the model can produce
     it; ``arch`` (a preset name) checks the file holds that preset;
     ``res_scale`` overrides the inferred one (0.1 for 256-feature EDSR, else 1.0)
-    for official files. Errors name the file and say what was expected and found.
+    for official files. A ladder name (``fast``, ``medium``, ``default``) loads
+    the bundled weights of that rung at ``scale``. Errors name the file and say
+    what was expected and found.
     """
-    src = os.fspath(source)
+    src = _rung_source(os.fspath(source), scale)
     if _is_official_name(src):
         full = official_name(src, scale)
         path = official_file(full, progress=progress, offline=offline)

@@ -23,6 +23,7 @@ from torch import nn
 from vsr._core import clock_text
 from vsr.upscaling._entry import FileResult, FolderStats, destination, run_folder
 from vsr.upscaling._models import Upscalers
+from vsr.upscaling._projection import LadderProjection, project_ladder
 from vsr.upscaling._settings import InferenceSettings
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError
@@ -42,7 +43,8 @@ class Preview:
 
     ``seconds`` is the model time on the previewed frame (after a warm-up run
     when the first one was short); ``frames`` the frame count of the whole
-    file (1 for an image; ``None`` when unknown).
+    file (1 for an image; ``None`` when unknown); ``ladder`` the projected
+    model time of the whole file for every rung of the ladder (videos only).
     """
 
     path: Path
@@ -53,6 +55,7 @@ class Preview:
     frames: int | None
     device: str
     precision: str
+    ladder: LadderProjection | None = None
 
     @property
     def fps(self) -> float:
@@ -71,6 +74,8 @@ class Preview:
                 f"({self.fps:.2f} fps, {self.device}, {self.precision})")
         if self.frames is not None and self.frames > 1:
             line += f"; the whole file ({self.frames} frames) would take about {_duration(self.projected_seconds or 0.0)} here"
+            if self.ladder is not None:
+                line += f"\n  every rung for the whole file: {self.ladder.text(_duration)}"
         return line
 
     def line(self) -> str:
@@ -118,7 +123,8 @@ def preview(
     model = f"{label} x{up.scale}" + (f" -> {out_w}x{out_h}" if factor != f"x{up.scale}" else f" ({out_w}x{out_h})")
     picture = compose(bicubic, sr, detail_region(frame), (w, h), (f"input {w}x{h}, bicubic {factor}", model), ("bicubic", label))
     write_image(dst, picture, overwrite=True)
-    return Preview(dst, used_at, (w, h), (out_w, out_h), seconds, frames, str(up.device), up.precision)
+    ladder = project_ladder(up.model, up.scale, up.device.type, seconds, frames) if frames and frames > 1 else None
+    return Preview(dst, used_at, (w, h), (out_w, out_h), seconds, frames, str(up.device), up.precision, ladder)
 
 
 def preview_files(
@@ -248,6 +254,8 @@ def _hstack(images: list[np.ndarray], gap: np.ndarray) -> np.ndarray:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

@@ -1,0 +1,196 @@
+"""The speed/quality frontier: every rung of the ladder, bicubic and the official architectures, in one run.
+
+    python benchmarks/bench_ladder.py                          # x2, 320x180 -> 640x360, this CPU's default precision
+    python benchmarks/bench_ladder.py --scale 4
+    python benchmarks/bench_ladder.py --record                 # store the fps for `vsr models` and --preview
+    python benchmarks/bench_ladder.py --plot benchmarks/ladder_frontier_x2.png
+
+For each variant it prints MFLOP per input pixel, frames/s of the model alone
+(an ``Upscaler`` at the default precision, batch 1, on decoded frames) and of
+``vsr upscale`` end to end (decode, model, x264 at the default preset and crf,
+mux) on a synthetic clip, the speed-up over EDSR-baseline (``default``), the
+Set5 and Vid4 PSNR-Y of the bundled weights (from ``vsr/weights/manifest.json``,
+measured by ``bench_weights.py``) and their share of the default model's gain
+over bicubic. Bicubic end to end is decoding, OpenCV's bicubic resize and the
+same encoder: its time per frame over a rung's is the share of that rung's run
+which decoding and encoding alone would take. Random weights for speed (it
+does not depend on them); the official architectures' PSNR is the authors'
+published figure where they published one.
+
+``--record`` writes this CPU kind's fps into ``vsr/weights/ladder_speed.json``,
+which ``vsr models`` lists and ``vsr upscale --preview`` scales its projections by.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+from bench_upscale import make_clip  # noqa: E402
+
+from vsr import upscale_video  # noqa: E402
+from vsr._core import CPU_KINDS, cpu_info, cpu_kind  # noqa: E402
+from vsr._core._malloc import keep_freed_memory  # noqa: E402
+from vsr._core._plots import frontier_plot  # noqa: E402
+from vsr.inference._upscaler import Upscaler  # noqa: E402
+from vsr.io import VideoReader, VideoWriter  # noqa: E402
+from vsr.models import LADDER, OFFICIAL_WEIGHTS, bundled_weights, default_model_name, get_model  # noqa: E402
+from vsr.models._ladder import SPEEDS_FILE, edsr_mflop_per_pixel  # noqa: E402
+from vsr.models._presets import PRESET_SHAPES  # noqa: E402
+
+#: Variants beyond the ladder: the other official architectures (their weights are the authors', downloaded on
+#: request; random weights here), and bicubic.
+OFFICIAL_EXTRA = ("mdsr_baseline",)
+
+
+def psnr_of(rung: str, scale: int) -> dict[str, float]:
+    """Set5/Vid4 PSNR-Y of the bundled weights of ``rung`` (``default`` included), and bicubic's, from the manifest."""
+    weights = bundled_weights()
+    name = default_model_name(scale) if rung == "default" else next(
+        (w.name for w in weights.values() if w.rung == rung and scale in w.config["scales"]), None)
+    out: dict[str, float] = {}
+    for ds in ("Set5", "Vid4"):
+        row = weights[name].metrics.get(ds, {}).get(str(scale), {}) if name else {}
+        if "psnr" in row:
+            out[ds] = row["psnr"]
+            out[f"{ds} bicubic"] = row["bicubic_psnr"]
+    return out
+
+
+def model_fps(model: torch.nn.Module, scale: int, frames: np.ndarray, budget: float) -> tuple[float, str]:
+    """Frames per second of an Upscaler at the default precision, batch 1: the best of two timed passes."""
+    up = Upscaler(copy.deepcopy(model), scale=scale, device="cpu", precision="auto", batch_size=1)
+    t0 = time.perf_counter()
+    up(frames[:1])  # set-up and the first, slower call
+    first = time.perf_counter() - t0
+    n = int(max(2, min(len(frames), budget / max(first, 1e-3))))
+    best = 0.0
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for i in range(n):
+            up(frames[i : i + 1])
+        best = max(best, n / (time.perf_counter() - t0))
+    return best, up.precision
+
+
+def e2e_fps(model: torch.nn.Module, scale: int, src: Path, dst: Path) -> float:
+    t0 = time.perf_counter()
+    stats = upscale_video(src, dst, scale=scale, model=copy.deepcopy(model), overwrite=True, progress=False)
+    return stats.frames / (time.perf_counter() - t0)
+
+
+def bicubic_e2e_fps(src: Path, dst: Path, scale: int) -> float:
+    """Decode, OpenCV bicubic, encode with vsr's writer at its defaults: the pipeline's cost without a model."""
+    t0 = time.perf_counter()
+    n = 0
+    with VideoReader(src) as reader:
+        info = reader.info
+        with VideoWriter(dst, width=info.width * scale, height=info.height * scale, source=info, overwrite=True) as w:
+            for batch in reader:
+                for f in batch.frames:
+                    w.write(cv2.resize(f, (f.shape[1] * scale, f.shape[0] * scale), interpolation=cv2.INTER_CUBIC))
+                    n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=int, default=2, choices=[2, 3, 4])
+    ap.add_argument("--size", default="320x180", help="input WxH")
+    ap.add_argument("--budget", type=float, default=6.0, help="seconds per model-only and per end-to-end timing")
+    ap.add_argument("--no-official", action="store_true", help="skip the official architectures (edsr takes minutes)")
+    ap.add_argument("--record", action="store_true", help=f"write this CPU kind's fps into {SPEEDS_FILE.name}")
+    ap.add_argument("--plot", type=Path, help="draw Set5 (and Vid4) PSNR against model-only fps into this PNG")
+    args = ap.parse_args()
+    w, h = map(int, args.size.split("x"))
+    kind = cpu_kind()
+    print(f"# {machine()}\n# CPU kind: {kind} ({CPU_KINDS.get(kind, 'other')}); x{args.scale}, {w}x{h} input")
+    keep_freed_memory()
+    tmp = Path(tempfile.mkdtemp(prefix="vsr_bench_ladder_"))
+    torch.manual_seed(0)
+
+    variants = [(r.label, r.name, r.preset) for r in LADDER if r.bundled or not args.no_official]
+    if not args.no_official:
+        variants += [(f"{p} (official)", p, p) for p in OFFICIAL_EXTRA]
+    clip_frames = 96
+    src = make_clip(tmp / "clip.mp4", clip_frames, w, h)
+    with VideoReader(src) as reader:
+        decoded = np.concatenate([b.frames for b in reader])
+    clips: dict[int, Path] = {clip_frames: src}
+
+    rows = []
+    for label, key, preset in variants:
+        model = get_model(preset, scale=args.scale).eval()
+        arch, blocks, feats = PRESET_SHAPES[preset]
+        mflop = edsr_mflop_per_pixel(blocks, feats, args.scale) if arch == "edsr" else float("nan")
+        fps_m, precision = model_fps(model, args.scale, decoded, args.budget)
+        n = int(min(clip_frames, max(4, round(4 * args.budget * fps_m))))
+        if n not in clips:
+            clips[n] = make_clip(tmp / f"clip{n}.mp4", n, w, h)
+        fps_e = e2e_fps(model, args.scale, clips[n], tmp / "out.mp4")
+        quality = psnr_of(key, args.scale) if key in ("fast", "medium", "default") else {}
+        if not quality and preset in ("edsr",):
+            published = OFFICIAL_WEIGHTS[f"{preset}_x{args.scale}"].published.get("Set5", {}).get(args.scale)
+            quality = {"Set5": published, "published": 1.0} if published else {}
+        rows.append(dict(label=label, key=key, params=sum(p.numel() for p in model.parameters()), mflop=mflop,
+                         fps_model=fps_m, fps_e2e=fps_e, frames_e2e=n, precision=precision, **quality))
+        print(f"# {label}: {fps_m:.2f} fps model only, {fps_e:.2f} fps end to end ({n} frames)", flush=True)
+    fps_bi = bicubic_e2e_fps(src, tmp / "bicubic.mp4", args.scale)
+
+    base = next(r for r in rows if r["key"] == "default")
+    gain = {ds: base.get(ds, float("nan")) - base.get(f"{ds} bicubic", float("nan")) for ds in ("Set5", "Vid4")}
+    print(f"\n{'variant':<22} {'params':>8} {'MFLOP/px':>9} {'fps model':>10} {'x default':>9} {'fps e2e':>8} "
+          f"{'x default':>9} {'codec share':>11} {'Set5':>7} {'Vid4':>7} {'gain kept Set5/Vid4':>20}")
+    for r in rows:
+        share = (1 / fps_bi) / (1 / r["fps_e2e"])
+        kept = "/".join(f"{(r[ds] - base[f'{ds} bicubic']) / gain[ds]:.0%}" if ds in r and f"{ds} bicubic" in base
+                        and "published" not in r else "-" for ds in ("Set5", "Vid4"))
+        set5 = f"{r['Set5']:.2f}" + ("*" if "published" in r else "") if "Set5" in r else "-"
+        vid4 = f"{r['Vid4']:.2f}" if "Vid4" in r else "-"
+        print(f"{r['label']:<22} {r['params'] / 1e6:7.2f}M {r['mflop']:9.3f} {r['fps_model']:10.2f} "
+              f"{r['fps_model'] / base['fps_model']:8.2f}x {r['fps_e2e']:8.2f} {r['fps_e2e'] / base['fps_e2e']:8.2f}x "
+              f"{share:11.0%} {set5:>7} {vid4:>7} {kept:>20}")
+    bic = [f"{base[f'{ds} bicubic']:.2f}" if f"{ds} bicubic" in base else "-" for ds in ("Set5", "Vid4")]
+    print(f"{'bicubic':<22} {'-':>8} {'-':>9} {'-':>10} {'':>9} {fps_bi:8.2f} {fps_bi / base['fps_e2e']:8.2f}x "
+          f"{'100%':>11} {bic[0]:>7} {bic[1]:>7}")
+    print(f"# precision {rows[0]['precision']}, batch 1; codec share = bicubic end to end (decode + resize + x264) "
+          "time per frame / the variant's; * published by the authors, not measured")
+
+    if args.record:
+        record = json.loads(SPEEDS_FILE.read_text(encoding="utf-8")) if SPEEDS_FILE.is_file() else {}
+        entry = record.setdefault(kind, {})
+        entry.update(cpu=cpu_info()[0], date=datetime.date.today().isoformat(), size=f"{w}x{h}",
+                     precision=rows[0]["precision"], threads=torch.get_num_threads())
+        for field in ("fps_model", "fps_e2e"):
+            entry.setdefault(field, {})[f"x{args.scale}"] = {
+                r["key"]: round(r[field], 3) for r in rows if r["key"] in {x.name for x in LADDER}}
+        SPEEDS_FILE.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"# recorded in {SPEEDS_FILE}")
+    if args.plot:
+        for ds, path in (("Set5", args.plot), ("Vid4", args.plot.with_name(f"{args.plot.stem}_vid4.png"))):
+            points = {r["label"]: (r["fps_model"], r[ds]) for r in rows if ds in r}
+            if not points:
+                continue
+            refs = {"bicubic": base[f"{ds} bicubic"]} if f"{ds} bicubic" in base else {}
+            path.write_bytes(frontier_plot(
+                points, title=f"{ds} x{args.scale}: PSNR-Y against speed ({cpu_info()[0]}, {kind}, "
+                              f"{rows[0]['precision']}, {torch.get_num_threads()} threads)",
+                xlabel=f"frames per second, model only, {w}x{h} input (log scale)", ylabel="PSNR-Y (dB)",
+                hollow=[r["label"] for r in rows if "published" in r], references=refs))
+            print(f"# plot: {path}")
+
+
+if __name__ == "__main__":
+    main()
