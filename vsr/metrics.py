@@ -241,7 +241,7 @@ class VideoMeans:
         mean_of_clips: the mean of ``clip_means`` — the figure the video protocol
             reports (BasicSR/mmagic).
         frame_weighted: the mean over all frames of all clips (long clips weigh
-            more); ~0.07 dB above ``mean_of_clips`` on Vid4 bicubic.
+            more); it differs from ``mean_of_clips`` when clips differ in length.
         n_frames: frames counted.
         n_infinite: frames left out of the means because they were identical (inf dB).
     """

@@ -3,12 +3,10 @@
 With glibc's defaults, large tensors come from fresh ``mmap`` regions or from
 a heap that is trimmed as soon as a few tens of MiB at its top are free. Every
 frame allocates and frees the same activations, so the next frame pays a page
-fault (and the kernel zeroes the page) for every 4 KiB of them again. For
-EDSR-baseline on 320x180 frames that was 15,500 faults a frame in bf16 and
-157,000 in fp32, 6% and 17% of the CPU time spent in the kernel; keeping the
-memory made ``vsr upscale`` 1.11x and 1.34x faster (``benchmarks/bench_malloc.py``).
+fault (and the kernel zeroes the page) for every 4 KiB of them again.
 With large blocks served from the heap and no trimming, the pages stay mapped
-and are reused; peak RSS grew by 1-4%, as the same blocks serve every frame.
+and are reused; peak RSS grows little, as the same blocks serve every frame
+(faults, speed and RSS measured: ``benchmarks/bench_malloc.py``, ``benchmarks/RESULTS.md``).
 
 The command line owns its process, so :func:`keep_freed_memory` runs there; the
 library never changes process-wide settings behind a script's back (a script

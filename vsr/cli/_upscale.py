@@ -63,16 +63,16 @@ def _target_options(
                    "edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first use), a bundled "
                    "model name, or a checkpoint file (default: the bundled clean model for the scale, "
                    "offline, for images and videos alike: the compression-aware edsr_baseline_x2_t91_bsd200_x264 and "
-                   "_x4_ models clean up codec artefacts but cost more than 0.1 dB on clean input, so they are chosen "
+                   "_x4_ models clean up codec artefacts but lose PSNR on clean input, so they are chosen "
                    "by name for heavily compressed video; see docs/models.md).")
 @click.option("--offline", is_flag=True,
               help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Inference precision. auto: bf16 where the CPU has it natively (or a GPU), else fp32; never an "
-                   "emulated format. int8 (CPU, opt-in; costs PSNR, see the model card): OpenVINO's int8 kernels with "
-                   "pip install 'vsr[cpu-openvino]' (Set5/Set14 x2-x4: -0.04 dB at most), else torchao with pip install "
-                   "'vsr[cpu-int8]' and a C++ compiler (-0.03 to -0.07 dB).")
+                   "emulated format. int8 (CPU, opt-in; faster, costs a little PSNR: see docs/speed.md): OpenVINO's "
+                   "int8 kernels with pip install 'vsr[cpu-openvino]', else torchao with pip install 'vsr[cpu-int8]' "
+                   "and a C++ compiler (slower, and costs more PSNR).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Video frames per forward pass (default: the execution plan's, measured on long videos).")
 @click.option("--tile", type=click.IntRange(min=16), default=None,

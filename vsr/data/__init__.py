@@ -12,7 +12,7 @@ from vsr.data._specs import (
 )
 from vsr.data._imresize import imresize as imresize
 
-# Training/validation datasets and patch sampling (issue 5).
+# Training/validation datasets and patch sampling.
 from vsr.data._datasets import (
     DIV2K as DIV2K, REDS as REDS, REDS4_CLIPS as REDS4_CLIPS, BenchmarkFolder as BenchmarkFolder,
     BenchmarkImage as BenchmarkImage, FrameSource as FrameSource, ImageFolder as ImageFolder, Vimeo90K as Vimeo90K,

@@ -43,14 +43,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Compile time assumed before one was measured on this machine (8-35 s measured per shape on 2 cores).
+#: Compile time assumed per shape before one was measured on this machine: near the top of the times measured
+#: (``benchmarks/RESULTS.md``), so that a guess never makes compiling look cheaper than it is.
 COMPILE_SECONDS_GUESS = 30.0
-#: Set-up assumed per runtime: torch.compile as above; OpenVINO's ONNX export and compilation took 1.5-6 s.
+#: Set-up assumed per runtime: torch.compile as above; OpenVINO's ONNX export and compilation at the top of the
+#: times measured (``benchmarks/RESULTS.md``).
 SETUP_SECONDS_GUESS = {"compiled": COMPILE_SECONDS_GUESS, "openvino": 6.0}
-#: OpenVINO's compilation of one more input shape when none was timed yet (EDSR-baseline, 320x180, 2 cores:
-#: 0.05 s fp32, 0.2 s int8).
+#: OpenVINO's compilation of one more input shape when none was timed yet (above the times measured for
+#: EDSR-baseline in ``benchmarks/RESULTS.md``).
 OPENVINO_SHAPE_SECONDS_GUESS = 0.5
-#: Compiling must cost at most this share of the run it speeds up (it gained ~10% where measured).
+#: Compiling must cost at most this share of the run it speeds up (small against what it gains where measured).
 _COMPILE_SHARE = 0.05
 
 
@@ -234,10 +236,9 @@ def _runtime_candidates(winner: ExecutionPlan, precision: str, *, compiler: tupl
                         pays: Callable[[str], bool]) -> list[ExecutionPlan]:
     """The eager winner's compiled and OpenVINO variants that can run here and that the rest of the run pays for.
 
-    OpenVINO in fp32, and in bf16 on CPUs with native bf16 (measured 1.06-1.13x
-    eager bf16 autocast on an AVX-512-BF16 EPYC, the same Set5/Set14 PSNR to
-    0.001 dB; never emulated); ``pays(runtime)`` says whether the remaining
-    frames pay for that runtime's set-up.
+    OpenVINO in fp32, and in bf16 on CPUs with native bf16 (never emulated; its
+    speed and PSNR against eager bf16: ``docs/speed.md``); ``pays(runtime)`` says
+    whether the remaining frames pay for that runtime's set-up.
     """
     out = []
     if pays("compiled"):

@@ -1,12 +1,13 @@
 """The compiled path: ``torch.compile`` (inductor, freezing) around a model, with a clean fallback to eager.
 
 Inductor turns the frozen model into C++ kernels (conv + bias + ReLU fused,
-weights pre-packed for oneDNN), about 1.1x faster than eager channels_last on
-the CPUs measured, at 8-35 s of compilation per input shape. It needs a C++
-compiler; without one, or when compilation fails for any other reason, the
-model runs eagerly and one log line says why. Compiled kernels are kept in
-``<vsr cache>/inductor`` (unless ``TORCHINDUCTOR_CACHE_DIR`` is set) so that a
-later run of the same shape can reuse them where torch allows.
+weights pre-packed for oneDNN), often a little faster than eager channels_last,
+at seconds to tens of seconds of compilation per input shape (both measured in
+``benchmarks/RESULTS.md``). It needs a C++ compiler; without one, or when
+compilation fails for any other reason, the model runs eagerly and one log
+line says why. Compiled kernels are kept in ``<vsr cache>/inductor`` (unless
+``TORCHINDUCTOR_CACHE_DIR`` is set) so that a later run of the same shape can
+reuse them where torch allows.
 """
 
 from __future__ import annotations

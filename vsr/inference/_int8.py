@@ -5,26 +5,24 @@ fake-quantized graph of :func:`fake_quantized` (``vsr.inference._openvino``; fas
 the default when ``vsr[cpu-openvino]`` is installed), and torchao's PT2E x86
 inductor quantizer compiled by inductor (:class:`Int8Forward`; dependency-light).
 
-The recipe, and why each part is there (measured on the bundled EDSR-baseline
-weights; ``benchmarks/bench_int8.py``, ``vsr/weights/MODEL_CARD.md``):
+The recipe, and why each part is there (what each part costs and gains, measured on
+the bundled weights: ``vsr/weights/MODEL_CARD.md``, ``benchmarks/RESULTS.md``,
+``benchmarks/bench_int8.py``):
 
 - **7-bit weights** (``-64..63``, per output channel). oneDNN's int8 conv on CPUs
   without VNNI multiplies u8 activations by s8 weights with ``vpmaddubsw``,
   which adds pairs of products into a saturating int16: ``2 * 255 * 127``
-  overflows it, ``2 * 255 * 63`` does not. torchao's default 8-bit config loses
-  8-11 dB that way on AVX2-only CPUs (the uncompiled reference scores fine, the
-  compiled kernels do not); ``tests/test_int8.py`` reproduces it with
-  ``ONEDNN_MAX_CPU_ISA=AVX2``.
+  overflows it, ``2 * 255 * 63`` does not. With 8-bit weights the compiled
+  kernels of AVX2-only CPUs lose most of the PSNR while the uncompiled reference
+  scores fine; ``tests/test_int8.py`` reproduces it with ``ONEDNN_MAX_CPU_ISA=AVX2``.
 - **Edge convolutions in fp32**: the head (3 -> 64 channels), the last body
   conv, the upsampler and the tail carry the image itself rather than
-  features; quantizing them costs most of the PSNR (torchao, Set5 x2: -0.54 dB
-  with only head and tail kept, histogram observer; -0.07 dB with all four
-  kept). OpenVINO's graph rounds only conv inputs, so there only the head and
-  the final conv stay fp32: the upsampler quantized costs -0.024 dB at Set5 x2,
-  the last body conv -0.008 dB more, and int8 runs 1.12-1.25x faster at x2.
+  features, and quantizing them costs most of the PSNR. OpenVINO's graph rounds
+  only conv inputs, so there only the head and the final conv stay fp32: the
+  upsampler and the last body conv cost little PSNR in int8 and make it faster.
 - **Min/max activation ranges**, not histogram-optimal clipping: super-resolution
   puts its information into the rare large activations at edges, which MSE
-  clipping cuts (-0.135 vs -0.543 dB at Set5 x2, same calibration).
+  clipping cuts.
 - **Calibration on images vsr draws itself** (:func:`calibration_patches`):
   dead-leaves images, whose occluding discs and bars have the scale-invariant
   edge statistics of natural images, never test sets.
@@ -129,10 +127,8 @@ def edge_layers(model: nn.Module, *, outputs_rounded: bool = True) -> list[str]:
     residual adds to u8. ``outputs_rounded=False`` is the recipe of the
     OpenVINO runtime, whose graph rounds only conv inputs and weights: there the
     sub-pixel (upsampler) convolutions and the last body conv are quantized too
-    and only the convs that touch the image stay fp32 (Set5/Set14 x2-x4: the
-    upsampler costs at most 0.024 dB, the last body conv at most 0.008 dB more;
-    together they make int8 at x2 1.12x faster on AVX2 kernels and 1.25x on
-    AVX-512 VNNI ones: ``benchmarks/bench_int8.py --ablation``, the model card).
+    and only the convs that touch the image stay fp32 (what that costs and gains:
+    ``benchmarks/bench_int8.py --ablation``, the model card).
     """
     names = [n for n in ("head", "tail", "upsample") if isinstance(getattr(model, n, None), nn.Module)]
     if not outputs_rounded:
@@ -274,7 +270,7 @@ class Int8Forward:
     """``fn(x)`` = the int8 model on float ``N x 3 x H x W`` (0..255), compiled by inductor with freezing.
 
     Quantization (calibration included, a few seconds) happens here; compilation
-    on the first call of each input shape (3-10 s measured).
+    on the first call of each input shape (``benchmarks/RESULTS.md`` has the times).
     """
 
     def __init__(self, model: nn.Module, scale: int, *, quantizer: Any = None) -> None:

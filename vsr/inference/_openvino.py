@@ -1,11 +1,10 @@
 """The OpenVINO runtime: the model exported through ONNX to OpenVINO's CPU plugin, in fp32, bf16 or int8; eager fallback.
 
 OpenVINO's CPU plugin fuses conv + bias + ReLU and the residual adds and runs
-its own JIT kernels. Measured on EDSR-baseline (``benchmarks/RESULTS.md``,
-the model card): fp32 1.2-1.3x eager channels_last with the same pixels; bf16
-(CPUs with native bf16 only) 1.06-1.13x eager bf16 autocast, Set5/Set14 at
-x2-x4 within 0.001 dB of it; int8 2.0x (AVX2 kernels) to 3.0x (AVX-512 VNNI)
-with vsr's recipe (``vsr.inference._int8``), Set5/Set14 at x2-x4 within 0.04 dB of fp32.
+its own JIT kernels: in fp32 it gives the same pixels as eager, in bf16 (CPUs
+with native bf16 only) about the PSNR of eager bf16 autocast, and in int8 it runs
+vsr's recipe (``vsr.inference._int8``); its speed and quality against eager are
+in ``benchmarks/RESULTS.md`` and the model card.
 It is an optional extra (``pip install 'vsr[cpu-openvino]'``: openvino and onnx).
 
 - The model (for int8: :func:`vsr.inference._int8.fake_quantized`, calibrated on

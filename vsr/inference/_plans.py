@@ -4,8 +4,8 @@ An :class:`ExecutionPlan` is how the model runs: frames per forward pass, memory
 LR tile side, intra-op threads, and the runtime: eager, compiled
 (``torch.compile``) or OpenVINO (the model exported to its CPU runtime). The best plan
 depends on the CPU (cache sizes, AVX2 vs AVX-512, native bf16) far more than
-any rule can predict: batch 4 wins on an AVX-512-BF16 EPYC and loses to batch 1
-on an AVX2-only one. So for a long video vsr times a few candidate plans on
+any rule can predict: a batch size that wins on one CPU loses on another
+(``benchmarks/RESULTS.md``). So for a long video vsr times a few candidate plans on
 the video's own first frames (their outputs are kept: only the time lost to the
 slower candidates is spent), keeps the fastest, and writes it to the user's
 cache folder under a key made of everything the timing depends on

@@ -180,7 +180,7 @@ class Upscaler:
             PSNR: see the model card).
         batch_size: frames per forward pass; ``None`` = the execution plan's
             choice (see :meth:`prepare`; until measured, 4 on a GPU and 1 on the CPU,
-            where batch 1 was faster in fp32 and, in 2 of 3 runs, in bf16: benchmarks/RESULTS.md).
+            where batch 1 was mostly the faster: benchmarks/RESULTS.md).
         tile: LR tile side for frames that do not fit in memory (``None`` = whole
             frames, or the plan's choice). After an out-of-memory error the call that hit it retries with
             half the tile; the next call starts from this value again.
