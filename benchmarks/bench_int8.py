@@ -108,6 +108,19 @@ def measure(runtime: str, args: argparse.Namespace, out: dict[str, object]) -> N
                   f"{d['mean_abs']:.2f}, max {d['max_abs']:.0f} levels, PSNR vs fp32 {d['psnr_vs_fp32']:.2f} dB", flush=True)
 
 
+def uint8_callable(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
+    """``forward`` (float NCHW 0..255) behind the Upscaler's uint8 contract (HxWx3 or NxHxWx3 in and out)."""
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        batch = frames[None] if frames.ndim == 3 else frames
+        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            y = forward(x).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+        return y[0] if frames.ndim == 3 else y
+
+    return run
+
+
 def ablation(scales: list[int], sets: list[str], rounds: int) -> None:
     """OpenVINO int8 with more convolutions kept in fp32 than the shipped recipe: PSNR change and model-only speed."""
     import vsr.inference._int8 as int8
@@ -131,17 +144,16 @@ def ablation(scales: list[int], sets: list[str], rounds: int) -> None:
         ref = {s: evaluate(DATA / s, scale, fp32, model_name=name).mean.psnr for s in sets}
         forwards = {}
         for label, names in variants.items():
-            up = Upscaler(model, scale=scale, device="cpu", precision="int8", runtime="openvino")
-            # The same upscaler, its OpenVINO model quantized with this variant's fp32 layers (not cached).
-            up._openvino = OpenVINOForward(up.model, scale, cache=None, precision="int8", keep=names(model))
+            # OpenVINO's int8 model quantized with this variant's fp32 layers (not cached), called whole-frame.
+            forward = OpenVINOForward(model.eval(), scale, cache=None, precision="int8", keep=names(model))
             cells = []
             for s in sets:
-                got = evaluate(DATA / s, scale, up, model_name=name).mean.psnr
+                got = evaluate(DATA / s, scale, uint8_callable(forward), model_name=name).mean.psnr
                 assert got is not None and ref[s] is not None
                 cells.append(f"{s} {got - ref[s]:+.3f} dB")
             if cells:
                 print(f"x{scale} {label:<28} {', '.join(cells)}  (fp32: {', '.join(names(model))})", flush=True)
-            forwards[label] = up._openvino
+            forwards[label] = forward
         best = {k: float("inf") for k in forwards}
         for f in forwards.values():
             f(x)
