@@ -27,6 +27,7 @@ import argparse
 import copy
 import datetime
 import json
+import os
 import sys
 import tempfile
 import time
@@ -52,7 +53,7 @@ from vsr.models._presets import PRESET_SHAPES  # noqa: E402
 
 #: Variants beyond the ladder: the other official architectures (their weights are the authors', downloaded on
 #: request; random weights here), and bicubic.
-OFFICIAL_EXTRA = ("mdsr_baseline",)
+OFFICIAL_EXTRA = ("mdsr_baseline", "mdsr")
 
 
 def psnr_of(rung: str, scale: int) -> dict[str, float]:
@@ -159,7 +160,8 @@ def main() -> None:
                         and "published" not in r else "-" for ds in ("Set5", "Vid4"))
         set5 = f"{r['Set5']:.2f}" + ("*" if "published" in r else "") if "Set5" in r else "-"
         vid4 = f"{r['Vid4']:.2f}" if "Vid4" in r else "-"
-        print(f"{r['label']:<22} {r['params'] / 1e6:7.2f}M {r['mflop']:9.3f} {r['fps_model']:10.2f} "
+        mflop = "-" if r["mflop"] != r["mflop"] else f"{r['mflop']:.3f}"  # NaN: MDSR, not counted
+        print(f"{r['label']:<22} {r['params'] / 1e6:7.2f}M {mflop:>9} {r['fps_model']:10.2f} "
               f"{r['fps_model'] / base['fps_model']:8.2f}x {r['fps_e2e']:8.2f} {r['fps_e2e'] / base['fps_e2e']:8.2f}x "
               f"{share:11.0%} {set5:>7} {vid4:>7} {kept:>20}")
     bic = [f"{base[f'{ds} bicubic']:.2f}" if f"{ds} bicubic" in base else "-" for ds in ("Set5", "Vid4")]
@@ -171,7 +173,9 @@ def main() -> None:
     if args.record:
         record = json.loads(SPEEDS_FILE.read_text(encoding="utf-8")) if SPEEDS_FILE.is_file() else {}
         entry = record.setdefault(kind, {})
-        entry.update(cpu=cpu_info()[0], date=datetime.date.today().isoformat(), size=f"{w}x{h}",
+        # A kernel limit (ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU) stands in for another CPU kind: say so.
+        limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+        entry.update(cpu=cpu_info()[0] + (f" with ONEDNN_MAX_CPU_ISA={limit}" if limit else ""), date=datetime.date.today().isoformat(), size=f"{w}x{h}",
                      precision=rows[0]["precision"], threads=torch.get_num_threads())
         for field in ("fps_model", "fps_e2e"):
             entry.setdefault(field, {})[f"x{args.scale}"] = {
