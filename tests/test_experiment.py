@@ -13,6 +13,7 @@ from vsr.cli import cli
 from vsr.data import imresize
 from vsr.errors import ConfigError
 from vsr.compare._experiment import run_experiment
+from vsr.compare._output import rerender_report
 from vsr.compare._recipe import load_experiment, plan_training
 from vsr.train import load_checkpoint, train
 
@@ -239,6 +240,11 @@ def test_snapshots_give_learning_curves_in_the_report_and_arms_may_have_fewer_se
         assert value == pytest.approx(bench.summary(label)[0], abs=1e-5)
     cache = json.loads((result.out_dir / "curves_cache.json").read_text(encoding="utf-8"))
     assert len(cache) == 3 * 2 * 2
+    # curves.csv and curves.json hold the section: drawn again from them, the report is the same.
+    settings = json.loads((result.report_dir / "curves.json").read_text(encoding="utf-8"))
+    assert (settings["snapshot_every"], settings["frame_stride"], set(settings["bicubic"])) == (2, 2, {"Bench", "Vid"})
+    rerender_report(result.report_dir)
+    assert (result.report_dir / "report.md").read_text(encoding="utf-8") == md
 
 
 def test_bad_model_seeds_and_curves_without_snapshots_are_refused(tiny_experiment: Path) -> None:

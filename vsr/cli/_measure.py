@@ -99,15 +99,15 @@ def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: 
 
 
 @click.command("compare")
-@click.option("-m", "--model", "models", multiple=True, required=True,
-              help="Checkpoint file or bundled model name (repeat for each model).")
+@click.option("-m", "--model", "models", multiple=True,
+              help="Checkpoint file or bundled model name (repeat for each model; required unless --rerender).")
 @click.option("--image-set", "image_sets", multiple=True, type=click.Path(path_type=Path),
               help="Image test set (EDSR layout or a folder of images), scored with the edsr-benchmark protocol (repeatable).")
 @click.option("--video-set", "video_sets", multiple=True, type=click.Path(path_type=Path),
               help="Video test set (folder of frame folders such as Vid4, one frame folder, or a video file), scored "
                    "per frame with the video protocol, mean of clip means, plus temporal error (repeatable).")
-@click.option("-s", "--scale", type=click.IntRange(min=2), required=True, help="Upscaling factor; every model must support it.")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("-s", "--scale", type=click.IntRange(min=2), help="Upscaling factor; every model must support it.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: report.md, report.html, CSV/JSON, plots/, crops/.")
 @click.option("--label", "labels", multiple=True, metavar="MODEL=NAME", callback=key_values,
               help="Row name of a model (MODEL as given to --model, or its file stem); default: the file stem.")
@@ -119,6 +119,10 @@ def psnr_cmd(distorted: Path, reference: Path, out_dir: Path | None, html_page: 
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Inference precision (fp32 so scores match published ones).")
+@click.option("--rerender", "rerender_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Draw the report in DIR again from its comparison.json (and curves.csv), scoring nothing: "
+                   "rewrites report.md, report.html, plots and CSVs with today's report code; keeps its crops. "
+                   "Takes no other option.")
 def compare_cmd(
     models: tuple[str, ...],
     image_sets: tuple[Path, ...],
@@ -130,8 +134,15 @@ def compare_cmd(
     video_degradations: tuple[str, ...],
     device: str,
     precision: str,
+    rerender_dir: Path | None,
 ) -> None:
     """Compare models and bicubic on image and video test sets: tables, per-frame curves, crops, CSV/JSON."""
+    if rerender_dir is not None:
+        _rerender(rerender_dir)
+        return
+    for name, given in (("-m/--model", models), ("-s/--scale", scale), ("-o/--output", out_dir)):
+        if not given:
+            raise click.UsageError(f"Missing option {name} (or give --rerender DIR to redraw a report).")
     from vsr.compare import compare_models, format_comparison, write_comparison_report
 
     result = compare_models(models, scale=scale, image_sets=image_sets, video_sets=video_sets, labels=labels,
@@ -140,6 +151,21 @@ def compare_cmd(
     click.echo(format_comparison(result))
     paths = write_comparison_report(result, out_dir)
     click.echo(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and {len(paths) - 2} more files in {out_dir}")
+
+
+def _rerender(folder: Path) -> None:
+    """``--rerender DIR``: alone, since the report's numbers all come from DIR."""
+    ctx = click.get_current_context()
+    others = [p.opts[-1] for p in ctx.command.params if p.name != "rerender_dir"
+              and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT]  # type: ignore[arg-type]
+    if others:
+        raise click.UsageError(f"--rerender takes no other option (got {', '.join(others)}): the numbers come from "
+                               "DIR/comparison.json")
+    from vsr.compare import rerender_report
+
+    paths = rerender_report(folder)
+    click.echo(f"wrote {folder / 'report.md'}, {folder / 'report.html'} and {len(paths) - 2} more files in {folder} "
+               f"from {folder / 'comparison.json'}")
 
 
 @click.command("experiment")

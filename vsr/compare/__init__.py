@@ -3,6 +3,8 @@
 - ``_compare``: :func:`compare_models`, several models on several test sets and conditions;
 - ``_results``: the comparison's result records and group statistics;
 - ``_report``: its tables, crops, Markdown and HTML report;
+- ``_serial``: ``comparison.json``, the comparison as a JSON-ready dict and back;
+- ``_output``: the report folder: writing it, and drawing it again from its JSON (``vsr compare --rerender``);
 - ``_plots``: its plots (gains over bicubic, temporal errors, PSNR per frame), drawn with ``vsr._core``'s plots;
 - ``_recipe``: the experiment recipe and its expansion into training stages (one per model and seed);
 - ``_experiment``: :func:`run_experiment`, which trains or resumes the stages, then compares the models;
@@ -20,6 +22,7 @@ from vsr._core import lazy_attributes
 _LAZY: dict[str, str] = {
     "compare_models": "vsr.compare._compare",
     "format_comparison": "vsr.compare._compare",
+    "rerender_report": "vsr.compare._output",
     "write_comparison_report": "vsr.compare._compare",
     "run_experiment": "vsr.compare._experiment",
 }
@@ -31,8 +34,9 @@ if TYPE_CHECKING:
         write_comparison_report as write_comparison_report,
     )
     from vsr.compare._experiment import run_experiment as run_experiment
+    from vsr.compare._output import rerender_report as rerender_report
 
 
 __getattr__, __dir__ = lazy_attributes("vsr.compare", _LAZY, globals())
 
-__all__ = ["compare_models", "format_comparison", "run_experiment", "write_comparison_report"]
+__all__ = ["compare_models", "format_comparison", "rerender_report", "run_experiment", "write_comparison_report"]

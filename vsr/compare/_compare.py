@@ -27,7 +27,6 @@ difference between groups set against that range.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -37,21 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from vsr.compare._output import default_title, write_report_folder
 from vsr.compare._plots import plots
-from vsr.compare._report import (
-    ReportPage,
-    comparison_to_dict,
-    csv_tables,
-    example_tiles,
-    group_table,
-    html_report,
-    markdown_report,
-    protocol_lines,
-    summary_table,
-)
+from vsr.compare._report import ReportPage, example_tiles, group_table, protocol_lines, summary_table
+from vsr.compare._serial import comparison_to_dict
 from vsr.compare._results import BICUBIC, Comparison, DiffExample, ModelInfo, SetKind, SetScores, TestSet
 from vsr.evaluation import CodecCache, Layout, detect_layout, item_pair, EvalResult, evaluate
-from vsr._core import write_bytes, write_csv, write_text, crop, crop_window, text_table
+from vsr._core import crop, crop_window, text_table
 from vsr.inference import Upscaler
 from vsr.data import imresize, parse_degradation
 from vsr.errors import DatasetError, InputNotFoundError, InvalidInputError, UnsupportedError
@@ -395,23 +386,11 @@ def write_comparison_report(
     ``intro`` is Markdown placed under the title (e.g. how the models were trained);
     the HTML page shows it as preformatted text. ``sections`` adds ``(heading,
     Markdown text, figures)`` after the group tables, each figure ``(file stem,
-    caption, PNG)`` saved in ``plots/``. Returns the paths written.
+    caption, PNG)`` saved in ``plots/``. ``comparison.json`` keeps the title and the
+    intro under ``report``, for :func:`vsr.compare._output.rerender_report`.
+    Returns the paths written.
     """
-    out = Path(out_dir)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
-    (out / "crops").mkdir(parents=True, exist_ok=True)
-    title = title or f"Model comparison, x{comparison.scale}: " + " vs ".join(comparison.labels)
-    data = comparison_to_dict(comparison)
-    written = [write_text(out / "comparison.json", json.dumps(data, indent=1, allow_nan=False) + "\n", durable=False)]
-    for name, (header, rows) in csv_tables(comparison, data).items():
-        written.append(write_csv(out / name, header, rows, durable=False))
-    figures = list(plots(comparison))
-    crops = example_tiles(comparison)
-    pngs = [*((out / "plots" / f"{stem}.png", png) for stem, _, png in figures),
-            *((out / "crops" / f"{stem}.png", png) for stem, _, png in crops),
-            *((out / "plots" / f"{stem}.png", png) for _, _, extra in sections for stem, _, png in extra)]
-    written += [write_bytes(path, png, durable=False) for path, png in pngs]
-    page = ReportPage(comparison, title, intro, sections, figures, crops)
-    written.append(write_text(out / "report.md", markdown_report(page), durable=False))
-    written.append(write_text(out / "report.html", html_report(page), durable=False))
-    return written
+    title = title or default_title(comparison)
+    data = {**comparison_to_dict(comparison), "report": {"title": title, "intro": intro}}
+    page = ReportPage(comparison, title, intro, sections, list(plots(comparison)), example_tiles(comparison))
+    return write_report_folder(out_dir, page, data)

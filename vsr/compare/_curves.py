@@ -7,16 +7,22 @@ sets under ``video``, optionally on every k-th frame to keep it cheap), caching
 each score by the snapshot's SHA-256 in a JSON file so an interrupted or
 repeated run redoes nothing. :func:`curve_figures` draws one plot per test set
 with a line per run (or per group mean, in a band of its seeds' range) against
-training iterations.
+training iterations, and :func:`curve_section` the report's section around them.
+
+A report folder keeps the curves in ``curves.csv`` (:func:`curve_rows`, read back by
+:func:`read_curves`) and what else the section needs in ``curves.json``
+(:func:`write_curve_settings`), so that the section can be drawn again without scoring.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +34,20 @@ from vsr.models import load_model
 from vsr._core import line_plot
 from vsr.train import list_snapshots
 
-__all__ = ["bicubic_reference", "curve_figures", "curve_rows", "score_snapshots"]
+__all__ = [
+    "CURVE_SETTINGS",
+    "Curve",
+    "bicubic_reference",
+    "curve_figures",
+    "curve_rows",
+    "curve_section",
+    "read_curves",
+    "score_snapshots",
+    "write_curve_settings",
+]
+
+#: The file, beside ``curves.csv``, with the learning-curve section's other inputs (:func:`write_curve_settings`).
+CURVE_SETTINGS = "curves.json"
 
 
 @dataclass(frozen=True)
@@ -177,3 +196,58 @@ def curve_figures(
         )
         out.append((f"curve_{set_name}", f"{set_name}: learning curve", png))
     return out
+
+
+def curve_section(
+    curves: Sequence[Curve],
+    *,
+    snapshot_every: int,
+    precision: str,
+    frame_stride: int = 1,
+    groups: Mapping[str, str] | None = None,
+    bicubic: Mapping[str, float] | None = None,
+    colours: Mapping[str, str] | None = None,
+) -> tuple[str, str, list[tuple[str, str, bytes]]]:
+    """The report's learning-curve section: its heading, its Markdown text (every run's values) and its figures.
+
+    ``precision`` is the inference precision the snapshots were scored in and ``frame_stride`` the stride on
+    video sets; ``groups``, ``bicubic`` and ``colours`` are :func:`curve_figures`'.
+    """
+    figures = curve_figures(curves, groups=groups or None, bicubic=bicubic, colours=colours)
+    finals = [f"{cv.label} on {cv.set_name}: " + ", ".join(f"{p:.2f}" for p in cv.psnr) for cv in curves]
+    stride = f", every {frame_stride}th frame of video sets" if frame_stride > 1 else ""
+    text = (
+        f"PSNR (dB) of each run's snapshot every {snapshot_every} iterations, inference in {precision}{stride}; "
+        "lines are group means over seeds (bands: their range), with bicubic for reference. "
+        "Values per run, first to last snapshot:\n\n" + "\n".join(f"- {f}" for f in finals)
+    )
+    return "Learning curves", text, figures
+
+
+def read_curves(path: str | os.PathLike[str]) -> list[Curve]:
+    """The curves of a ``curves.csv`` (:func:`curve_rows` under the header ``model,set,iteration,psnr``), in its order.
+
+    Raises:
+        InvalidInputError: the file is not such a table.
+    """
+    points: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != ["model", "set", "iteration", "psnr"]:
+            raise InvalidInputError(f"{path}: header {reader.fieldnames}, not model,set,iteration,psnr")
+        try:
+            for row in reader:
+                points.setdefault((row["model"], row["set"]), []).append((int(row["iteration"]), float(row["psnr"])))
+        except (ValueError, TypeError) as e:
+            raise InvalidInputError(f"{path}: not a table of learning curves (line {reader.line_num}: {e})") from None
+    return [Curve(label, set_name, tuple(i for i, _ in pts), tuple(p for _, p in pts))
+            for (label, set_name), pts in points.items()]
+
+
+def write_curve_settings(
+    report_dir: str | os.PathLike[str], *, snapshot_every: int, frame_stride: int, bicubic: Mapping[str, float]
+) -> Path:
+    """Write ``curves.json`` into ``report_dir``: what :func:`curve_section` needs besides the curves and the
+    comparison (the snapshot interval, the frame stride, bicubic's PSNR per curve set)."""
+    data: dict[str, Any] = {"snapshot_every": snapshot_every, "frame_stride": frame_stride, "bicubic": dict(bicubic)}
+    return write_text(Path(report_dir) / CURVE_SETTINGS, json.dumps(data, indent=1) + "\n", durable=False)

@@ -301,9 +301,10 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
 def _curve_sections(
     exp: ExperimentConfig, stages: list[TrainingStage], labels: dict[str, str], groups: dict[str, str],
     comparison: Comparison, root: Path, progress: bool,
-) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]]]]:
-    """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``."""
-    from vsr.compare._curves import bicubic_reference, curve_figures, curve_rows, score_snapshots
+) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]], dict[str, Any]]]:
+    """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``; with the rows of
+    ``curves.csv`` and the settings of ``curves.json`` (:func:`vsr.compare._curves.write_curve_settings`)."""
+    from vsr.compare._curves import bicubic_reference, curve_rows, curve_section, score_snapshots
     from vsr.compare._plots import arm_colours
 
     c = exp.compare
@@ -314,17 +315,11 @@ def _curve_sections(
     curves = score_snapshots(runs, c.curve_sets, scale=scale, device=c.device, precision=c.precision,
                              frame_stride=c.curve_frame_stride, cache=root / "curves_cache.json")
     bicubic = bicubic_reference(c.curve_sets, scale=scale, frame_stride=c.curve_frame_stride)
-    figures = curve_figures(curves, groups=groups or None, bicubic=bicubic, colours=arm_colours(comparison))
-    finals = []
-    for cv in curves:
-        finals.append(f"{cv.label} on {cv.set_name}: " + ", ".join(f"{p:.2f}" for p in cv.psnr))
-    stride = f", every {c.curve_frame_stride}th frame of video sets" if c.curve_frame_stride > 1 else ""
-    text = (
-        f"PSNR (dB) of each run's snapshot every {stages[0].config.train.snapshot_every} iterations, inference in "
-        f"{comparison.precision}{stride}; lines are group means over seeds (bands: their range), with bicubic for reference. "
-        "Values per run, first to last snapshot:\n\n" + "\n".join(f"- {f}" for f in finals)
-    )
-    return [("Learning curves", text, figures, curve_rows(curves))]
+    settings = {"snapshot_every": stages[0].config.train.snapshot_every, "frame_stride": c.curve_frame_stride,
+                "bicubic": bicubic}
+    heading, text, figures = curve_section(curves, precision=comparison.precision, groups=groups,
+                                           colours=arm_colours(comparison), **settings)
+    return [(heading, text, figures, curve_rows(curves), settings)]
 
 
 def run_experiment(
@@ -428,6 +423,7 @@ def _compare_stage(
     })
     # Imported when needed: loading and planning an experiment need neither the evaluation nor the report code.
     from vsr.compare._compare import compare_models, format_comparison, write_comparison_report
+    from vsr.compare._curves import write_curve_settings
 
     if not recompare and _done(records.get("compare"), fingerprint, "compare", manifest_path) and \
             (report_dir / "report.md").exists():
@@ -448,10 +444,12 @@ def _compare_stage(
         shutil.rmtree(report_dir)
     write_comparison_report(
         comparison, report_dir, title=f"{exp.name}: " + " vs ".join(m.label for m in exp.models) + f", x{scale}",
-        intro=_intro(exp, stages, records), sections=[(h, t, f) for h, t, f, _ in sections],
+        intro=_intro(exp, stages, records), sections=[(h, t, f) for h, t, f, _, _ in sections],
     )
-    for _, _, _, rows in sections:
+    for _, _, _, rows, settings in sections:
+        # curves.csv and curves.json hold what `vsr compare --rerender` needs to draw the section again.
         write_csv(report_dir / "curves.csv", ["model", "set", "iteration", "psnr"], rows, durable=False)
+        write_curve_settings(report_dir, **settings)
     records["compare"] = {"status": "done", "fingerprint": fingerprint, "report": os.fspath(report_dir),
                           "wall_s": round(time.perf_counter() - t0, 1), "finished": _now()}
     _write_manifest(manifest_path, manifest)

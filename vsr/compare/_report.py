@@ -3,8 +3,8 @@
 :func:`vsr.compare._compare.write_comparison_report` writes what this module builds:
 the summary table (best value per column in bold, signed differences between
 models), per-clip and group tables, the tiles of the crops where the models
-differ most, the CSV rows, the JSON-ready dict, and the Markdown and HTML pages
-around them and around the plots of :mod:`vsr.compare._plots`.
+differ most, the CSV rows, and the Markdown and HTML pages around them and
+around the plots of :mod:`vsr.compare._plots` (the JSON: :mod:`vsr.compare._serial`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from vsr._core import (
 
 __all__ = [
     "ReportPage",
-    "comparison_to_dict",
     "csv_tables",
+    "example_stem",
     "example_tiles",
     "group_table",
     "html_report",
@@ -40,8 +40,8 @@ __all__ = [
     "summary_table",
 ]
 
-#: (file stem, caption, PNG) of a figure of the report.
-Figure = tuple[str, str, bytes]
+#: (file stem, caption, PNG) of a figure of the report; PNG ``None``: a figure left out of the report's folder.
+Figure = tuple[str, str, "bytes | None"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ class ReportPage:
 
     ``sections`` are ``(heading, Markdown text, figures)`` placed after the group
     tables; ``figures`` are the per-frame/per-image plots (:func:`plots`) and
-    ``crops`` the tiles of :func:`example_tiles`.
+    ``crops`` the tiles of :func:`example_tiles`. A figure or crop whose PNG is
+    ``None`` is not in the report's folder (a re-rendered report keeps a folder as
+    it was trimmed, and cannot draw crops): both pages name its file instead.
     """
 
     comparison: Comparison
@@ -58,7 +60,7 @@ class ReportPage:
     intro: str
     sections: Sequence[tuple[str, str, Sequence[Figure]]]
     figures: Sequence[Figure]
-    crops: Sequence[tuple[str, DiffExample, bytes]]
+    crops: Sequence[tuple[str, DiffExample, bytes | None]]
 
 
 # --------------------------------------------------------------------------- tables
@@ -197,94 +199,7 @@ def protocol_lines(comparison: Comparison) -> list[str]:
     return lines
 
 
-# --------------------------------------------------------------------------- dict and CSV
-
-
-def _jv(v: float | None) -> Any:
-    if v is None or math.isfinite(v):
-        return v
-    return "inf" if v > 0 else "-inf"
-
-
-def _set_entry(comparison: Comparison, s: SetScores) -> dict[str, Any]:
-    """The JSON-ready entry of one set: its protocol, summaries, clips and items."""
-    labels = [*comparison.labels, BICUBIC]
-    r0 = s.bicubic
-    p = r0.protocol
-    entry: dict[str, Any] = {
-        "name": s.test_set.name,
-        "path": s.test_set.path,
-        "kind": s.test_set.kind,
-        "layout": s.test_set.layout,
-        "protocol": {"name": p.name, "y_channel": p.y_channel, "crop_border": r0.crop_border,
-                     "aggregation": p.aggregation, "frames": p.frames, "description": p.description},
-        "mean_label": "mean of clip means" if p.aggregation == "clip-mean" else "mean over images",
-        "summary": {lab: dict(zip(("psnr", "ssim", "temporal_error"), map(_jv, s.summary(lab)))) for lab in labels},
-    }
-    if r0.frame_weighted is not None:
-        entry["frame_weighted"] = {
-            lab: {"psnr": _jv(s.results[lab].frame_weighted.psnr)} for lab in comparison.labels  # type: ignore[union-attr]
-        } | {BICUBIC: {"psnr": _jv(r0.frame_weighted.bicubic_psnr)}}
-    if r0.clips:
-        entry["clips"] = []
-        for c in r0.clips:
-            row: dict[str, Any] = {"clip": c.clip, "frames": c.n_frames}
-            for lab in comparison.labels:
-                cs = next(x.scores for x in s.results[lab].clips if x.clip == c.clip)
-                row[lab] = {"psnr": _jv(cs.psnr), "ssim": cs.ssim, "temporal_error": cs.temporal}
-            row[BICUBIC] = {"psnr": _jv(c.scores.bicubic_psnr), "ssim": c.scores.bicubic_ssim,
-                            "temporal_error": c.scores.bicubic_temporal}
-            entry["clips"].append(row)
-    entry["items"] = [
-        {
-            "clip": it.clip, "name": it.name, "index": it.index,
-            "psnr": {**{lab: _jv(s.results[lab].items[k].psnr) for lab in comparison.labels}, BICUBIC: _jv(it.bicubic_psnr)},
-            "ssim": {**{lab: s.results[lab].items[k].ssim for lab in comparison.labels}, BICUBIC: it.bicubic_ssim},
-        }
-        for k, it in enumerate(r0.items)
-    ]
-    entry["notes"] = list(r0.notes)
-    return entry
-
-
-def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
-    """JSON-ready dict of a :class:`Comparison`: models, protocols, summaries, clips, items, groups (images left out)."""
-    sets = [_set_entry(comparison, s) for s in comparison.sets]
-    ref = comparison.labels[0]
-    diffs = []
-    for lab in comparison.labels[1:]:
-        for s in comparison.sets:
-            (ap, as_, at), (bp, bs, bt) = s.summary(lab), s.summary(ref)
-            diffs.append({
-                "set": s.test_set.name, "model": lab, "minus": ref,
-                "psnr": None if ap is None or bp is None else ap - bp,
-                "ssim": None if as_ is None or bs is None else as_ - bs,
-                "temporal_error": None if at is None or bt is None else at - bt,
-            })
-    return {
-        "scale": comparison.scale,
-        "degradation": comparison.degradation,
-        "device": comparison.device,
-        "precision": comparison.precision,
-        "models": [
-            {"label": m.label, "source": m.source, "architecture": m.description, "params": m.params, "group": m.group}
-            for m in comparison.models
-        ],
-        "sets": sets,
-        "differences": diffs,
-        "groups": [
-            {"group": g.group, "set": g.set_name, "metric": g.metric, "values": list(g.values), "mean": g.mean,
-             "range": g.spread, "delta_vs_first_group": g.delta, "paired_deltas": None if g.paired is None else list(g.paired)}
-            for metric in ("psnr", "ssim", "temporal")
-            for g in group_stats(comparison, metric)  # type: ignore[arg-type]
-        ],
-        "examples": [
-            {"set": e.set_name, "clip": e.clip, "item": e.item, "spread_db": e.spread,
-             "window": {"top": e.top, "left": e.left, "side": e.side}, "psnr": {k: _jv(v) for k, v in e.psnr.items()}}
-            for e in comparison.examples
-        ],
-        "notes": list(comparison.notes),
-    }
+# --------------------------------------------------------------------------- CSV
 
 
 def csv_tables(comparison: Comparison, data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -328,16 +243,28 @@ def _example_caption(e: DiffExample) -> str:
 
 
 
-def example_tiles(comparison: Comparison) -> list[tuple[str, DiffExample, bytes]]:
+def example_stem(e: DiffExample) -> str:
+    """The file stem of an example's tiles in ``crops/``."""
+    return slug(f"{e.set_name}_{e.clip}_{e.item}" if e.clip else f"{e.set_name}_{e.item}")
+
+
+def example_tiles(comparison: Comparison) -> list[tuple[str, DiffExample, bytes | None]]:
     """(file stem, example, PNG of its side-by-side tiles) for every example of the comparison."""
     labels = list(comparison.labels)
-    return [
-        (slug(f"{e.set_name}_{e.clip}_{e.item}" if e.clip else f"{e.set_name}_{e.item}"), e, _example_png(e, labels))
-        for e in comparison.examples
-    ]
+    return [(example_stem(e), e, _example_png(e, labels)) for e in comparison.examples]
 
 
 # --------------------------------------------------------------------------- pages
+
+
+def _left_out(path: str, what: str) -> str:
+    """The sentence that stands in for a figure the folder does not hold."""
+    return f"(`{path}`, {what}, is not in this folder; the command that made the report draws it)"
+
+
+def _md_figure(folder: str, stem: str, caption: str, png: bytes | None) -> str:
+    path = f"{folder}/{stem}.png"
+    return f"![{caption}]({path})\n" if png is not None else _left_out(path, caption) + "\n"
 
 
 def _page_parts(comparison: Comparison) -> tuple[Any, ...]:
@@ -372,21 +299,24 @@ def markdown_report(page: ReportPage) -> str:
                "ground truth's own frame-to-frame change), with the same seed-range test.", "", *markdown_table(*grp_te), ""]
     for heading, text, extra in page.sections:
         md += [f"## {heading}", "", text.strip(), ""]
-        md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in extra]
+        md += [_md_figure("plots", stem, cap, png) for stem, cap, png in extra]
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
         h, r, b = _clip_table(s, labels)
         md += [f"## {s.test_set.name}: per clip", "", *markdown_table(h, r, strong=b), ""]
     md += ["## Plots", ""]
-    md += [f"![{cap}](plots/{stem}.png)\n" for stem, cap, _ in page.figures]
+    md += [_md_figure("plots", stem, cap, png) for stem, cap, png in page.figures]
     md += ["## Where the models differ most", ""]
-    md += [f"{_example_caption(e)}\n\n![{e.set_name} {e.item}](crops/{stem}.png)\n" for stem, e, _ in page.crops]
+    md += [f"{_example_caption(e)}\n\n{_md_figure('crops', stem, f'{e.set_name} {e.item}', png)}"
+           for stem, e, png in page.crops]
     if comparison.notes:
         md += ["## Notes", "", *(f"- {n}" for n in comparison.notes), ""]
     md += ["Numbers: `summary.csv`, `clips.csv`, `items.csv` (one row per image/frame and model), `comparison.json`.", ""]
     return "\n".join(md)
 
 
-def _img(caption: str, png: bytes) -> str:
+def _img(caption: str, png: bytes | None, path: str = "") -> str:
+    if png is None:
+        return f'<p class="small">{html.escape(_left_out(path, caption))}</p>'
     return f'<p><img alt="{html.escape(caption)}" src="{png_data_uri(png)}"></p>'
 
 
@@ -409,15 +339,17 @@ def html_report(page: ReportPage) -> str:
         body.append("<h2>Groups: temporal error</h2>" + html_table(*grp_te))
     for heading, text, extra in page.sections:
         body.append(f"<h2>{html.escape(heading)}</h2><pre>{html.escape(text.strip())}</pre>")
-        body += [_img(cap, png) for _, cap, png in extra]
+        body += [_img(cap, png, f"plots/{stem}.png") for stem, cap, png in extra]
     for s in (s for s in comparison.sets if s.test_set.kind == "video"):
         h, r, b = _clip_table(s, labels)
         body.append(f"<h2>{html.escape(s.test_set.name)}: per clip</h2>" + html_table(h, r, strong=b))
     body.append("<h2>Plots</h2>")
-    body += [_img(cap, png) for _, cap, png in page.figures]
+    body += [_img(cap, png, f"plots/{stem}.png") for stem, cap, png in page.figures]
     body.append("<h2>Where the models differ most</h2>")
-    body += [f'<p class="small">{html.escape(_example_caption(e))}</p><p><img class="tiles" alt="{html.escape(e.item)}" '
-             f'src="{png_data_uri(png)}"></p>' for _, e, png in page.crops]
+    body += [f'<p class="small">{html.escape(_example_caption(e))}</p>' + (
+        _img(e.item, None, f"crops/{stem}.png") if png is None else
+        f'<p><img class="tiles" alt="{html.escape(e.item)}" src="{png_data_uri(png)}"></p>')
+        for stem, e, png in page.crops]
     if comparison.notes:
         body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes) + "</ul>")
     return html_document(title, "\n".join(body))

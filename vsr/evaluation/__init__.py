@@ -28,7 +28,9 @@ _LAZY: dict[str, str] = {
     "format_psnr_report": "vsr.evaluation._report",
     "write_eval_report": "vsr.evaluation._report",
     "write_psnr_report": "vsr.evaluation._report",
+    "ClipSummary": "vsr.evaluation._results",
     "EvalResult": "vsr.evaluation._results",
+    "ItemScore": "vsr.evaluation._results",
     "Summary": "vsr.evaluation._results",
 }
 
@@ -46,12 +48,18 @@ if TYPE_CHECKING:
         write_eval_report as write_eval_report,
         write_psnr_report as write_psnr_report,
     )
-    from vsr.evaluation._results import EvalResult as EvalResult, Summary as Summary
+    from vsr.evaluation._results import (
+        ClipSummary as ClipSummary,
+        EvalResult as EvalResult,
+        ItemScore as ItemScore,
+        Summary as Summary,
+    )
 
 
 __getattr__, __dir__ = lazy_attributes("vsr.evaluation", _LAZY, globals())
 
 __all__ = [
+    "ClipSummary",
     "CodecCache",
     "detect_layout",
     "EvalResult",
@@ -59,6 +67,7 @@ __all__ = [
     "format_eval",
     "format_psnr_report",
     "item_pair",
+    "ItemScore",
     "Layout",
     "score_frames",
     "Summary",
