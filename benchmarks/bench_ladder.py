@@ -4,6 +4,7 @@
     python benchmarks/bench_ladder.py --scale 4
     python benchmarks/bench_ladder.py --record                 # store the fps for `vsr models` and --preview
     python benchmarks/bench_ladder.py --plot benchmarks/ladder_frontier_x2.png
+    python benchmarks/bench_ladder.py --from-record --plot benchmarks/ladder_frontier_x2.png   # no timing
 
 For each variant it prints MFLOP per input pixel, frames/s of the model alone
 (an ``Upscaler`` at the default precision, batch 1, on decoded frames) and of
@@ -18,7 +19,9 @@ does not depend on them); the official architectures' PSNR is the authors'
 published figure where they published one.
 
 ``--record`` writes this CPU kind's fps into ``vsr/weights/ladder_speed.json``,
-which ``vsr models`` lists and ``vsr upscale --preview`` scales its projections by.
+which ``vsr models`` lists and ``vsr upscale --preview`` scales its projections by;
+``--from-record`` times nothing and prints the table and plot of those recorded
+speeds next to the manifest's current PSNR (after new weights were bundled).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -48,8 +52,8 @@ from vsr._core._plots import frontier_plot  # noqa: E402
 from vsr.inference._upscaler import Upscaler  # noqa: E402
 from vsr.io import VideoReader, VideoWriter  # noqa: E402
 from vsr.models import LADDER, OFFICIAL_WEIGHTS, bundled_weights, default_model_name, get_model  # noqa: E402
-from vsr.models._ladder import SPEEDS_FILE, edsr_mflop_per_pixel  # noqa: E402
-from vsr.models._presets import PRESET_SHAPES  # noqa: E402
+from vsr.models import PRESET_PARAMETERS, PRESET_SHAPES, edsr_mflop_per_pixel, recorded_speeds  # noqa: E402
+from vsr.models._ladder import SPEEDS_FILE  # noqa: E402
 
 #: Variants beyond the ladder: the other official architectures (their weights are the authors', downloaded on
 #: request; random weights here), and bicubic.
@@ -114,7 +118,12 @@ def main() -> None:
     ap.add_argument("--no-official", action="store_true", help="skip the official architectures (edsr takes minutes)")
     ap.add_argument("--record", action="store_true", help=f"write this CPU kind's fps into {SPEEDS_FILE.name}")
     ap.add_argument("--plot", type=Path, help="draw Set5 (and Vid4) PSNR against model-only fps into this PNG")
+    ap.add_argument("--from-record", action="store_true",
+                    help="time nothing: the table and plot of this CPU kind's recorded speeds with the current PSNR")
     args = ap.parse_args()
+    if args.from_record:
+        from_record(args.scale, args.plot)
+        return
     w, h = map(int, args.size.split("x"))
     kind = cpu_kind()
     print(f"# {machine()}\n# CPU kind: {kind} ({CPU_KINDS.get(kind, 'other')}); x{args.scale}, {w}x{h} input")
@@ -134,22 +143,65 @@ def main() -> None:
     rows = []
     for label, key, preset in variants:
         model = get_model(preset, scale=args.scale).eval()
-        arch, blocks, feats = PRESET_SHAPES[preset]
-        mflop = edsr_mflop_per_pixel(blocks, feats, args.scale) if arch == "edsr" else float("nan")
         fps_m, precision = model_fps(model, args.scale, decoded, args.budget)
-        n = int(min(clip_frames, max(4, round(4 * args.budget * fps_m))))
+        n = int(min(clip_frames, max(3, round(4 * args.budget * fps_m))))
         if n not in clips:
             clips[n] = make_clip(tmp / f"clip{n}.mp4", n, w, h)
         fps_e = e2e_fps(model, args.scale, clips[n], tmp / "out.mp4")
-        quality = psnr_of(key, args.scale) if key in ("fast", "medium", "default") else {}
-        if not quality and preset in ("edsr",):
-            published = OFFICIAL_WEIGHTS[f"{preset}_x{args.scale}"].published.get("Set5", {}).get(args.scale)
-            quality = {"Set5": published, "published": 1.0} if published else {}
-        rows.append(dict(label=label, key=key, params=sum(p.numel() for p in model.parameters()), mflop=mflop,
-                         fps_model=fps_m, fps_e2e=fps_e, frames_e2e=n, precision=precision, **quality))
+        rows.append(row(label, key, preset, args.scale, fps_m, fps_e, precision))
         print(f"# {label}: {fps_m:.2f} fps model only, {fps_e:.2f} fps end to end ({n} frames)", flush=True)
     fps_bi = bicubic_e2e_fps(src, tmp / "bicubic.mp4", args.scale)
+    if args.record:
+        record(rows, fps_bi, args.scale, w, h)
+    report(rows, fps_bi, args.scale, args.plot, f"{w}x{h}", kind)
 
+
+def row(label: str, key: str, preset: str, scale: int, fps_m: float, fps_e: float, precision: str) -> dict[str, Any]:
+    """One variant's line: its size, its speeds, and the PSNR of its bundled (or published) weights."""
+    arch, blocks, feats = PRESET_SHAPES[preset]
+    mflop = edsr_mflop_per_pixel(blocks, feats, scale) if arch == "edsr" else float("nan")
+    quality: dict[str, float] = psnr_of(key, scale) if key in ("fast", "medium", "default") else {}
+    if preset == "edsr":
+        published = OFFICIAL_WEIGHTS[f"edsr_x{scale}"].published.get("Set5", {}).get(scale)
+        quality = {"Set5": published, "published": 1.0} if published else {}
+    return dict(label=label, key=key, params=PRESET_PARAMETERS[preset][scale], mflop=mflop, fps_model=fps_m,
+                fps_e2e=fps_e, precision=precision, **quality)
+
+
+def record(rows: list[dict[str, Any]], fps_bi: float, scale: int, w: int, h: int) -> None:
+    """This CPU kind's fps of every variant into SPEEDS_FILE (other kinds and scales are kept)."""
+    data = json.loads(SPEEDS_FILE.read_text(encoding="utf-8")) if SPEEDS_FILE.is_file() else {}
+    entry = data.setdefault(cpu_kind(), {})
+    # A kernel limit (ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU) stands in for another CPU kind: say so.
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    entry.update(cpu=cpu_info()[0] + (f" with ONEDNN_MAX_CPU_ISA={limit}" if limit else ""),
+                 date=datetime.date.today().isoformat(), size=f"{w}x{h}", precision=rows[0]["precision"],
+                 threads=torch.get_num_threads())
+    entry.setdefault("fps_model", {})[f"x{scale}"] = {r["key"]: round(r["fps_model"], 3) for r in rows}
+    entry.setdefault("fps_e2e", {})[f"x{scale}"] = {**{r["key"]: round(r["fps_e2e"], 3) for r in rows},
+                                                   "bicubic": round(fps_bi, 3)}
+    SPEEDS_FILE.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"# recorded in {SPEEDS_FILE}")
+
+
+def from_record(scale: int, plot: Path | None) -> None:
+    """The table and plot of this CPU kind's recorded speeds, with the manifest's current PSNR: no timing."""
+    kind = cpu_kind()
+    rec = recorded_speeds(kind)
+    if not rec or f"x{scale}" not in rec.get("fps_model", {}):
+        sys.exit(f"no x{scale} speeds recorded for {kind} CPUs in {SPEEDS_FILE}; run without --from-record")
+    print(f"# recorded {rec['date']} on {rec['cpu']} ({kind}), {rec['threads']} threads, {rec['precision']}")
+    labels = {r.name: (r.label, r.preset) for r in LADDER} | {p: (f"{p} (official)", p) for p in OFFICIAL_EXTRA}
+    fps_m, fps_e = rec["fps_model"][f"x{scale}"], rec["fps_e2e"][f"x{scale}"]
+    rows = [row(labels[k][0], k, labels[k][1], scale, fps_m[k], fps_e[k], rec["precision"]) for k in labels if k in fps_m]
+    report(rows, fps_e["bicubic"], scale, plot, rec["size"], kind, cpu=rec["cpu"], threads=rec["threads"])
+
+
+def report(rows: list[dict[str, Any]], fps_bi: float, scale: int, plot: Path | None, size: str, kind: str, *,
+           cpu: str | None = None, threads: int | None = None) -> None:
+    """The frontier table (ratios to the default rung, share of its gain over bicubic) and, with ``plot``, the PNGs."""
+    cpu = cpu or cpu_info()[0]
+    threads = threads or torch.get_num_threads()
     base = next(r for r in rows if r["key"] == "default")
     gain = {ds: base.get(ds, float("nan")) - base.get(f"{ds} bicubic", float("nan")) for ds in ("Set5", "Vid4")}
     print(f"\n{'variant':<22} {'params':>8} {'MFLOP/px':>9} {'fps model':>10} {'x default':>9} {'fps e2e':>8} "
@@ -170,28 +222,17 @@ def main() -> None:
     print(f"# precision {rows[0]['precision']}, batch 1; codec share = bicubic end to end (decode + resize + x264) "
           "time per frame / the variant's; * published by the authors, not measured")
 
-    if args.record:
-        record = json.loads(SPEEDS_FILE.read_text(encoding="utf-8")) if SPEEDS_FILE.is_file() else {}
-        entry = record.setdefault(kind, {})
-        # A kernel limit (ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU) stands in for another CPU kind: say so.
-        limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
-        entry.update(cpu=cpu_info()[0] + (f" with ONEDNN_MAX_CPU_ISA={limit}" if limit else ""), date=datetime.date.today().isoformat(), size=f"{w}x{h}",
-                     precision=rows[0]["precision"], threads=torch.get_num_threads())
-        for field in ("fps_model", "fps_e2e"):
-            entry.setdefault(field, {})[f"x{args.scale}"] = {
-                r["key"]: round(r[field], 3) for r in rows if r["key"] in {x.name for x in LADDER}}
-        SPEEDS_FILE.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        print(f"# recorded in {SPEEDS_FILE}")
-    if args.plot:
-        for ds, path in (("Set5", args.plot), ("Vid4", args.plot.with_name(f"{args.plot.stem}_vid4.png"))):
+    if plot:
+        for ds, path in (("Set5", plot), ("Vid4", plot.with_name(f"{plot.stem}_vid4.png"))):
             points = {r["label"]: (r["fps_model"], r[ds]) for r in rows if ds in r}
             if not points:
                 continue
             refs = {"bicubic": base[f"{ds} bicubic"]} if f"{ds} bicubic" in base else {}
             path.write_bytes(frontier_plot(
-                points, title=f"{ds} x{args.scale}: PSNR-Y against speed ({cpu_info()[0]}, {kind}, "
-                              f"{rows[0]['precision']}, {torch.get_num_threads()} threads)",
-                xlabel=f"frames per second, model only, {w}x{h} input (log scale)", ylabel="PSNR-Y (dB)",
+                points, title=f"{ds} x{scale}: PSNR-Y against speed",
+                xlabel=f"frames per second, model only, {size} input, log scale\n"
+                       f"{cpu} ({kind}), {rows[0]['precision']}, {threads} threads",
+                ylabel="PSNR-Y (dB)",
                 hollow=[r["label"] for r in rows if "published" in r], references=refs))
             print(f"# plot: {path}")
 

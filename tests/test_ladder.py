@@ -219,6 +219,7 @@ def test_projection_scales_the_measured_frame_by_recorded_ratios(monkeypatch: py
     monkeypatch.setattr(_projection, "recorded_speeds", lambda kind: {
         "cpu": "Test CPU", "date": "2026-12-07", "fps_model": {"x2": {"fast": 10.0, "medium": 5.0, "default": 2.0,
                                                                      "edsr": 0.1}}})
+    monkeypatch.setattr(_projection, "bundled_rung_name", lambda name, scale: f"{name}_x{scale}")
     p = project_ladder(get_model("edsr_baseline", scale=2), 2, "cpu", frame_seconds=0.5, frames=100)
     assert p is not None and p.chosen == "default"
     assert dict(p.seconds) == pytest.approx({"fast": 10.0, "medium": 20.0, "default": 50.0, "edsr (official)": 1000.0})
@@ -226,9 +227,20 @@ def test_projection_scales_the_measured_frame_by_recorded_ratios(monkeypatch: py
     text = p.text(lambda s: f"{s:.0f}s")
     assert text.startswith("fast 10s, medium 20s, default 50s (this run), edsr (official) 1000s [")
 
+    def no_medium(name: str, scale: int) -> str:
+        if name == "medium":
+            raise CheckpointError("no bundled medium model for x2")
+        return name
+
+    # a rung without weights at this scale cannot be picked: it is left out
+    monkeypatch.setattr(_projection, "bundled_rung_name", no_medium)
+    p = project_ladder(get_model("edsr_baseline", scale=2), 2, "cpu", frame_seconds=0.5, frames=100)
+    assert p is not None and [name for name, _ in p.seconds] == ["fast", "default", "edsr (official)"]
+
 
 def test_projection_falls_back_to_flops_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_projection, "recorded_speeds", lambda kind: None)
+    monkeypatch.setattr(_projection, "bundled_rung_name", lambda name, scale: f"{name}_x{scale}")
     p = project_ladder(get_model("edsr_fast", scale=4), 4, "cpu", frame_seconds=1.0, frames=10)
     assert p is not None and p.chosen == "fast"
     seconds = dict(p.seconds)
@@ -247,6 +259,6 @@ def test_recorded_speeds_file_is_valid_when_present() -> None:
         assert kind in _cpu.CPU_KINDS
         for field in ("fps_model", "fps_e2e"):
             for by_rung in entry[field].values():
-                assert set(by_rung) <= {r.name for r in LADDER} and all(v > 0 for v in by_rung.values())
+                assert {r.name for r in LADDER} <= set(by_rung) and all(v > 0 for v in by_rung.values())
                 fps = [by_rung[r.name] for r in LADDER if r.name in by_rung]
                 assert fps == sorted(fps, reverse=True)  # a larger rung is never measured faster
