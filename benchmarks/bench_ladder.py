@@ -55,9 +55,11 @@ from vsr.models import LADDER, OFFICIAL_WEIGHTS, bundled_weights, default_model_
 from vsr.models import PRESET_PARAMETERS, PRESET_SHAPES, edsr_mflop_per_pixel, recorded_speeds  # noqa: E402
 from vsr.models._ladder import SPEEDS_FILE  # noqa: E402
 
-#: Variants beyond the ladder: the other official architectures (their weights are the authors', downloaded on
-#: request; random weights here), and bicubic.
-OFFICIAL_EXTRA = ("mdsr_baseline", "mdsr")
+#: Variants beyond the ladder, by record key: (label, preset). The other official architectures (their weights are the
+#: authors', downloaded on request; random weights here), and the edsr_medium preset, which is no rung (not bundled).
+EXTRA = {"medium": ("edsr_medium (no rung)", "edsr_medium"),
+         "mdsr_baseline": ("mdsr_baseline (official)", "mdsr_baseline"),
+         "mdsr": ("mdsr (official)", "mdsr")}
 
 
 def psnr_of(rung: str, scale: int) -> dict[str, float]:
@@ -132,8 +134,8 @@ def main() -> None:
     torch.manual_seed(0)
 
     variants = [(r.label, r.name, r.preset) for r in LADDER if r.bundled or not args.no_official]
-    if not args.no_official:
-        variants += [(f"{p} (official)", p, p) for p in OFFICIAL_EXTRA]
+    variants += [(label, key, preset) for key, (label, preset) in EXTRA.items()
+                 if not args.no_official or key == "medium"]
     clip_frames = 96
     src = make_clip(tmp / "clip.mp4", clip_frames, w, h)
     with VideoReader(src) as reader:
@@ -160,7 +162,7 @@ def row(label: str, key: str, preset: str, scale: int, fps_m: float, fps_e: floa
     """One variant's line: its size, its speeds, and the PSNR of its bundled (or published) weights."""
     arch, blocks, feats = PRESET_SHAPES[preset]
     mflop = edsr_mflop_per_pixel(blocks, feats, scale) if arch == "edsr" else float("nan")
-    quality: dict[str, float] = psnr_of(key, scale) if key in ("fast", "medium", "default") else {}
+    quality: dict[str, float] = psnr_of(key, scale) if key in ("fast", "default") else {}
     if preset == "edsr":
         published = OFFICIAL_WEIGHTS[f"edsr_x{scale}"].published.get("Set5", {}).get(scale)
         quality = {"Set5": published, "published": 1.0} if published else {}
@@ -191,7 +193,7 @@ def from_record(scale: int, plot: Path | None) -> None:
     if not rec or f"x{scale}" not in rec.get("fps_model", {}):
         sys.exit(f"no x{scale} speeds recorded for {kind} CPUs in {SPEEDS_FILE}; run without --from-record")
     print(f"# recorded {rec['date']} on {rec['cpu']} ({kind}), {rec['threads']} threads, {rec['precision']}")
-    labels = {r.name: (r.label, r.preset) for r in LADDER} | {p: (f"{p} (official)", p) for p in OFFICIAL_EXTRA}
+    labels = {r.name: (r.label, r.preset) for r in LADDER} | EXTRA
     fps_m, fps_e = rec["fps_model"][f"x{scale}"], rec["fps_e2e"][f"x{scale}"]
     rows = [row(labels[k][0], k, labels[k][1], scale, fps_m[k], fps_e[k], rec["precision"]) for k in labels if k in fps_m]
     report(rows, fps_e["bicubic"], scale, plot, rec["size"], kind, cpu=rec["cpu"], threads=rec["threads"])

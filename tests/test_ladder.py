@@ -129,9 +129,9 @@ def test_flop_formula_counts_every_convolution(preset: str, scale: int) -> None:
 
 def test_the_ladder_is_ordered_fastest_first() -> None:
     cost = [edsr_mflop_per_pixel(*PRESET_SHAPES[r.preset][1:], 2) for r in LADDER]
-    assert cost == sorted(cost) and [r.name for r in LADDER][:3] == ["fast", "medium", "default"]
+    assert cost == sorted(cost) and [r.name for r in LADDER] == ["fast", "default", "edsr"]
     # the fastest rung costs at most a sixth of the default's FLOPs
-    assert cost[0] * 6 < cost[2]
+    assert cost[0] * 6 < cost[1]
 
 
 @pytest.mark.parametrize("flags,isa,kind", [
@@ -165,26 +165,29 @@ def fake_weights(*entries: tuple[str, str, int]) -> dict[str, BundledWeights]:
 
 
 def test_rung_names_pick_the_bundled_weights_of_the_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    weights = fake_weights(("fast_x2", "fast", 2), ("fast_x4", "fast", 4), ("base_x2", "", 2), ("medium_x2", "medium", 2))
+    weights = fake_weights(("fast_x2", "fast", 2), ("fast_x4", "fast", 4), ("base_x2", "", 2), ("base_x3", "", 3))
     monkeypatch.setattr(_ladder, "bundled_weights", lambda: weights)
-    monkeypatch.setattr(_ladder, "default_model_name", lambda s: {2: "base_x2"}[s])
+    monkeypatch.setattr(_ladder, "default_model_name", lambda s: {2: "base_x2", 3: "base_x3"}[s])
     assert bundled_rung_name("fast", 4) == "fast_x4"
     assert bundled_rung_name("edsr_fast", 2) == "fast_x2"  # the preset name of a rung without official weights
     assert bundled_rung_name("default", 2) == "base_x2"
-    with pytest.raises(CheckpointError, match=r"no bundled medium model for x4 \(it has x2\); use --model fast or default"):
-        bundled_rung_name("medium", 4)
-    with pytest.raises(CheckpointError, match="not a rung"):
-        bundled_rung_name("edsr", 2)  # the official model is downloaded, never bundled
+    with pytest.raises(CheckpointError, match=r"no bundled fast model for x3 \(it has x2, x4\); use --model default"):
+        bundled_rung_name("fast", 3)
+    for name in ("edsr", "edsr_medium", "medium"):  # the official model is downloaded; a preset is no rung
+        with pytest.raises(CheckpointError, match="not a rung"):
+            bundled_rung_name(name, 2)
 
 
 def test_load_model_and_the_cli_take_rung_names() -> None:
     for scale in (2, 4):
-        for name, preset in (("fast", "edsr_fast"), ("medium", "edsr_medium"), ("default", "edsr_baseline")):
+        for name, preset in (("fast", "edsr_fast"), ("edsr_fast", "edsr_fast"), ("default", "edsr_baseline")):
             model = load_model(name, scale=scale)
             assert (model.config["n_resblocks"], model.config["n_feats"]) == PRESET_SHAPES[preset][1:]
             assert model.config["scales"] == [scale]
     with pytest.raises(CheckpointError, match="needs a scale"):
         load_model("fast")
+    with pytest.raises(CheckpointError, match="edsr_medium is an architecture preset with no trained weights"):
+        load_model("edsr_medium", scale=2)
 
 
 def test_upscale_with_model_fast(tmp_path: Path, make_video) -> None:
@@ -205,11 +208,11 @@ def test_vsr_models_lists_every_rung_with_scores_and_this_cpu_kinds_speed(monkey
     lines = res.output.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("Speed/quality ladder"))
     assert "measured on AVX2 only (Test CPU, 2026-12-07" in lines[head]
-    rows = {line.split()[0]: line for line in lines[head + 2 : head + 6]}
-    assert list(rows) == ["fast", "medium", "default", "edsr"]
-    assert "9.50" in rows["fast"] and "0.05" in rows["edsr"] and "*" in rows["edsr"]
+    rows = {line.split()[0]: line for line in lines[head + 2 : head + 5]}
+    assert list(rows) == ["fast", "default", "edsr"]
+    assert "9.50" in rows["fast"] and "0.05" in rows["edsr"] and "*" in rows["edsr"] and "4.25" not in res.output
     # every bundled rung shows its measured Set5 PSNR at x2 and x4
-    for name in ("fast", "medium", "default"):
+    for name in ("fast", "default"):
         assert len([c for c in rows[name].split() if c.replace(".", "").isdigit() and 25 < float(c) < 40]) >= 2
 
 
@@ -217,25 +220,24 @@ def test_vsr_models_lists_every_rung_with_scores_and_this_cpu_kinds_speed(monkey
 def test_projection_scales_the_measured_frame_by_recorded_ratios(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_projection, "cpu_kind", lambda: "avx2")
     monkeypatch.setattr(_projection, "recorded_speeds", lambda kind: {
-        "cpu": "Test CPU", "date": "2026-12-07", "fps_model": {"x2": {"fast": 10.0, "medium": 5.0, "default": 2.0,
-                                                                     "edsr": 0.1}}})
+        "cpu": "Test CPU", "date": "2026-12-07", "fps_model": {"x2": {"fast": 10.0, "default": 2.0, "edsr": 0.1}}})
     monkeypatch.setattr(_projection, "bundled_rung_name", lambda name, scale: f"{name}_x{scale}")
     p = project_ladder(get_model("edsr_baseline", scale=2), 2, "cpu", frame_seconds=0.5, frames=100)
     assert p is not None and p.chosen == "default"
-    assert dict(p.seconds) == pytest.approx({"fast": 10.0, "medium": 20.0, "default": 50.0, "edsr (official)": 1000.0})
+    assert dict(p.seconds) == pytest.approx({"fast": 10.0, "default": 50.0, "edsr (official)": 1000.0})
     assert "measured on avx2 CPUs (Test CPU, 2026-12-07)" in p.basis
     text = p.text(lambda s: f"{s:.0f}s")
-    assert text.startswith("fast 10s, medium 20s, default 50s (this run), edsr (official) 1000s [")
+    assert text.startswith("fast 10s, default 50s (this run), edsr (official) 1000s [")
 
-    def no_medium(name: str, scale: int) -> str:
-        if name == "medium":
-            raise CheckpointError("no bundled medium model for x2")
+    def no_fast(name: str, scale: int) -> str:
+        if name == "fast":
+            raise CheckpointError("no bundled fast model for x2")
         return name
 
     # a rung without weights at this scale cannot be picked: it is left out
-    monkeypatch.setattr(_projection, "bundled_rung_name", no_medium)
+    monkeypatch.setattr(_projection, "bundled_rung_name", no_fast)
     p = project_ladder(get_model("edsr_baseline", scale=2), 2, "cpu", frame_seconds=0.5, frames=100)
-    assert p is not None and [name for name, _ in p.seconds] == ["fast", "default", "edsr (official)"]
+    assert p is not None and [name for name, _ in p.seconds] == ["default", "edsr (official)"]
 
 
 def test_projection_falls_back_to_flops_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

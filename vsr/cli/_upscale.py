@@ -58,7 +58,7 @@ def _target_options(
                    "that reaches the target); its output is reduced to the target with an area (box) filter, frame by "
                    "frame, in the same pass.")
 @click.option("-m", "--model", "model_src",
-              help="A rung of the speed/quality ladder: fast, medium or default (bundled, offline; `vsr models` lists "
+              help="A rung of the speed/quality ladder: fast or default (bundled, offline; `vsr models` lists "
                    "their quality and speed, --preview projects each one's time for the file), an official model edsr, "
                    "edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first use), a bundled "
                    "model name, or a checkpoint file (default: the bundled clean model for the scale, "

@@ -13,7 +13,7 @@ The public surface, by task:
 - Bundled weights (``vsr/weights/manifest.json``: file, SHA-256, parameters,
   measured PSNR, recipe): :func:`bundled_weights`, :class:`BundledWeights`,
   :func:`default_model_name`, :func:`list_models`.
-- The speed/quality ladder (``--model fast``, ``medium``, ``default``, ``edsr``):
+- The speed/quality ladder (``--model fast``, ``default``, ``edsr``):
   :data:`LADDER`, :class:`Rung`, :func:`bundled_rung_name`, :func:`rung_for_shape`,
   :func:`edsr_mflop_per_pixel` and :func:`recorded_speeds` (fps measured per CPU kind).
 - The authors' files, fetched by name on first use and cached:

@@ -27,9 +27,7 @@ class BundledWeights:
 
     ``params`` is the model's trainable parameter count, recorded so that listing
     the weights needs no model built. ``rung`` names the ladder rung the weights
-    serve (``fast``, ``medium``; empty for the others); ``speed`` holds frames per
-    second measured by ``benchmarks/bench_ladder.py``, by CPU kind
-    (:data:`vsr._core.CPU_KINDS`).
+    serve (``fast``; empty for the others).
     """
 
     name: str
@@ -42,7 +40,6 @@ class BundledWeights:
     recipe: str = ""
     description: str = ""
     rung: str = ""
-    speed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -68,7 +65,6 @@ def bundled_weights() -> dict[str, BundledWeights]:
             recipe=e.get("recipe", ""),
             description=e.get("description", ""),
             rung=e.get("rung", ""),
-            speed=dict(e.get("speed", {})),
         )
         for name, e in raw.items()
     }

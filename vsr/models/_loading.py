@@ -27,7 +27,7 @@ from vsr.models._checkpoint import (
     read_state_dict,
 )
 from vsr.models._ladder import bundled_rung_name, rung_of
-from vsr.models._official import OFFICIAL_WEIGHTS, official_file, official_name
+from vsr.models._official import OFFICIAL_PRESETS, OFFICIAL_WEIGHTS, official_file, official_name
 from vsr.models._registry import MODELS, PRESET_SHAPES, build_model
 
 __all__ = ["init_from_weights", "list_models", "load_model", "resolve_model_source"]
@@ -39,11 +39,18 @@ def list_models() -> list[str]:
 
 
 def _rung_source(src: str, scale: int | None) -> str:
-    """A ladder name (``fast``, ``medium``, ``default``) as the bundled weights it means at ``scale``; else ``src``.
+    """A ladder name (``fast``, ``default``) as the bundled weights it means at ``scale``; else ``src``.
 
     A local file of the same name wins, as for official names.
     """
-    if rung_of(src) is None or Path(src).expanduser().exists() or src in bundled_weights():
+    if Path(src).expanduser().exists() or src in bundled_weights():
+        return src
+    if rung_of(src) is None:
+        if src in MODELS and src not in OFFICIAL_PRESETS:
+            raise CheckpointError(
+                f"{src} is an architecture preset with no trained weights, bundled or official; train it (vsr train "
+                f"with model.arch = {src!r}) and pass the exported file, or use --model fast or default"
+            )
         return src
     if scale is None:
         raise CheckpointError(f"--model {src} is a rung of the ladder: it needs a scale (--scale 2, 3 or 4)")
@@ -59,7 +66,7 @@ def resolve_model_source(
 ) -> str:
     """``source`` itself, or for an official model name the path of its cached file (fetched first if needed).
 
-    A ladder name (``fast``, ``medium``, ``default``) gives the bundled weights of that rung at ``scale``.
+    A ladder name (``fast``, ``default``) gives the bundled weights of that rung at ``scale``.
     A local file or bundled name always wins over an official name of the same spelling.
     """
     src = _rung_source(os.fspath(source), scale)
@@ -88,7 +95,7 @@ def load_model(
     vs MDSR, blocks, features, scales). ``scale`` checks the model can produce
     it; ``arch`` (a preset name) checks the file holds that preset;
     ``res_scale`` overrides the inferred one (0.1 for 256-feature EDSR, else 1.0)
-    for official files. A ladder name (``fast``, ``medium``, ``default``) loads
+    for official files. A ladder name (``fast``, ``default``) loads
     the bundled weights of that rung at ``scale``. Errors name the file and say
     what was expected and found.
     """

@@ -14,7 +14,7 @@ from pathlib import Path
 from vsr.errors import UnsupportedError
 from vsr.models import _hub
 
-__all__ = ["OfficialWeights", "OFFICIAL_WEIGHTS", "OFFICIAL_URL_BASE", "official_name", "official_file", "official_url"]
+__all__ = ["OfficialWeights", "OFFICIAL_PRESETS", "OFFICIAL_WEIGHTS", "OFFICIAL_URL_BASE", "official_name", "official_file", "official_url"]
 
 #: Where the authors host the files (their lab's server); tests point this at a local server.
 OFFICIAL_URL_BASE = "https://cv.snu.ac.kr/research/EDSR/models/"
@@ -65,7 +65,8 @@ OFFICIAL_WEIGHTS: dict[str, OfficialWeights] = {
     )
 }
 
-_PRESETS = ("edsr", "edsr_baseline", "mdsr", "mdsr_baseline")
+#: The presets the authors published weights for.
+OFFICIAL_PRESETS = ("edsr", "edsr_baseline", "mdsr", "mdsr_baseline")
 
 
 def official_name(name: str, scale: int | None = None) -> str:
@@ -79,8 +80,8 @@ def official_name(name: str, scale: int | None = None) -> str:
             raise UnsupportedError(f"{name} upscales {'/'.join(f'x{s}' for s in w.scales)}, not x{scale}; "
                                    f"use {w.preset} with --scale {w.scales[0]}")
         return name
-    if name not in _PRESETS:
-        raise UnsupportedError(f"Unknown official model {name!r}. Available: {', '.join(_PRESETS)} "
+    if name not in OFFICIAL_PRESETS:
+        raise UnsupportedError(f"Unknown official model {name!r}. Available: {', '.join(OFFICIAL_PRESETS)} "
                                f"(with a scale) or {', '.join(OFFICIAL_WEIGHTS)}")
     if name.startswith("mdsr"):
         if scale is not None and scale not in (2, 3, 4):
