@@ -179,9 +179,11 @@ def record(rows: list[dict[str, Any]], fps_bi: float, scale: int, w: int, h: int
     entry.update(cpu=cpu_info()[0] + (f" with ONEDNN_MAX_CPU_ISA={limit}" if limit else ""),
                  date=datetime.date.today().isoformat(), size=f"{w}x{h}", precision=rows[0]["precision"],
                  threads=torch.get_num_threads())
-    entry.setdefault("fps_model", {})[f"x{scale}"] = {r["key"]: round(r["fps_model"], 3) for r in rows}
-    entry.setdefault("fps_e2e", {})[f"x{scale}"] = {**{r["key"]: round(r["fps_e2e"], 3) for r in rows},
-                                                   "bicubic": round(fps_bi, 3)}
+    # Merged into what was recorded: a run with --no-official refreshes the rungs and keeps the official figures.
+    entry.setdefault("fps_model", {}).setdefault(f"x{scale}", {}).update(
+        {r["key"]: round(r["fps_model"], 3) for r in rows})
+    entry.setdefault("fps_e2e", {}).setdefault(f"x{scale}", {}).update(
+        {**{r["key"]: round(r["fps_e2e"], 3) for r in rows}, "bicubic": round(fps_bi, 3)})
     SPEEDS_FILE.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"# recorded in {SPEEDS_FILE}")
 

@@ -141,3 +141,15 @@ def test_importing_the_module_does_not_import_matplotlib() -> None:
     code = "import sys, vsr, vsr._core._plots, vsr.evaluation._report; assert 'matplotlib' not in sys.modules, 'imported'"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_frontier_plot_draws_labelled_points_and_refuses_what_a_log_axis_cannot_show() -> None:
+    from vsr._core._plots import frontier_plot
+
+    png = frontier_plot({"fast": (15.1, 37.21), "default": (2.39, 37.48), "edsr": (0.1, 38.11)}, title="Set5 x2",
+                        xlabel="fps", ylabel="PSNR", hollow=["edsr"], references={"bicubic": 33.67})
+    assert png.startswith(b"\x89PNG") and b"Software" not in png
+    with pytest.raises(InvalidInputError, match="'slow' = \\(0"):
+        frontier_plot({"slow": (0.0, 30.0)}, title="t", xlabel="x", ylabel="y")
+    with pytest.raises(InvalidInputError, match="no points"):
+        frontier_plot({}, title="t", xlabel="x", ylabel="y")

@@ -259,7 +259,14 @@ def frontier_plot(
         for name, value in (references or {}).items():
             ax.axhline(value, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=name)
         if log_x:
+            from matplotlib.ticker import FuncFormatter, LogLocator
+
             ax.set_xscale("log")
+            # Plain numbers (0.1, 2, 15), not 10^k powers, and only the 1-2-5 ticks, so that labels never crowd.
+            plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
         ax.margins(x=0.15, y=0.12)
         _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, hidden=0, infinite=0, order=[])
         return _png(fig)
