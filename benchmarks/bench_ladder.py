@@ -51,7 +51,8 @@ from vsr._core._malloc import keep_freed_memory  # noqa: E402
 from vsr._core._plots import frontier_plot  # noqa: E402
 from vsr.inference._upscaler import Upscaler  # noqa: E402
 from vsr.io import VideoReader, VideoWriter  # noqa: E402
-from vsr.models import LADDER, OFFICIAL_WEIGHTS, bundled_weights, default_model_name, get_model  # noqa: E402
+from vsr.errors import CheckpointError  # noqa: E402
+from vsr.models import LADDER, OFFICIAL_WEIGHTS, bundled_rung_name, bundled_weights, get_model  # noqa: E402
 from vsr.models import PRESET_PARAMETERS, PRESET_SHAPES, edsr_mflop_per_pixel, recorded_speeds  # noqa: E402
 from vsr.models._ladder import SPEEDS_FILE  # noqa: E402
 
@@ -64,12 +65,13 @@ EXTRA = {"medium": ("edsr_medium (no rung)", "edsr_medium"),
 
 def psnr_of(rung: str, scale: int) -> dict[str, float]:
     """Set5/Vid4 PSNR-Y of the bundled weights of ``rung`` (``default`` included), and bicubic's, from the manifest."""
-    weights = bundled_weights()
-    name = default_model_name(scale) if rung == "default" else next(
-        (w.name for w in weights.values() if w.rung == rung and scale in w.config["scales"]), None)
+    try:
+        metrics = bundled_weights()[bundled_rung_name(rung, scale)].metrics
+    except CheckpointError:  # no weights of this rung at this scale
+        metrics = {}
     out: dict[str, float] = {}
     for ds in ("Set5", "Vid4"):
-        row = weights[name].metrics.get(ds, {}).get(str(scale), {}) if name else {}
+        row = metrics.get(ds, {}).get(str(scale), {})
         if "psnr" in row:
             out[ds] = row["psnr"]
             out[f"{ds} bicubic"] = row["bicubic_psnr"]

@@ -78,7 +78,8 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
 def _ladder(weights: Mapping[str, Any], official: Mapping[str, Any]) -> None:
     """The speed/quality ladder: each rung's Set5/Vid4 PSNR and its speed measured on this machine's kind of CPU."""
     from vsr._core import CPU_KINDS, cpu_kind
-    from vsr.models import LADDER, default_model_name, recorded_speeds
+    from vsr.errors import CheckpointError
+    from vsr.models import LADDER, bundled_rung_name, recorded_speeds
 
     kind = cpu_kind()
     record = recorded_speeds(kind)
@@ -97,9 +98,10 @@ def _ladder(weights: Mapping[str, Any], official: Mapping[str, Any]) -> None:
         for s in scales:
             set5 = vid4 = None
             if rung.bundled:
-                name = default_model_name(s) if rung.name == "default" else next(
-                    (w.name for w in weights.values() if w.rung == rung.name and s in w.config["scales"]), None)
-                metrics = weights[name].metrics if name in weights else {}
+                try:
+                    metrics = weights[bundled_rung_name(rung.name, s)].metrics
+                except CheckpointError:  # no weights of this rung at this scale
+                    metrics = {}
                 set5 = metrics.get("Set5", {}).get(str(s), {}).get("psnr")
                 vid4 = metrics.get("Vid4", {}).get(str(s), {}).get("psnr")
             else:

@@ -69,19 +69,27 @@ def bundled_rung_name(name: str, scale: int) -> str:
     if rung is None:
         raise CheckpointError(f"{name!r} is not a rung of the ladder; use one of {', '.join(_ALIASES)}")
     if rung.name == "default":
-        return default_model_name(scale)
-    entries = [w for w in bundled_weights().values() if w.rung == rung.name]
-    for w in entries:
-        if scale in w.config["scales"]:
-            return w.name
-    have = sorted({s for w in entries for s in w.config["scales"]})
-    others = [r.name for r in LADDER if r.bundled and r is not rung
-              and (r.name == "default" or any(w.rung == r.name and scale in w.config["scales"]
-                                               for w in bundled_weights().values()))]
+        return default_model_name(scale)  # its own error names the scales that have a default
+    found = _weights_at(rung, scale)
+    if found is not None:
+        return found
+    have = sorted({s for w in bundled_weights().values() if w.rung == rung.name for s in w.config["scales"]})
+    others = [r.name for r in LADDER if r.bundled and r is not rung and _weights_at(r, scale) is not None]
     raise CheckpointError(
         f"no bundled {rung.name} model for x{scale} (it has {', '.join(f'x{s}' for s in have) or 'no scale'}); "
         f"use --model {' or '.join(others) or 'with a checkpoint file'}"
     )
+
+
+def _weights_at(rung: Rung, scale: int) -> str | None:
+    """The bundled weights of ``rung`` at ``scale``, or ``None``."""
+    if rung.name == "default":
+        try:
+            return default_model_name(scale)
+        except CheckpointError:
+            return None
+    return next((w.name for w in bundled_weights().values() if w.rung == rung.name and scale in w.config["scales"]),
+                None)
 
 
 def rung_for_shape(n_resblocks: int, n_feats: int) -> Rung | None:

@@ -31,7 +31,7 @@ class LadderProjection:
     basis: str
 
     def text(self, duration: Callable[[float], str]) -> str:
-        """``fast 3 min, default 16 min (this run), edsr (official) 6.7 h [basis]``, durations written by ``duration``."""
+        """``fast T, default T (this run), edsr (official) T [basis]``, each time ``T`` written by ``duration``."""
         parts = [f"{name} {duration(s)}" + (" (this run)" if name == self.chosen else "") for name, s in self.seconds]
         return ", ".join(parts) + f" [{self.basis}]"
 
