@@ -109,10 +109,12 @@ def test_degraded_clip_compresses_the_clip_as_one_stream_in_batches() -> None:
     assert np.array_equal(np.concatenate([g for g, _ in comp]), np.stack(gts))
     lr_x264 = np.concatenate([lr for _, lr in comp])
     # The compressed LR is the clip's bicubic LR through one x264 stream: the recorded stream decodes to it, and
-    # a fresh round trip of the bicubic LR gives (up to x264's run-to-run wobble) the same frames.
+    # a fresh round trip of the bicubic LR gives (up to x264's run-to-run wobble) the same frames. Compression moves
+    # this clip ~27 dB away from its bicubic LR; a wobbling rerun has been seen as close as 39.7 dB (CI), so the line
+    # between the two is drawn at 33 dB, well clear of both.
     assert np.array_equal(np.stack(list(cache["clip|bi+x264:crf=30|x2"].frames())), lr_x264)
     fresh = np.stack(list(codec_roundtrip(iter(lr_bi), crf=30)))
-    assert min(psnr(a, b) for a, b in zip(fresh, lr_x264)) > 40 > max(psnr(a, b) for a, b in zip(lr_bi, lr_x264))
+    assert min(psnr(a, b) for a, b in zip(fresh, lr_x264)) > 33 > max(psnr(a, b) for a, b in zip(lr_bi, lr_x264))
     replayed = list(degraded_clip(iter(gts), 2, "bi+x264:crf=30", batch=4, cache=cache, key="clip"))
     assert np.array_equal(np.concatenate([lr for _, lr in replayed]), lr_x264)
 
