@@ -212,7 +212,8 @@ def test_snapshots_give_learning_curves_in_the_report_and_arms_may_have_fewer_se
     text = text.replace('recipe = "vid.toml"', 'recipe = "vid.toml"\nseeds = [1]')
     # [compare] is the last table: its device line is the last one.
     head, _, tail = text.rpartition('device = "cpu"')
-    text = head + 'device = "cpu"\nvideo_degradations = ["bi+x264:crf=30"]\ncurve_sets = ["Bench", "Vid"]\ncurve_frame_stride = 2' + tail
+    text = head + ('device = "cpu"\nvideo_degradations = ["bi+x264:crf=30"]\ncurve_sets = ["Bench", "Vid"]\ncurve_frame_stride = 2'
+                   '\ncurve_levels = [0.0, 99.0]') + tail
     tiny_experiment.write_text(text, encoding="utf-8")
     exp = load_experiment(tiny_experiment)
     assert [s.name for s in plan_training(exp)] == ["train-images-seed0", "train-images-seed1", "train-frames-seed1"]
@@ -243,6 +244,10 @@ def test_snapshots_give_learning_curves_in_the_report_and_arms_may_have_fewer_se
     # curves.csv and curves.json hold the section: drawn again from them, the report is the same.
     settings = json.loads((result.report_dir / "curves.json").read_text(encoding="utf-8"))
     assert (settings["snapshot_every"], settings["frame_stride"], set(settings["bicubic"])) == (2, 2, {"Bench", "Vid"})
+    assert settings["levels"] == [0.0, 99.0]
+    # Every run is above 0 dB at its first snapshot and never reaches 99 dB; the images arm has two seeds.
+    assert "| set | model | iterations to 0 dB | iterations to 99 dB | last snapshot (dB) |" in md
+    assert "| Bench | images | 2 / 2 | >4 / >4 |" in md and "| Vid | frames | 2 | >4 |" in md
     rerender_report(result.report_dir)
     assert (result.report_dir / "report.md").read_text(encoding="utf-8") == md
 
@@ -259,3 +264,37 @@ def test_bad_model_seeds_and_curves_without_snapshots_are_refused(tiny_experimen
     tiny_experiment.write_text(head + 'device = "cpu"\nvideo_degradations = ["bi+av1"]' + tail, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"\[compare\] unknown codec 'av1'"):
         load_experiment(tiny_experiment)
+
+
+def test_a_declared_setting_may_differ_and_the_report_names_it(tiny_experiment: Path) -> None:
+    from vsr.compare._experiment import _varied
+
+    vid = tiny_experiment.parent / "vid.toml"
+    vid.write_text(vid.read_text(encoding="utf-8").replace("n_feats = 8", "n_feats = 16"), encoding="utf-8")
+    text = tiny_experiment.read_text(encoding="utf-8")
+    tiny_experiment.write_text(text.replace("seeds = [0]", 'seeds = [0]\nvaries = ["model.n_feats"]'), encoding="utf-8")
+    exp = load_experiment(tiny_experiment)
+    stages = plan_training(exp)
+    assert [s.config.model.n_feats for s in stages] == [8, 16]
+    assert _varied(exp, stages).endswith("**images**: `model.n_feats` = `8`; **frames**: `model.n_feats` = `16`.")
+    # Only what is declared may differ, and a declared key must be a setting.
+    vid.write_text(vid.read_text(encoding="utf-8").replace("n_resblocks = 1", "n_resblocks = 2"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"budgets differ: model\.n_resblocks is 1 in img\.toml but 2 in vid\.toml"):
+        plan_training(load_experiment(tiny_experiment))
+    tiny_experiment.write_text(text.replace("seeds = [0]", 'seeds = [0]\nvaries = ["model.feats"]'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"experiment.varies names 'model.feats', which is not a training setting"):
+        plan_training(load_experiment(tiny_experiment))
+
+
+def test_the_x2_initialisation_experiment_differs_only_in_the_initial_weights(tmp_path: Path) -> None:
+    exp = load_experiment(PIPELINES / "compare_x4_init_from_x2_vs_scratch.toml")
+    assert exp.varies == ("model.init_from",) and exp.seeds == (0, 1)
+    stages = {(s.label, s.seed): s.config for s in plan_training(exp, tmp_path)}
+    assert set(stages) == {(a, s) for a in ("x2-init", "scratch") for s in (0, 1)}
+    init = Path(stages["x2-init", 0].model.init_from)
+    assert stages["scratch", 0].model.init_from == "" and init.is_file()
+    manifest = json.loads((init.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert any(m["file"] == init.name and m["config"]["scales"] == [2] for m in manifest.values()), \
+        "x2-init must start from a bundled x2 model"
+    assert {c.model.scales[0] for c in stages.values()} == {4} and {c.train.snapshot_every for c in stages.values()} == {250}
+    assert exp.compare.curve_levels and [Path(p).name for p in exp.compare.curve_sets] == ["Set5", "Set14"]

@@ -41,6 +41,8 @@ __all__ = [
     "curve_figures",
     "curve_rows",
     "curve_section",
+    "first_reaching",
+    "level_table",
     "read_curves",
     "score_snapshots",
     "write_curve_settings",
@@ -198,6 +200,38 @@ def curve_figures(
     return out
 
 
+def first_reaching(curve: Curve, level: float) -> int | None:
+    """The first snapshot iteration at which ``curve`` is at or above ``level`` dB (None: never within the run).
+
+    Snapshots are the resolution: a run that crosses the level between two snapshots is credited with the later one.
+    """
+    return next((i for i, p in zip(curve.iterations, curve.psnr) if p >= level), None)
+
+
+def level_table(
+    curves: Sequence[Curve], levels: Sequence[float], groups: Mapping[str, str] | None = None
+) -> list[str]:
+    """Markdown table: per curve set and group (or run), the iterations each run needs to reach each level.
+
+    A cell lists the runs of the group in label order (e.g. ``750 / 1000``); ``>3000`` when a run never got there
+    within its last snapshot.
+    """
+    if not levels or not curves:
+        return []
+    head = ["set", "model"] + [f"iterations to {lv:g} dB" for lv in levels] + ["last snapshot (dB)"]
+    rows = []
+    for set_name in dict.fromkeys(c.set_name for c in curves):
+        members: dict[str, list[Curve]] = {}
+        for c in sorted((c for c in curves if c.set_name == set_name), key=lambda c: c.label):
+            members.setdefault((groups or {}).get(c.label, c.label), []).append(c)
+        for g, cs in members.items():
+            cells = [" / ".join(str(it) if (it := first_reaching(c, lv)) is not None else f">{c.iterations[-1]}"
+                                for c in cs) for lv in levels]
+            rows.append([set_name, g, *cells, " / ".join(f"{c.psnr[-1]:.2f}" for c in cs)])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
 def curve_section(
     curves: Sequence[Curve],
     *,
@@ -207,11 +241,13 @@ def curve_section(
     groups: Mapping[str, str] | None = None,
     bicubic: Mapping[str, float] | None = None,
     colours: Mapping[str, str] | None = None,
+    levels: Sequence[float] = (),
 ) -> tuple[str, str, list[tuple[str, str, bytes]]]:
     """The report's learning-curve section: its heading, its Markdown text (every run's values) and its figures.
 
     ``precision`` is the inference precision the snapshots were scored in and ``frame_stride`` the stride on
-    video sets; ``groups``, ``bicubic`` and ``colours`` are :func:`curve_figures`'.
+    video sets; ``groups``, ``bicubic`` and ``colours`` are :func:`curve_figures`'; ``levels`` (dB) add
+    :func:`level_table`.
     """
     figures = curve_figures(curves, groups=groups or None, bicubic=bicubic, colours=colours)
     finals = [f"{cv.label} on {cv.set_name}: " + ", ".join(f"{p:.2f}" for p in cv.psnr) for cv in curves]
@@ -221,6 +257,10 @@ def curve_section(
         "lines are group means over seeds (bands: their range), with bicubic for reference. "
         "Values per run, first to last snapshot:\n\n" + "\n".join(f"- {f}" for f in finals)
     )
+    table = level_table(curves, levels, groups)
+    if table:
+        text += ("\n\nIterations each run needed to reach each level (the first snapshot at or above it; runs of a "
+                 "group in label order, i.e. by seed):\n\n" + "\n".join(table))
     return "Learning curves", text, figures
 
 
@@ -245,9 +285,11 @@ def read_curves(path: str | os.PathLike[str]) -> list[Curve]:
 
 
 def write_curve_settings(
-    report_dir: str | os.PathLike[str], *, snapshot_every: int, frame_stride: int, bicubic: Mapping[str, float]
+    report_dir: str | os.PathLike[str], *, snapshot_every: int, frame_stride: int, bicubic: Mapping[str, float],
+    levels: Sequence[float] = (),
 ) -> Path:
     """Write ``curves.json`` into ``report_dir``: what :func:`curve_section` needs besides the curves and the
-    comparison (the snapshot interval, the frame stride, bicubic's PSNR per curve set)."""
-    data: dict[str, Any] = {"snapshot_every": snapshot_every, "frame_stride": frame_stride, "bicubic": dict(bicubic)}
+    comparison (the snapshot interval, the frame stride, bicubic's PSNR per curve set, the levels of the table)."""
+    data: dict[str, Any] = {"snapshot_every": snapshot_every, "frame_stride": frame_stride, "bicubic": dict(bicubic),
+                            "levels": [float(v) for v in levels]}
     return write_text(Path(report_dir) / CURVE_SETTINGS, json.dumps(data, indent=1) + "\n", durable=False)

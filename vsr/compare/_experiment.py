@@ -273,6 +273,8 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
            if t.snapshot_every else "."),
         "",
     ]
+    if exp.varies:
+        lines += [_varied(exp, stages), ""]
     span = _training_span([records[st.name] for st in stages if st.name in records])
     if span:
         lines += [span, ""]
@@ -298,6 +300,26 @@ def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str
     return "\n".join(lines)
 
 
+def _varied(exp: ExperimentConfig, stages: list[TrainingStage]) -> str:
+    """The sentence naming the settings the models differ in on purpose (``experiment.varies``), with each value."""
+    parts = []
+    for m in exp.models:
+        flat = flatten(config_to_dict(next(s for s in stages if s.label == m.label).config))
+        values = ", ".join(f"`{k}` = {_shown(flat.get(k))}" for k in exp.varies)
+        parts.append(f"**{m.label}**: {values}")
+    return (f"Besides their data sources, the models differ on purpose in {', '.join(f'`{k}`' for k in exp.varies)} "
+            "(the question of this experiment): " + "; ".join(parts) + ".")
+
+
+def _shown(value: Any) -> str:
+    """A setting's value for the report: a path by its file name (the folders are the machine's), empty as 'none'."""
+    if value in ("", None, [], ()):
+        return "none"
+    if isinstance(value, str) and os.sep in value:
+        return f"`{Path(value).name}`"
+    return f"`{value}`"
+
+
 def _curve_sections(
     exp: ExperimentConfig, stages: list[TrainingStage], labels: dict[str, str], groups: dict[str, str],
     comparison: Comparison, root: Path, progress: bool,
@@ -316,7 +338,7 @@ def _curve_sections(
                              frame_stride=c.curve_frame_stride, cache=root / "curves_cache.json")
     bicubic = bicubic_reference(c.curve_sets, scale=scale, frame_stride=c.curve_frame_stride)
     settings = {"snapshot_every": stages[0].config.train.snapshot_every, "frame_stride": c.curve_frame_stride,
-                "bicubic": bicubic}
+                "bicubic": bicubic, "levels": list(c.curve_levels)}
     heading, text, figures = curve_section(curves, precision=comparison.precision, groups=groups,
                                            colours=arm_colours(comparison), **settings)
     return [(heading, text, figures, curve_rows(curves), settings)]

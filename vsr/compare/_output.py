@@ -120,7 +120,8 @@ def _curve_settings(folder: Path, curves: list[Curve], comparison: Comparison, o
         try:
             kept = json.loads(path.read_text(encoding="utf-8"))
             return {"snapshot_every": int(kept["snapshot_every"]), "frame_stride": int(kept["frame_stride"]),
-                    "bicubic": {str(k): float(v) for k, v in kept["bicubic"].items()}}
+                    "bicubic": {str(k): float(v) for k, v in kept["bicubic"].items()},
+                    "levels": [float(v) for v in kept.get("levels", [])]}
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise InvalidInputError(f"{path}: not the settings of a learning-curve section ({e!r})") from None
     iterations = sorted({i for c in curves for i in c.iterations})

@@ -97,7 +97,8 @@ class CompareConfig:
     video set again under each further spec (e.g. ``bi+x264:crf=28``).
     ``curve_sets`` are scored at every training snapshot (needs
     ``budget.snapshot_every``) for the learning curves, video sets on every
-    ``curve_frame_stride``-th frame.
+    ``curve_frame_stride``-th frame. ``curve_levels`` (dB) add a table of the
+    first snapshot iteration at which each run reaches each level on each curve set.
     """
 
     image_sets: tuple[str, ...] = ()
@@ -106,6 +107,7 @@ class CompareConfig:
     video_degradations: tuple[str, ...] = ()
     curve_sets: tuple[str, ...] = ()
     curve_frame_stride: int = 1
+    curve_levels: tuple[float, ...] = ()
     video_protocol: str = "video"
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
@@ -124,6 +126,7 @@ class ExperimentConfig:
     compare: CompareConfig
     description: str = ""
     source: str = "<dict>"
+    varies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class _ExperimentSection:
     out_dir: str = "runs/experiment"
     seeds: tuple[int, ...] = (0,)
     description: str = ""
+    varies: tuple[str, ...] = ()
 
 
 _SECTIONS: dict[str, type] = {
@@ -187,6 +191,8 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
             raise ConfigError(f"{file}: [compare] {e}") from None
     if cmp.curve_sets and not budget.snapshot_every:
         raise ConfigError(f"{file}: compare.curve_sets needs budget.snapshot_every (snapshots to score), e.g. 500")
+    if cmp.curve_levels and not cmp.curve_sets:
+        raise ConfigError(f"{file}: compare.curve_levels needs compare.curve_sets (the sets the levels are read on)")
     if cmp.curve_frame_stride < 1:
         raise ConfigError(f"{file}: compare.curve_frame_stride = {cmp.curve_frame_stride} must be >= 1")
     if cmp.video_protocol not in PROTOCOLS:
@@ -206,6 +212,7 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
         compare=cmp,
         description=exp.description,
         source=file,
+        varies=exp.varies,
     )
 
 
@@ -264,9 +271,12 @@ def _safe(text: str) -> str:
 def plan_training(exp: ExperimentConfig, out_dir: str | os.PathLike[str] | None = None) -> list[TrainingStage]:
     """The training stages of ``exp`` with their configs; checks the budgets really are identical.
 
+    Settings named in ``experiment.varies`` (e.g. ``model.init_from``: the question of the experiment) may differ
+    between the models; every other one must agree.
+
     Raises:
-        ConfigError: a model recipe is invalid, or two recipes still differ in a
-            setting other than their data sources (name the key in ``[budget]``).
+        ConfigError: a model recipe is invalid, ``experiment.varies`` names an unknown key, or two recipes still differ
+            in a setting other than their data sources and the varied ones (name the key in ``[budget]``).
     """
     root = Path(out_dir if out_dir is not None else exp.out_dir)
     common = _budget_overrides(exp.budget) + ["validation.dataset=", f"train.out_dir={json.dumps(os.fspath(root / 'train'))}"]
@@ -285,10 +295,16 @@ def plan_training(exp: ExperimentConfig, out_dir: str | os.PathLike[str] | None 
             stages.append(TrainingStage(name, m.label, seed, cfg, run_dir, model_file))
     ref = stages[0]
     ref_flat = flatten(_shared_part(ref.config))
+    for key in exp.varies:
+        if key not in ref_flat:
+            raise ConfigError(
+                f"{exp.source}: experiment.varies names {key!r}, which is not a training setting (dotted keys such as "
+                "'model.init_from'; the data sources differ anyway)"
+            )
     for st in stages[1:]:
         flat = flatten(_shared_part(st.config))
         for key in sorted(set(ref_flat) | set(flat)):
-            if key == "train.seed":
+            if key == "train.seed" or key in exp.varies:
                 continue
             if ref_flat.get(key) != flat.get(key):
                 raise ConfigError(
