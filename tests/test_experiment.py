@@ -267,7 +267,7 @@ def test_bad_model_seeds_and_curves_without_snapshots_are_refused(tiny_experimen
 
 
 def test_a_declared_setting_may_differ_and_the_report_names_it(tiny_experiment: Path) -> None:
-    from vsr.compare._experiment import _varied
+    from vsr.compare._comparison_stage import _varied
 
     vid = tiny_experiment.parent / "vid.toml"
     vid.write_text(vid.read_text(encoding="utf-8").replace("n_feats = 8", "n_feats = 16"), encoding="utf-8")

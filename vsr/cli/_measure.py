@@ -193,4 +193,5 @@ def experiment_cmd(recipe: Path, out_dir: Path | None, force: bool, train_only: 
     if train_only:
         click.echo(f"trained: {result.out_dir / 'models'}; run again without --train-only to compare")
         return
-    click.echo(f"report: {result.report_dir / 'report.md'} and {result.report_dir / 'report.html'}")
+    for md in result.reports:
+        click.echo(f"report: {md} and {md.with_suffix('.html')}")

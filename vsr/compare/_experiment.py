@@ -24,8 +24,9 @@ each model with, and the test sets of ``[compare]``::
     video_sets = ["../../shared/data/Vid4"]
 
 :func:`run_experiment` runs one stage per model and seed (train, then export the
-final weights) and a last ``compare`` stage (:mod:`vsr.compare._compare`). Every finished
-stage is recorded in ``<out_dir>/stages.json`` with a fingerprint of what it
+final weights) and the comparison stages (:mod:`vsr.compare._comparison_stage`: one, or one per scale when the
+models were trained for different scales, e.g. an MDSR against single-scale EDSRs). Every finished
+stage is recorded in ``<out_dir>/stages.json`` (:mod:`vsr.compare._stage_record`) with a fingerprint of what it
 did; a re-run skips finished stages, resumes an interrupted training from its
 ``latest.pt``, and refuses (naming the stage) to mix results of a changed recipe
 unless ``force`` is given. Validation during training is switched off: the
@@ -36,21 +37,20 @@ set) are compared.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from vsr._core import flatten
-from vsr.compare._recipe import ExperimentConfig, TrainingStage, load_experiment, plan_training
-from vsr._core import sha256_file, write_csv, write_text
+from vsr._core import flatten, sha256_file
+from vsr.compare._comparison_stage import compare_scales, compare_stages
+from vsr.compare._recipe import TrainingStage, load_experiment, plan_training
+from vsr.compare._stage_record import (
+    RECORD, StageOutcome, digest, finished, now, read_record, say, write_record,
+)
 from vsr.errors import ConfigError
 from vsr.train import config_to_dict, export, stored_recipe, train
 
@@ -59,69 +59,26 @@ if TYPE_CHECKING:
 
 __all__ = ["ExperimentResult", "StageOutcome", "run_experiment"]
 
-_MANIFEST = "stages.json"
+_MANIFEST = RECORD
 
 
 # --------------------------------------------------------------------------- stages
 
 
 @dataclass(frozen=True)
-class StageOutcome:
-    """What a run did with one stage: ``ran``, ``resumed`` or ``skipped`` (finished earlier)."""
-
-    name: str
-    status: Literal["ran", "resumed", "skipped"]
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class ExperimentResult:
-    """Result of :func:`run_experiment`: where things are, what each stage did, and the comparison (None if skipped)."""
+    """Result of :func:`run_experiment`: where things are, what each stage did, and the comparisons.
+
+    ``comparison`` is the comparison of a single-scale experiment (None when it was skipped or for several scales);
+    ``comparisons`` holds every comparison that ran, in scale order, and ``reports`` every report's ``report.md``.
+    """
 
     out_dir: Path
     report_dir: Path
     stages: tuple[StageOutcome, ...]
     comparison: Comparison | None
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"stages": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: unreadable stage record ({e}); delete it or rerun with --force") from None
-    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
-        raise ConfigError(f"{path}: not a vsr experiment stage record; delete it or rerun with --force")
-    return data
-
-
-def _write_manifest(path: Path, data: dict[str, Any]) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _done(record: dict[str, Any] | None, fingerprint: str, name: str, manifest: Path) -> bool:
-    """True when ``record`` is a finished stage with this fingerprint; a finished stage of another recipe is an error."""
-    if not record or record.get("status") != "done":
-        return False
-    if record.get("fingerprint") != fingerprint:
-        raise ConfigError(
-            f"{manifest}: stage {name!r} was finished with a different recipe; rerun with --force to redo the "
-            "experiment, or choose another experiment.out_dir (--out-dir) to keep both"
-        )
-    return True
+    comparisons: tuple[Comparison, ...] = ()
+    reports: tuple[Path, ...] = ()
 
 
 def _start_event(run_dir: Path) -> dict[str, Any]:
@@ -149,7 +106,7 @@ def _last_train_row(run_dir: Path) -> dict[str, str]:
 def _run_training(st: TrainingStage, record: dict[str, Any] | None, fingerprint: str, manifest: Path,
                   progress: bool) -> tuple[StageOutcome, dict[str, Any]] | None:
     """Train (or resume) one stage and export its final weights; None when it was finished before."""
-    if _done(record, fingerprint, st.name, manifest) and st.model_file.exists() and record and \
+    if finished(record, fingerprint, st.name, manifest) and st.model_file.exists() and record and \
             sha256_file(st.model_file) == record.get("sha256"):
         return None
     want = config_to_dict(st.config)
@@ -185,7 +142,7 @@ def _run_training(st: TrainingStage, record: dict[str, Any] | None, fingerprint:
         "final_loss": float(last["loss"]) if last.get("loss") else None,
         "train_elapsed_s": float(last["elapsed_s"]) if last.get("elapsed_s") else None,
         "stage_wall_s": round(time.perf_counter() - t0, 1),
-        "finished": _now(),
+        "finished": now(),
     }
     detail = f"{result.iteration} iterations -> {st.model_file}"
     return StageOutcome(st.name, "resumed" if resumed else "ran", detail), rec
@@ -214,9 +171,9 @@ def _train_parallel(
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for st in stages:
             if progress:
-                _say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed}) queued, "
+                say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed}) queued, "
                      f"{threads} thread(s); log: {st.run_dir / 'log.csv'}")
-            fp = _digest(config_to_dict(st.config))
+            fp = digest(config_to_dict(st.config))
             pending[pool.submit(_stage_worker, st, records.get(st.name), fp, manifest, threads)] = st
         try:
             while pending:
@@ -227,121 +184,6 @@ def _train_parallel(
             for fut in pending:
                 fut.cancel()
             raise
-
-
-def _training_span(runs: list[dict[str, Any]]) -> str:
-    """One sentence with the wall-clock span of the training stages (they may have run in parallel or in sittings)."""
-    spans = []
-    for r in runs:
-        try:
-            end = datetime.fromisoformat(r["finished"])
-            spans.append((end.timestamp() - float(r["stage_wall_s"]), end.timestamp()))
-        except (KeyError, TypeError, ValueError):
-            return ""
-    if not spans:
-        return ""
-    start, end = min(a for a, _ in spans), max(b for _, b in spans)
-    busy = sum(b - a for a, b in spans)
-    fmt = "%Y-%m-%d %H:%M"
-    return (
-        f"Training: {len(spans)} stages, {datetime.fromtimestamp(start, timezone.utc).strftime(fmt)} to "
-        f"{datetime.fromtimestamp(end, timezone.utc).strftime(fmt)} UTC ({(end - start) / 60:.0f} min wall clock; "
-        f"{busy / 60:.0f} stage-minutes in all, so {busy / max(end - start, 1e-9):.1f} stages ran at a time on average; "
-        "a stage resumed in a later sitting counts only its last sitting)."
-    )
-
-
-def _intro(exp: ExperimentConfig, stages: list[TrainingStage], records: dict[str, Any]) -> str:
-    """Markdown describing how the compared models were trained (recipes, budget, data, seeds, time)."""
-    cfg = stages[0].config
-    d, o, t = cfg.data, cfg.optim, cfg.train
-    sched = {
-        "cosine": f"cosine to {o.min_lr:g}", "step": f"x{o.gamma:g} at {list(o.milestones)}", "constant": "constant"
-    }[o.schedule]
-    where = sorted({f"{r['precision']} on {r['device']}" for r in records.values() if r.get("precision") and r.get("device")})
-    ran_as = f" ({', '.join(where)})" if where else ""
-    lines = [
-        f"Experiment `{exp.name}` (`{Path(exp.source).name}`), run with `vsr experiment {exp.source}`."
-        + (f" {exp.description.strip()}" if exp.description else ""),
-        "",
-        f"Identical budget for every model: {cfg.model.arch} x{cfg.model.scales[0]}, {t.iterations} iterations, "
-        f"batch {d.batch_size}, LR patch {d.lr_patch} (HR {d.lr_patch * cfg.model.scales[0]}), "
-        f"augmentation {'on' if d.augment else 'off'}, Adam lr {o.lr:g} (betas {o.betas[0]:g}, {o.betas[1]:g}), "
-        f"warm-up {o.warmup}, {sched}, precision {t.precision}{ran_as}, "
-        f"seeds {', '.join(map(str, exp.seeds))}. No validation during training; the final weights are compared"
-        + (f" (snapshots every {t.snapshot_every} iterations are scored after training for the learning curves)."
-           if t.snapshot_every else "."),
-        "",
-    ]
-    if exp.varies:
-        lines += [_varied(exp, stages), ""]
-    span = _training_span([records[st.name] for st in stages if st.name in records])
-    if span:
-        lines += [span, ""]
-    for m in exp.models:
-        st = next(s for s in stages if s.label == m.label)
-        srcs = ", ".join(
-            f"{s.kind} `{Path(s.path).name}`"
-            + (f" (every {s.frame_stride}th frame)" if s.kind in ("video_files", "reds") and s.frame_stride > 1 else "")
-            + f" weight {s.weight:g}"
-            for s in st.config.data.sources
-        )
-        runs = [records.get(s.name, {}) for s in stages if s.label == m.label]
-        losses = ", ".join(f"{r['final_loss']:.3f}" for r in runs if r.get("final_loss") is not None)
-        mins = ", ".join(f"{r['train_elapsed_s'] / 60:.1f}" for r in runs if r.get("train_elapsed_s") is not None)
-        rates = ", ".join(f"{r['iterations'] / r['train_elapsed_s']:.2f}" for r in runs
-                          if r.get("train_elapsed_s") and r.get("iterations"))
-        seeds = ", ".join(str(r["seed"]) for r in runs if "seed" in r)
-        lines.append(
-            f"- **{m.label}** (seeds {seeds or 'n/a'}): `{Path(m.recipe).name}`: {srcs}. Final training L1 loss (last "
-            f"logging window, per seed): {losses or 'n/a'}; wall-clock training time per seed: {mins or 'n/a'} min "
-            f"({rates or 'n/a'} it/s)."
-        )
-    return "\n".join(lines)
-
-
-def _varied(exp: ExperimentConfig, stages: list[TrainingStage]) -> str:
-    """The sentence naming the settings the models differ in on purpose (``experiment.varies``), with each value."""
-    parts = []
-    for m in exp.models:
-        flat = flatten(config_to_dict(next(s for s in stages if s.label == m.label).config))
-        values = ", ".join(f"`{k}` = {_shown(flat.get(k))}" for k in exp.varies)
-        parts.append(f"**{m.label}**: {values}")
-    return (f"Besides their data sources, the models differ on purpose in {', '.join(f'`{k}`' for k in exp.varies)} "
-            "(the question of this experiment): " + "; ".join(parts) + ".")
-
-
-def _shown(value: Any) -> str:
-    """A setting's value for the report: a path by its file name (the folders are the machine's), empty as 'none'."""
-    if value in ("", None, [], ()):
-        return "none"
-    if isinstance(value, str) and os.sep in value:
-        return f"`{Path(value).name}`"
-    return f"`{value}`"
-
-
-def _curve_sections(
-    exp: ExperimentConfig, stages: list[TrainingStage], labels: dict[str, str], groups: dict[str, str],
-    comparison: Comparison, root: Path, progress: bool,
-) -> list[tuple[str, str, list[tuple[str, str, bytes]], list[list[Any]], dict[str, Any]]]:
-    """The learning-curve section of the report: every snapshot scored on ``compare.curve_sets``; with the rows of
-    ``curves.csv`` and the settings of ``curves.json`` (:func:`vsr.compare._curves.write_curve_settings`)."""
-    from vsr.compare._curves import bicubic_reference, curve_rows, curve_section, score_snapshots
-    from vsr.compare._plots import arm_colours
-
-    c = exp.compare
-    if progress:
-        _say(f"vsr experiment: learning curves ({len(stages)} runs on {len(c.curve_sets)} sets)")
-    runs = {labels[os.fspath(st.model_file)]: st.run_dir for st in stages}
-    scale = stages[0].config.model.scales[0]
-    curves = score_snapshots(runs, c.curve_sets, scale=scale, device=c.device, precision=c.precision,
-                             frame_stride=c.curve_frame_stride, cache=root / "curves_cache.json")
-    bicubic = bicubic_reference(c.curve_sets, scale=scale, frame_stride=c.curve_frame_stride)
-    settings = {"snapshot_every": stages[0].config.train.snapshot_every, "frame_stride": c.curve_frame_stride,
-                "bicubic": bicubic, "levels": list(c.curve_levels)}
-    heading, text, figures = curve_section(curves, precision=comparison.precision, groups=groups,
-                                           colours=arm_colours(comparison), **settings)
-    return [(heading, text, figures, curve_rows(curves), settings)]
 
 
 def run_experiment(
@@ -387,13 +229,17 @@ def run_experiment(
         manifest_path.unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exp.source, root / "recipe.toml")
-    manifest = _read_manifest(manifest_path)
+    manifest = read_record(manifest_path)
     manifest["recipe"] = exp.source
     outcomes = _train_stages(stages, manifest, manifest_path, jobs, progress)
     if train_only:
         return ExperimentResult(root, report_dir, tuple(outcomes), None)
-    outcome, comparison = _compare_stage(exp, stages, manifest, manifest_path, report_dir, recompare, progress)
-    return ExperimentResult(root, report_dir, (*outcomes, outcome), comparison)
+    compared = compare_stages(exp, stages, manifest, manifest_path, report_dir, recompare, progress)
+    comparisons = tuple(c for _, c in compared if c is not None)
+    reports = tuple(report_dir / "report.md" for _ in compared) if len(compared) == 1 else tuple(
+        report_dir / f"x{s}" / "report.md" for s in compare_scales(stages))
+    single = compared[0][1] if len(compared) == 1 else None
+    return ExperimentResult(root, report_dir, (*outcomes, *(o for o, _ in compared)), single, comparisons, reports)
 
 
 def _train_stages(
@@ -407,74 +253,21 @@ def _train_stages(
         if ran is None:
             outcomes.append(StageOutcome(st.name, "skipped", f"finished earlier -> {st.model_file}"))
             if progress:
-                _say(f"vsr experiment: stage {st.name} finished earlier; skipped")
+                say(f"vsr experiment: stage {st.name} finished earlier; skipped")
             return
         outcome, rec = ran
         records[st.name] = rec
-        _write_manifest(manifest_path, manifest)  # only this process writes the record, whatever jobs is
+        write_record(manifest_path, manifest)  # only this process writes the record, whatever jobs is
         outcomes.append(outcome)
         if progress and jobs > 1:
-            _say(f"vsr experiment: stage {st.name} {outcome.status}: {outcome.detail}")
+            say(f"vsr experiment: stage {st.name} {outcome.status}: {outcome.detail}")
 
     if jobs == 1:
         for st in stages:
             if progress:
-                _say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed})")
-            finished(st, _run_training(st, records.get(st.name), _digest(config_to_dict(st.config)), manifest_path,
+                say(f"vsr experiment: stage {st.name} ({Path(st.config.source).name}, seed {st.seed})")
+            finished(st, _run_training(st, records.get(st.name), digest(config_to_dict(st.config)), manifest_path,
                                        progress))
     else:
         _train_parallel(stages, records, manifest_path, jobs, progress, finished)
     return outcomes
-
-
-def _compare_stage(
-    exp: ExperimentConfig, stages: list[TrainingStage], manifest: dict[str, Any], manifest_path: Path,
-    report_dir: Path, recompare: bool, progress: bool,
-) -> tuple[StageOutcome, Comparison | None]:
-    """The comparison of the trained models and its report (skipped when it finished with the same models and settings)."""
-    records: dict[str, Any] = manifest["stages"]
-    root = manifest_path.parent
-    multi_seed = len(exp.seeds) > 1
-    labels = {os.fspath(st.model_file): f"{st.label} s{st.seed}" if multi_seed else st.label for st in stages}
-    groups = {labels[os.fspath(st.model_file)]: st.label for st in stages} if multi_seed else {}
-    c = exp.compare
-    scale = stages[0].config.model.scales[0]
-    fingerprint = _digest({
-        "models": [(labels[os.fspath(st.model_file)], records[st.name]["sha256"]) for st in stages],
-        "compare": dataclasses.asdict(c), "scale": scale, "groups": groups,
-    })
-    # Imported when needed: loading and planning an experiment need neither the evaluation nor the report code.
-    from vsr.compare._compare import compare_models, format_comparison, write_comparison_report
-    from vsr.compare._curves import write_curve_settings
-
-    if not recompare and _done(records.get("compare"), fingerprint, "compare", manifest_path) and \
-            (report_dir / "report.md").exists():
-        if progress:
-            _say("vsr experiment: stage compare finished earlier; skipped")
-        return StageOutcome("compare", "skipped", f"finished earlier -> {report_dir}"), None
-    if progress:
-        _say(f"vsr experiment: stage compare ({len(stages)} models on {len(c.image_sets) + len(c.video_sets)} test sets)")
-    t0 = time.perf_counter()
-    comparison = compare_models(
-        [os.fspath(st.model_file) for st in stages], scale=scale, image_sets=c.image_sets, video_sets=c.video_sets,
-        labels=labels, groups=groups, device=c.device, precision=c.precision, degradation=c.degradation,
-        video_degradations=c.video_degradations, video_protocol=c.video_protocol, batch_size=c.batch_size,
-        progress=progress,
-    )
-    sections = _curve_sections(exp, stages, labels, groups, comparison, root, progress) if c.curve_sets else []
-    if report_dir.exists():
-        shutil.rmtree(report_dir)
-    write_comparison_report(
-        comparison, report_dir, title=f"{exp.name}: " + " vs ".join(m.label for m in exp.models) + f", x{scale}",
-        intro=_intro(exp, stages, records), sections=[(h, t, f) for h, t, f, _, _ in sections],
-    )
-    for _, _, _, rows, settings in sections:
-        # curves.csv and curves.json hold what `vsr compare --rerender` needs to draw the section again.
-        write_csv(report_dir / "curves.csv", ["model", "set", "iteration", "psnr"], rows, durable=False)
-        write_curve_settings(report_dir, **settings)
-    records["compare"] = {"status": "done", "fingerprint": fingerprint, "report": os.fspath(report_dir),
-                          "wall_s": round(time.perf_counter() - t0, 1), "finished": _now()}
-    _write_manifest(manifest_path, manifest)
-    if progress:
-        _say(format_comparison(comparison))
-    return StageOutcome("compare", "ran", f"-> {report_dir / 'report.md'}"), comparison

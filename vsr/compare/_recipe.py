@@ -312,6 +312,9 @@ def plan_training(exp: ExperimentConfig, out_dir: str | os.PathLike[str] | None 
                     f"but {flat.get(key)!r} in {Path(st.config.source).name}; set it in [budget] so every model is trained alike"
                 )
     scales = {tuple(st.config.model.scales) for st in stages}
-    if len(scales) != 1 or len(next(iter(scales))) != 1:
-        raise ConfigError(f"{exp.source}: the models must have one common scale, got {sorted(scales)}")
+    if "model.scales" not in exp.varies and (len(scales) != 1 or len(next(iter(scales))) != 1):
+        raise ConfigError(
+            f"{exp.source}: the models must have one common scale, got {sorted(scales)} (or name model.scales in "
+            "experiment.varies to compare them at each scale: an MDSR against single-scale models)"
+        )
     return stages
