@@ -33,7 +33,11 @@ def test_every_experiment_recipe_loads_with_one_budget(path: Path, tmp_path: Pat
     exp = load_experiment(path)
     stages = plan_training(exp, tmp_path)
     assert len(stages) == sum(len(m.seeds or exp.seeds) for m in exp.models)
-    assert {s.config.train.iterations for s in stages} == {exp.budget.iterations}
+    for s in stages:
+        # The budget's iterations, unless the model sets its own (a declared difference, e.g. MDSR vs three EDSRs).
+        own = [o for m in exp.models if m.label == s.label for o in m.overrides if o.startswith("train.iterations=")]
+        assert s.config.train.iterations == (int(own[0].split("=")[1]) if own else exp.budget.iterations)
+        assert not own or "train.iterations" in exp.varies
     assert {s.config.validation.dataset for s in stages} == {""}
     for s in stages:
         assert s.config.train.seed == s.seed
@@ -298,3 +302,85 @@ def test_the_x2_initialisation_experiment_differs_only_in_the_initial_weights(tm
         "x2-init must start from a bundled x2 model"
     assert {c.model.scales[0] for c in stages.values()} == {4} and {c.train.snapshot_every for c in stages.values()} == {250}
     assert exp.compare.curve_levels and [Path(p).name for p in exp.compare.curve_sets] == ["Set5", "Set14"]
+
+
+@pytest.mark.slow
+def test_an_mdsr_is_compared_with_single_scale_models_at_each_of_its_scales(tmp_path: Path) -> None:
+    for i in range(3):
+        write_rgb(tmp_path / "imgs" / f"{i}.png", smooth_noise(48, 48, i))
+    for i in range(2):
+        write_rgb(tmp_path / "Bench" / f"b{i}.png", smooth_noise(36, 36, 20 + i))
+    common = '[[data.sources]]\nkind = "image_folder"\npath = "imgs"\n\n[data]\nlr_patch = 8\nbatch_size = 2\n'
+    _write_toml(tmp_path / "mdsr.toml", f'[model]\narch = "mdsr_baseline"\nscales = [2, 3]\nn_resblocks = 1\nn_feats = 8\n\n{common}')
+    for s in (2, 3):
+        _write_toml(tmp_path / f"edsr{s}.toml", f'[model]\narch = "edsr_baseline"\nscales = [{s}]\nn_resblocks = 1\nn_feats = 8\n\n{common}')
+    exp = _write_toml(tmp_path / "exp.toml", f"""
+[experiment]
+out_dir = "{(tmp_path / 'exp').as_posix()}"
+seeds = [0]
+varies = ["model.arch", "model.scales", "train.iterations"]
+
+[budget]
+iterations = 4
+lr = 1e-3
+schedule = "constant"
+precision = "fp32"
+device = "cpu"
+log_every = 1
+checkpoint_every = 2
+snapshot_every = 2
+
+[[models]]
+label = "mdsr"
+recipe = "mdsr.toml"
+
+[[models]]
+label = "edsr x2"
+recipe = "edsr2.toml"
+overrides = ["train.iterations=2"]
+
+[[models]]
+label = "edsr x3"
+recipe = "edsr3.toml"
+overrides = ["train.iterations=2"]
+
+[compare]
+image_sets = ["Bench"]
+curve_sets = ["Bench"]
+device = "cpu"
+""")
+    result = run_experiment(exp, progress=False)
+    assert [(s.name, s.status) for s in result.stages] == [
+        ("train-mdsr-seed0", "ran"), ("train-edsr x2-seed0", "ran"), ("train-edsr x3-seed0", "ran"),
+        ("compare-x2", "ran"), ("compare-x3", "ran"),
+    ]
+    assert result.comparison is None and [c.labels for c in result.comparisons] == [("mdsr", "edsr x2"), ("mdsr", "edsr x3")]
+    assert result.reports == (result.report_dir / "x2" / "report.md", result.report_dir / "x3" / "report.md")
+    md2, md3 = (p.read_text(encoding="utf-8") for p in result.reports)
+    assert "mdsr vs edsr x2, x2" in md2 and "edsr x3" not in md2.split("## ")[0].split("\n")[0]
+    assert "the models differ on purpose in `model.arch`, `model.scales`, `train.iterations`" in md2
+    assert "**edsr x2**: `model.arch` = `edsr_baseline`, `model.scales` = `[2]`, `train.iterations` = `2`" in md2
+    assert "**edsr x3**" not in md2 and "**edsr x3**" in md3
+    # Each scale's learning curves: the MDSR's snapshots scored at that scale, next to the single-scale model's.
+    rows = (result.report_dir / "x3" / "curves.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert sorted({(r.split(",")[0], r.split(",")[2]) for r in rows}) == [
+        ("edsr x3", "2"), ("mdsr", "2"), ("mdsr", "4")]
+    again = run_experiment(exp, progress=False)
+    assert [s.status for s in again.stages] == ["skipped"] * 5
+    r = CliRunner().invoke(cli, ["experiment", str(exp), "--no-progress"])
+    assert r.exit_code == 0 and f"report: {result.report_dir / 'x3' / 'report.md'}" in r.stdout
+
+
+def test_the_mdsr_experiment_gives_the_single_scale_models_the_same_total_iterations(tmp_path: Path) -> None:
+    exp = load_experiment(PIPELINES / "compare_mdsr_vs_three_edsr.toml")
+    for seed in exp.seeds:
+        stages = [s for s in plan_training(exp, tmp_path) if s.seed == seed]
+        mdsr = [s.config for s in stages if s.config.model.arch == "mdsr_baseline"]
+        edsr = [s.config for s in stages if s.config.model.arch == "edsr_baseline"]
+        assert len(mdsr) == 1 and len(edsr) == 3
+        assert sorted(c.model.scales[0] for c in edsr) == list(mdsr[0].model.scales) == [2, 3, 4]
+        assert sum(c.train.iterations for c in edsr) == mdsr[0].train.iterations
+        # A constant learning rate: every snapshot is a model trained for that many iterations (the same-wall-time
+        # comparison reads the MDSR at a snapshot), and none starts from trained weights.
+        assert {s.config.optim.schedule for s in stages} == {"constant"}
+        assert {c.config.model.init_from for c in stages} == {""} and {c.config.train.snapshot_every for c in stages} == {250}

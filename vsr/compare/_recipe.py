@@ -41,12 +41,15 @@ class ModelEntry:
     """One model of the experiment: its row label, the training recipe it is trained with, and its seeds.
 
     ``seeds`` empty: every seed of ``experiment.seeds``; otherwise a subset of
-    them (an arm trained with fewer seeds when compute is short).
+    them (an arm trained with fewer seeds when compute is short). ``overrides``
+    (``--set`` syntax, e.g. ``"train.iterations=1000"``) apply to this model
+    after the budget; the keys they change must be in ``experiment.varies``.
     """
 
     label: str
     recipe: str
     seeds: tuple[int, ...] = ()
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,8 @@ def plan_training(exp: ExperimentConfig, out_dir: str | os.PathLike[str] | None 
                 continue
             name = _stage_name(m.label, seed)
             try:
-                cfg = load_config(m.recipe, [*common, f"train.seed={seed}", f"train.name={json.dumps(_safe(name))}"])
+                cfg = load_config(m.recipe, [*common, *m.overrides, f"train.seed={seed}",
+                                             f"train.name={json.dumps(_safe(name))}"])
             except ConfigError as e:
                 raise ConfigError(f"{exp.source}: model {m.label!r}: {e}") from None
             run_dir, model_file = root / "train" / _safe(name), root / "models" / f"{_safe(name)}.pt"
