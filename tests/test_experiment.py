@@ -383,4 +383,4 @@ def test_the_mdsr_experiment_gives_the_single_scale_models_the_same_total_iterat
         # A constant learning rate: every snapshot is a model trained for that many iterations (the same-wall-time
         # comparison reads the MDSR at a snapshot), and none starts from trained weights.
         assert {s.config.optim.schedule for s in stages} == {"constant"}
-        assert {c.config.model.init_from for c in stages} == {""} and {c.config.train.snapshot_every for c in stages} == {250}
+        assert {c.config.model.init_from for c in stages} == {""} and {c.config.train.snapshot_every for c in stages} == {500}
