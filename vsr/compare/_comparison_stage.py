@@ -25,27 +25,26 @@ from vsr.train import config_to_dict
 if TYPE_CHECKING:
     from vsr.compare._results import Comparison
 
-__all__ = ["compare_scales", "compare_stages"]
+__all__ = ["compare_stages", "report_dirs"]
 
 
-def compare_scales(stages: list[TrainingStage]) -> list[int]:
-    """Every scale some model of the experiment was trained for, ascending."""
-    return sorted({s for st in stages for s in st.config.model.scales})
+def report_dirs(stages: list[TrainingStage], report_dir: Path) -> list[tuple[int, Path]]:
+    """(scale, report folder) of each scale some model was trained for, ascending: ``report_dir`` itself when there
+    is one scale, ``report_dir/x<s>`` per scale otherwise."""
+    scales = sorted({s for st in stages for s in st.config.model.scales})
+    return [(scales[0], report_dir)] if len(scales) == 1 else [(s, report_dir / f"x{s}") for s in scales]
 
 
 def compare_stages(
     exp: ExperimentConfig, stages: list[TrainingStage], manifest: dict[str, Any], manifest_path: Path,
     report_dir: Path, recompare: bool, progress: bool,
 ) -> list[tuple[StageOutcome, Comparison | None]]:
-    """The comparison stage of each scale (one for a single-scale experiment), in scale order."""
-    scales = compare_scales(stages)
-    if len(scales) == 1:
-        return [_compare_stage(exp, stages, scales[0], "compare", manifest, manifest_path, report_dir, recompare,
-                               progress)]
+    """The comparison stage of each scale (one, named ``compare``, for a single-scale experiment), in scale order."""
+    dirs = report_dirs(stages, report_dir)
     return [
-        _compare_stage(exp, [st for st in stages if s in st.config.model.scales], s, f"compare-x{s}", manifest,
-                       manifest_path, report_dir / f"x{s}", recompare, progress)
-        for s in scales
+        _compare_stage(exp, [st for st in stages if s in st.config.model.scales], s,
+                       "compare" if len(dirs) == 1 else f"compare-x{s}", manifest, manifest_path, d, recompare, progress)
+        for s, d in dirs
     ]
 
 

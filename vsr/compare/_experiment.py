@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vsr._core import flatten, sha256_file
-from vsr.compare._comparison_stage import compare_scales, compare_stages
+from vsr.compare._comparison_stage import compare_stages, report_dirs
 from vsr.compare._recipe import TrainingStage, load_experiment, plan_training
 from vsr.compare._stage_record import (
     RECORD, StageOutcome, digest, finished, now, read_record, say, write_record,
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ExperimentResult", "StageOutcome", "run_experiment"]
 
-_MANIFEST = RECORD
 
 
 # --------------------------------------------------------------------------- stages
@@ -221,7 +220,7 @@ def run_experiment(
     root = Path(out_dir if out_dir is not None else exp.out_dir)
     stages = plan_training(exp, root)
     report_dir = root / "report"
-    manifest_path = root / _MANIFEST
+    manifest_path = root / RECORD
     if force:
         for d in (root / "train", root / "models", report_dir):
             if d.exists():
@@ -236,8 +235,7 @@ def run_experiment(
         return ExperimentResult(root, report_dir, tuple(outcomes), None)
     compared = compare_stages(exp, stages, manifest, manifest_path, report_dir, recompare, progress)
     comparisons = tuple(c for _, c in compared if c is not None)
-    reports = tuple(report_dir / "report.md" for _ in compared) if len(compared) == 1 else tuple(
-        report_dir / f"x{s}" / "report.md" for s in compare_scales(stages))
+    reports = tuple(d / "report.md" for _, d in report_dirs(stages, report_dir))
     single = compared[0][1] if len(compared) == 1 else None
     return ExperimentResult(root, report_dir, (*outcomes, *(o for o, _ in compared)), single, comparisons, reports)
 

@@ -36,8 +36,8 @@ class Rung:
         return self.name if self.bundled else f"{self.name} (official)"
 
 
-#: Fastest first. ``default`` is the model used when no ``--model`` is given. (The ``edsr_medium`` preset is no rung:
-#: trained as far as ``edsr_fast`` it was no better, at twice the cost; the model card has the numbers.)
+#: Fastest first. ``default`` is the model used when no ``--model`` is given. (The ``edsr_medium`` preset is no rung;
+#: the model card says why.)
 LADDER: tuple[Rung, ...] = (
     Rung("fast", "edsr_fast"),
     Rung("default", "edsr_baseline"),
