@@ -239,6 +239,29 @@ def test_export_blends_the_run_with_another_model_weight_by_weight(tmp_path: Pat
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_export_onto_carries_the_fine_tunes_change_over_to_another_model(tmp_path: Path, images: Path) -> None:
+    result = train(_config(images, tmp_path / "runs", train={"iterations": 2}), progress=False)
+    start = save_model(get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8), tmp_path / "start.pt")
+    newer_model = get_model("edsr_baseline", scale=2, n_resblocks=1, n_feats=8)
+    newer = save_model(newer_model, tmp_path / "newer.pt")
+    run = load_model(export(result.run_dir, tmp_path / "run.pt", which="latest")).state_dict()
+    out = export(result.run_dir, tmp_path / "moved.pt", which="latest", blend=start, blend_weight=0.5, onto=newer)
+    moved, s0, s1 = load_model(out).state_dict(), load_model(start).state_dict(), newer_model.state_dict()
+    for k in run:
+        assert torch.allclose(moved[k], s1[k] + 0.5 * (run[k] - s0[k]), atol=1e-6)
+    assert torch.load(out, weights_only=True)["meta"]["blend"] == {"with": str(start), "weight": 0.5, "onto": str(newer)}
+    # Onto the model it started from, it is the plain blend.
+    same = load_model(export(result.run_dir, tmp_path / "same.pt", which="latest", blend=start, onto=start)).state_dict()
+    plain = load_model(export(result.run_dir, tmp_path / "plain.pt", which="latest", blend=start)).state_dict()
+    assert all(torch.allclose(same[k], plain[k], atol=1e-6) for k in plain)
+    with pytest.raises(ConfigError, match="onto needs blend"):
+        export(result.run_dir, tmp_path / "x.pt", which="latest", onto=newer)
+    other = save_model(get_model("edsr_baseline", scale=2, n_resblocks=2, n_feats=8), tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="other.pt: cannot blend"):
+        export(result.run_dir, tmp_path / "x.pt", which="latest", blend=start, onto=other)
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_run_folder_errors(tmp_path: Path, images: Path) -> None:
     cfg = _config(images, tmp_path / "runs", train={"iterations": 1})
     train(cfg, progress=False)

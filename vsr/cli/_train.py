@@ -47,12 +47,20 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], resume_dir: 
                    "e.g. the model a fine-tune started from.")
 @click.option("--blend-weight", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Share of the run's weights in the blend (the rest is --blend's).")
+@click.option("--onto", default=None, metavar="MODEL",
+              help="With --blend: write MODEL + weight * (run - blend), i.e. carry the fine-tune's change over to a "
+                   "further-trained version of the model it started from.")
 def export_cmd(run_dir: Path, output: Path, which: str, official: bool, half: bool, blend: str | None,
-               blend_weight: float) -> None:
+               blend_weight: float, onto: str | None) -> None:
     """Export a training run's weights as a model file `vsr upscale --model` reads."""
     from vsr.train import export
 
     out = export(run_dir, output, which=which, official=official, half=half,  # type: ignore[arg-type]
-                 blend=blend, blend_weight=blend_weight)
-    extra = "" if blend is None else f", blended {blend_weight:g} : {1 - blend_weight:g} with {blend}"
+                 blend=blend, blend_weight=blend_weight, onto=onto)
+    if blend is None:
+        extra = ""
+    elif onto is None:
+        extra = f", blended {blend_weight:g} : {1 - blend_weight:g} with {blend}"
+    else:
+        extra = f", {blend_weight:g} x its change from {blend} added to {onto}"
     click.echo(f"{run_dir} ({which}{extra}) -> {out}")

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from torch import nn
 
 from vsr.errors import CheckpointError, ConfigError
@@ -76,6 +77,7 @@ def export(
     half: bool = False,
     blend: str | os.PathLike[str] | None = None,
     blend_weight: float = 0.5,
+    onto: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the run's ``best`` (or ``latest``) weights as a model file :func:`vsr.models.load_model` reads.
 
@@ -87,6 +89,12 @@ def export(
     weight. Interpolating a fine-tune with its starting point trades the fine-tune's gain against what the
     starting point was good at, without training (network interpolation: Wang et al., ESRGAN, 2018, and
     "Deep Network Interpolation", CVPR 2019).
+
+    ``onto`` (with ``blend``) carries the fine-tune's change over to another model of the same architecture: the
+    written weights are ``onto + blend_weight * (run - blend)``. It is for a starting point that has since been
+    trained further (a newer bundled model): the fine-tune's difference from where it started (its task vector;
+    Ilharco et al., "Editing Models with Task Arithmetic", ICLR 2023) is added to the newer model instead of
+    fine-tuning again. Without ``onto`` this is the interpolation above (``onto`` = ``blend``).
     """
     if which not in ("best", "latest"):
         raise ConfigError(f"which = {which!r}; allowed: best, latest")
@@ -96,7 +104,10 @@ def export(
     ckpt = load_checkpoint(path)
     model = build_model(ckpt["config"])
     model.load_state_dict(ckpt["model"])
-    blended = {} if blend is None else _blend_into(model, blend, blend_weight, scale=int(ckpt["config"]["scales"][0]))
+    if onto is not None and blend is None:
+        raise ConfigError("onto needs blend: the model the run was fine-tuned from, whose difference is carried over")
+    scale = int(ckpt["config"]["scales"][0])
+    blended = {} if blend is None else _blend_into(model, blend, blend_weight, scale=scale, onto=onto)
     meta = {
         "trained_with": "vsr train",
         "recipe": ckpt.get("recipe", ""),
@@ -110,15 +121,30 @@ def export(
     return save_model(model, out, meta=meta, official=official, half=half)
 
 
-def _blend_into(model: nn.Module, other: str | os.PathLike[str], weight: float, *, scale: int) -> dict[str, Any]:
-    """``model``'s weights become ``weight * model + (1 - weight) * other``; returns what to record in the file."""
+def _blend_into(model: nn.Module, other: str | os.PathLike[str], weight: float, *, scale: int,
+                onto: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``model``'s weights become ``base + weight * (model - other)``, ``base`` being ``onto`` or else ``other``
+    (then it is ``weight * model + (1 - weight) * other``); returns what to record in the file."""
     if not 0.0 <= weight <= 1.0:
         raise ConfigError(f"blend weight = {weight} must be in 0..1 (1: the run's weights alone)")
+    mine = model.state_dict()
+    theirs = _same_shape_weights(other, mine, scale)
+    if onto is None:  # this form, not the one below, so that re-exports of earlier blends are bit-identical
+        model.load_state_dict({k: weight * mine[k].float() + (1.0 - weight) * theirs[k].float() for k in mine})
+    else:
+        base = _same_shape_weights(onto, mine, scale)
+        model.load_state_dict({k: base[k].float() + weight * (mine[k].float() - theirs[k].float()) for k in mine})
+    record: dict[str, Any] = {"with": os.fspath(other), "weight": weight}
+    if onto is not None:
+        record["onto"] = os.fspath(onto)
+    return {"blend": record}
+
+
+def _same_shape_weights(src: str | os.PathLike[str], mine: dict[str, torch.Tensor], scale: int) -> dict[str, torch.Tensor]:
+    """The state_dict of model ``src`` (bundled name or file), checked against the run's keys and shapes."""
     from vsr.models import load_model
 
-    theirs = load_model(os.fspath(other), scale=scale).state_dict()
-    mine = model.state_dict()
+    theirs = load_model(os.fspath(src), scale=scale).state_dict()
     if set(theirs) != set(mine) or any(theirs[k].shape != mine[k].shape for k in mine):
-        raise CheckpointError(f"{other}: cannot blend with the run's weights: the architecture or scale differs")
-    model.load_state_dict({k: weight * mine[k].float() + (1.0 - weight) * theirs[k].float() for k in mine})
-    return {"blend": {"with": os.fspath(other), "weight": weight}}
+        raise CheckpointError(f"{src}: cannot blend with the run's weights: the architecture or scale differs")
+    return theirs
