@@ -12,6 +12,10 @@ weight W (the fine-tune's share), stored in fp16 as the bundled file would be, a
 The rule: the largest W whose clean Set5 loss against the clean model stays within ``--max-loss`` dB (0.25: the issue
 allows 0.3 on clean LR, and the margin covers Set14 and Vid4, which are not looked at here). Writes
 ``blend_x<s>.csv`` beside this file (one row per W, W 0 being the clean model) and prints the chosen W.
+
+``--onto NEWER`` scores ``NEWER + W * (fine-tune - clean)`` instead (``vsr export --onto``): the fine-tune's change
+carried over to a clean model trained further since the fine-tune started (``--clean`` is then the model it started
+from); the loss is measured against NEWER, and the table is ``blend_x<s>_onto.csv``.
 Needs ../shared/data.
 """
 
@@ -49,23 +53,25 @@ def main() -> None:
     ap.add_argument("--clean", default=None, help="the clean model it started from (default: the bundled one)")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 1.0])
     ap.add_argument("--max-loss", type=float, default=0.25, help="largest clean Set5 loss allowed (dB)")
+    ap.add_argument("--onto", default=None, help="carry the fine-tune's change over to this newer clean model")
     args = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs {SHARED}")
     from vsr.train import export
 
     clean = args.clean or f"edsr_baseline_x{args.scale}_t91_bsd200"
-    rows = [{"weight": 0.0, **_score(clean, args.scale)}]
+    rows = [{"weight": 0.0, **_score(args.onto or clean, args.scale)}]
     print(rows[-1], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.weights:
-            path = export(args.run, Path(tmp) / f"w{w}.pt", which="latest", half=True, blend=clean, blend_weight=w)
+            path = export(args.run, Path(tmp) / f"w{w}.pt", which="latest", half=True, blend=clean, blend_weight=w,
+                          onto=args.onto)
             rows.append({"weight": w, **_score(str(path), args.scale)})
             print(rows[-1], flush=True)
     key = "Set5 bi"
     ok = [r for r in rows[1:] if rows[0][key] - r[key] <= args.max_loss]
     chosen = max(ok, key=lambda r: r["weight"]) if ok else None
-    out = HERE / f"blend_x{args.scale}.csv"
+    out = HERE / f"blend_x{args.scale}{'_onto' if args.onto else ''}.csv"
     with out.open("w", newline="", encoding="utf-8") as f:
         wr = csv.DictWriter(f, fieldnames=["chosen", *rows[0]])
         wr.writeheader()
