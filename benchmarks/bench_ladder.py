@@ -5,6 +5,7 @@
     python benchmarks/bench_ladder.py --record                 # store the fps for `vsr models` and --preview
     python benchmarks/bench_ladder.py --plot benchmarks/ladder_frontier_x2.png
     python benchmarks/bench_ladder.py --from-record --plot benchmarks/ladder_frontier_x2.png   # no timing
+    python benchmarks/bench_ladder.py --from-record --kind avx512_bf16 --plot ...            # another CPU kind's record
 
 For each variant it prints MFLOP per input pixel, frames/s of the model alone
 (an ``Upscaler`` at the default precision, batch 1, on decoded frames) and of
@@ -124,9 +125,10 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, help="draw Set5 (and Vid4) PSNR against model-only fps into this PNG")
     ap.add_argument("--from-record", action="store_true",
                     help="time nothing: the table and plot of this CPU kind's recorded speeds with the current PSNR")
+    ap.add_argument("--kind", default=None, help="with --from-record: another CPU kind's record (e.g. avx512_bf16)")
     args = ap.parse_args()
     if args.from_record:
-        from_record(args.scale, args.plot)
+        from_record(args.scale, args.plot, args.kind)
         return
     w, h = map(int, args.size.split("x"))
     kind = cpu_kind()
@@ -190,9 +192,10 @@ def record(rows: list[dict[str, Any]], fps_bi: float, scale: int, w: int, h: int
     print(f"# recorded in {SPEEDS_FILE}")
 
 
-def from_record(scale: int, plot: Path | None) -> None:
-    """The table and plot of this CPU kind's recorded speeds, with the manifest's current PSNR: no timing."""
-    kind = cpu_kind()
+def from_record(scale: int, plot: Path | None, kind: str | None = None) -> None:
+    """The table and plot of a CPU kind's recorded speeds (default: this CPU's), with the manifest's current PSNR:
+    no timing."""
+    kind = kind or cpu_kind()
     rec = recorded_speeds(kind)
     if not rec or f"x{scale}" not in rec.get("fps_model", {}):
         sys.exit(f"no x{scale} speeds recorded for {kind} CPUs in {SPEEDS_FILE}; run without --from-record")
