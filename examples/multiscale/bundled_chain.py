@@ -6,15 +6,14 @@ Reads ``vsr/weights/manifest.json`` (each default model's ``stage1``, ``stage2``
 the Set5 curve validated every 500 iterations during training) and writes ``examples/multiscale/bundled/``:
 ``chain.csv`` (scale, stage, cumulative iteration, Set5 PSNR), ``chain_x{2,3,4}.png`` (the curves, with each stage's
 start marked and DRRN's Set5 score, trained on the same 291 images, as a reference) and ``chain.md`` (each stage's
-end point, and a fit of the stage ends against log2 of the cumulative iterations, which says how far more cycles of
-the same recipe would go). Trains and scores nothing; touches no data.
+end point). Trains and scores nothing; touches no data. What one more cycle did at x2 and x4 (trained, not shipped)
+is in ``bundled/x2_stage4_trial/`` and ``bundled/x4_stage4_trial/``.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -34,15 +33,6 @@ def stages(entry: dict) -> list[dict]:
     """The entry's stage records in order (``stage1``, ``stage2``, ...)."""
     keys = sorted((k for k in entry if k.startswith("stage") and k[5:].isdigit()), key=lambda k: int(k[5:]))
     return [entry[k] for k in keys]
-
-
-def fit_log2(points: list[tuple[int, float]]) -> tuple[float, float]:
-    """Least-squares ``psnr = a + b * log2(iterations)`` over ``points``; returns ``(a, b)``."""
-    xs = [math.log2(i) for i, _ in points]
-    ys = [p for _, p in points]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    return my - b * mx, b
 
 
 def main() -> None:
@@ -87,12 +77,8 @@ def main() -> None:
             md.append(f"| {k} | `{st.get('recipe', '')}` | {done:,} | {start:,} | {shown} |")
         drrn5, drrn14 = DRRN[scale]
         md += ["", f"DRRN (same 291 images): Set5 {drrn5:.2f}, Set14 {drrn14:.2f}.", ""]
-        if len(ends) >= 3:
-            a, b = fit_log2(ends)
-            need = 2 ** ((drrn5 - a) / b) if b > 0 else math.inf
-            md += [f"Fit of the {len(ends)} stage ends (Set5 = a + b·log2(cumulative iterations)): {b:+.2f} dB per doubling of the",
-                   f"chain's iterations; DRRN's {drrn5:.2f} dB would need about {need:,.0f} iterations of batch 8 on this",
-                   "curve (an extrapolation from few points: a trend, not a promise).", ""]
+        if (OUT / f"x{scale}_stage{len(stages(entry)) + 1}_trial").is_dir():
+            md += [f"The next stage was trained and not shipped: `x{scale}_stage{len(stages(entry)) + 1}_trial/`.", ""]
         png = line_plot({f"EDSR-baseline x{scale}, Set5": ys}, x=xs, separators=cuts,
                         references={f"DRRN ({drrn5:.2f})": drrn5},
                         title=f"Bundled EDSR-baseline x{scale}: Set5 over the training chain",
@@ -103,7 +89,10 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=["scale", "stage", "iteration", "set5_psnr"])
         w.writeheader()
         w.writerows(rows)
-    (OUT / "chain.md").write_text("\n".join(md), encoding="utf-8")
+    md += ["What one more cycle did at x2 and x4 is measured, not extrapolated: +0.10 / +0.08 dB on Set5 for 10,000",
+           "more iterations, with a loss on Vid4 (the trial folders). At x2 that is about a third of the gap to DRRN, and",
+           "the still-image and video scores no longer rise together."]
+    (OUT / "chain.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print(f"wrote {OUT}/chain.md, chain.csv, chain_x{{2,3,4}}.png")
 
 
