@@ -162,25 +162,18 @@ def images(tmp_path: Path) -> Path:
     return tmp_path / "imgs"
 
 
-def _psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    mse = float(((x.double() - y.double()) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
-
-
 def test_sampler_batches_are_reproducible_per_seed_and_really_compressed(images: Path) -> None:
     src = [ImageFolder(images)]
-    mix = parse_degradation_mix("bi+x264:crf=30..34")
+    # x264's ultrafast and superfast presets run without macroblock-tree rate control, whose output differs from run
+    # to run even on one thread (benchmarks/RESULTS.md): with them, equal seeds must give bit-identical batches.
+    mix = parse_degradation_mix("bi+x264:crf=30..34,preset=ultrafast..superfast")
 
     def sampler(seed: int, degradation: Any = mix) -> PatchSampler:
         return PatchSampler(src, scales=[2], lr_patch=16, batch_size=3, seed=seed, degradation=degradation)
 
     a, b = sampler(0).batch(5), sampler(0).batch(5)
-    # The seed fixes everything vsr draws (images, windows, pans, crf, preset), so HR is identical. libx264 itself
-    # does not always produce the same bits for the same frames (vsr/io/_roundtrip.py; seen here under load), so
-    # LR is held to "the same encode up to libx264's own wobble": far closer to each other than to another seed's.
-    assert torch.equal(a.hr, b.hr)
-    other = sampler(1).batch(5).lr
-    assert _psnr(a.lr, b.lr) > 35.0 and _psnr(a.lr, b.lr) > _psnr(a.lr, other) + 10.0
+    assert torch.equal(a.lr, b.lr) and torch.equal(a.hr, b.hr)
+    assert not torch.equal(a.lr, sampler(1).batch(5).lr)
     # Each LR patch is not the bicubic of its HR patch (away from the edge, where the crop's own bicubic differs).
     for lr, hr in zip(a.lr, a.hr):
         clean = imresize(np.ascontiguousarray(hr.permute(1, 2, 0).numpy()), 0.5)
@@ -235,9 +228,10 @@ def test_bad_recipe_degradations_name_the_file_and_key(images: Path, tmp_path: P
 
 
 def test_training_on_compressed_patches_runs_and_repeats(images: Path, tmp_path: Path) -> None:
+    # Presets without macroblock-tree rate control, so that x264 itself repeats (see the sampler test above).
     runs = []
     for name, workers in (("a", 0), ("b", 1)):
-        raw = _raw(images, tmp_path / name, degradation="50% bi | 50% bi+x264:crf=25..35,preset=ultrafast..fast",
+        raw = _raw(images, tmp_path / name, degradation="50% bi | 50% bi+x264:crf=25..35,preset=ultrafast..superfast",
                    num_workers=workers)
         runs.append(train(config_from_dict(raw, source="r.toml"), progress=False))
     sa, sb = runs[0].model.state_dict(), runs[1].model.state_dict()  # type: ignore[union-attr]
