@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +233,8 @@ def test_cli_plan_prints_the_plan_and_why_and_writes_nothing(tmp_path: Path, mak
     src = make_video("clip.mp4", frames=6, size=(32, 24))
     r = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "-m", str(ckpt), "--precision", "fp32", "--plan"])
     assert r.exit_code == 0, r.output
-    assert "(32x24, 6 frames, x2, cpu, fp32): plan: batch 1, channels_last, whole frames, eager" in r.stdout
+    assert re.search(r"\(32x24, 6 frames, \d+\.\d{3} bits per pixel, tiny_x2 x2, cpu, fp32\): "
+                     r"plan: batch 1, channels_last, whole frames, eager", r.stdout), r.stdout
     assert "too short to measure" in r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny_x2.pt"]  # no output, no cache entry
     # after a measurement is cached for this size, --plan shows it and where it came from

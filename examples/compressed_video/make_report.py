@@ -90,7 +90,13 @@ def curves(runs: Path, scales: list[int]) -> list[dict[str, object]]:
                 rows.append({"scale": scale, "iteration": it, "degradation": deg, "psnr": round(psnr, 4),
                              "bicubic_psnr": round(bicubic, 4),
                              "elapsed_min": "" if near is None else round(elapsed[near] / 60, 1)})
-    with (HERE / "curves.csv").open("w", newline="", encoding="utf-8") as f:
+    path = HERE / "curves.csv"
+    if path.is_file():  # the other scales' curves are kept
+        with path.open(encoding="utf-8", newline="") as f:
+            kept = [{**r, "scale": int(r["scale"])} for r in csv.DictReader(f) if int(r["scale"]) not in scales]
+        rows = kept + rows
+    rows.sort(key=lambda r: (int(r["scale"]), int(r["iteration"])))
+    with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -145,7 +151,8 @@ def main() -> None:
             for part in args.parts or (["vid4", "rest"] if s == 2 else ["all"]):
                 compare(s, part)
     if not args.skip_curves:
-        plot(curves(args.runs, args.scales), args.scales)
+        rows = curves(args.runs, args.scales)
+        plot(rows, sorted({int(r["scale"]) for r in rows}))
 
 
 if __name__ == "__main__":

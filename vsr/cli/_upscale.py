@@ -61,10 +61,12 @@ def _target_options(
               help="A rung of the speed/quality ladder: fast or default (bundled, offline; `vsr models` lists "
                    "their quality and speed, --preview projects each one's time for the file), an official model edsr, "
                    "edsr_baseline, mdsr or mdsr_baseline (the authors' weights, downloaded on first use), a bundled "
-                   "model name, or a checkpoint file (default: the bundled clean model for the scale, "
-                   "offline, for images and videos alike: the compression-aware edsr_baseline_x2_t91_bsd200_x264 and "
-                   "_x4_ models clean up codec artefacts but lose PSNR on clean input, so they are chosen "
-                   "by name for heavily compressed video; see docs/models.md).")
+                   "model name, or a checkpoint file (default: the bundled model for the scale, offline. A video "
+                   "coded lossily with fewer bits per pixel than the threshold `vsr models` lists gets the "
+                   "compression-aware _x264 variant of the default or of the rung named, which cleans up codec "
+                   "artefacts but loses PSNR on clean input; images and lossless or higher-rate video keep the clean "
+                   "model. The run's line says when a variant ran; naming a model by file or full name keeps it; "
+                   "see docs/models.md).")
 @click.option("--offline", is_flag=True,
               help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,19 @@ def guess_matrix(width: int, height: int) -> str:
     return "bt709" if width >= 1280 or height > 576 else "smpte170m"
 
 
+#: Decoders of codecs that are lossless by design: their bit rate says nothing about coding damage.
+LOSSLESS_CODECS = frozenset({
+    "ffv1", "huffyuv", "ffvhuff", "utvideo", "magicyuv", "rawvideo", "png", "apng", "qtrle", "zlib", "lagarith",
+    "r210", "r10k", "v210", "v308", "v408", "v410", "y41p", "yuv4", "ayuv", "tiff", "bmp", "targa", "sgi", "ppm", "pam",
+})
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What is known about a video stream before decoding it.
+
+    ``bits_per_pixel`` is the video stream's size in bits over ``width x height`` times its packets, from the
+    packet index (``None`` when the file has no index): how hard the encoder compressed it, whatever the codec.
 
     Timestamps (``start_pts``, :attr:`FrameBatch.pts`) are integers in ``time_base``.
     ``colorspace``/``color_range`` are what the RGB conversion uses: the file's
@@ -124,6 +134,13 @@ class VideoInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)
     audio_streams: int = 0
     subtitle_streams: int = 0
+    bits_per_pixel: float | None = None
+
+    @property
+    def lossy_bits_per_pixel(self) -> float | None:
+        """``bits_per_pixel`` of a lossy codec's stream; ``None`` for a lossless codec (:data:`LOSSLESS_CODECS`),
+        whose rate depends on the content alone, or when unknown."""
+        return None if self.codec in LOSSLESS_CODECS else self.bits_per_pixel
 
     @property
     def is_hdr(self) -> bool:
@@ -196,7 +213,10 @@ def probe(path: Path) -> tuple[VideoInfo, np.ndarray, list[Packet] | None]:
     The index is ``None`` when packets carry no timestamps (raw elementary streams).
     """
     info, rgb = _describe(path)
-    return info, rgb, _packet_index(path)
+    packets, total_bytes, count = _packet_index(path)
+    if packets is not None and count:
+        info = replace(info, bits_per_pixel=8 * total_bytes / (info.width * info.height * count))
+    return info, rgb, packets
 
 
 def _first_frame(path: Path, container: av.container.InputContainer) -> tuple[Any, av.VideoFrame]:
@@ -283,10 +303,10 @@ def _describe(path: Path) -> tuple[VideoInfo, np.ndarray]:
     return info, rgb
 
 
-def _packet_index(path: Path) -> list[Packet] | None:
-    """The video packets' timestamps in presentation order; ``None`` when they carry none."""
+def _packet_index(path: Path) -> tuple[list[Packet] | None, int, int]:
+    """The video packets' timestamps in presentation order (``None`` when they carry none), their bytes and count."""
     packets: list[Packet] | None = []
-    present = 0
+    present = total = 0
     with open_input(path) as container:
         stream = container.streams.video[0]
         # MP4/MOV list every sample up front, so fewer packets than listed means the file was cut short.
@@ -296,6 +316,7 @@ def _packet_index(path: Path) -> list[Packet] | None:
                 if p.size == 0:
                     continue
                 present += 1
+                total += p.size
                 if p.is_discard or packets is None:
                     continue
                 if p.pts is None:
@@ -308,6 +329,6 @@ def _packet_index(path: Path) -> list[Packet] | None:
         raise InvalidInputError(f"{path}: truncated: the container lists {listed} video frames but only {present} are in the file")
     if packets is not None:
         packets.sort(key=lambda q: q.pts)
-    return packets
+    return packets, total, present
 
 

@@ -12,9 +12,10 @@ The public surface, by task:
   :func:`infer_config` and :func:`describe_config`.
 - Bundled weights (``vsr/weights/manifest.json``: file, SHA-256, parameters,
   measured PSNR, recipe): :func:`bundled_weights`, :class:`BundledWeights`,
-  :func:`default_model_name`, :func:`list_models`.
+  :func:`default_model_name`, :func:`variant_for_input` (the compression-aware model for a
+  heavily compressed input video), :func:`list_models`.
 - The speed/quality ladder (``--model fast``, ``default``, ``edsr``):
-  :data:`LADDER`, :class:`Rung`, :func:`bundled_rung_name`, :func:`rung_for_shape`,
+  :data:`LADDER`, :class:`Rung`, :func:`rung_of`, :func:`bundled_rung_name`, :func:`rung_for_shape`,
   :func:`edsr_mflop_per_pixel` and :func:`recorded_speeds` (fps measured per CPU kind).
 - The authors' files, fetched by name on first use and cached:
   :data:`OFFICIAL_WEIGHTS`, :class:`OfficialWeights`, :func:`official_file`,
@@ -40,6 +41,7 @@ _LAZY: dict[str, str] = {
     "BundledWeights": "vsr.models._bundled",
     "bundled_weights": "vsr.models._bundled",
     "default_model_name": "vsr.models._bundled",
+    "variant_for_input": "vsr.models._bundled",
     "describe_config": "vsr.models._checkpoint",
     "infer_config": "vsr.models._checkpoint",
     "save_model": "vsr.models._checkpoint",
@@ -53,6 +55,7 @@ _LAZY: dict[str, str] = {
     "bundled_rung_name": "vsr.models._ladder",
     "edsr_mflop_per_pixel": "vsr.models._ladder",
     "recorded_speeds": "vsr.models._ladder",
+    "rung_of": "vsr.models._ladder",
     "rung_for_shape": "vsr.models._ladder",
     "PRESET_SHAPES": "vsr.models._presets",
     "init_from_weights": "vsr.models._loading",
@@ -76,6 +79,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from vsr.models._bundled import (
         BundledWeights as BundledWeights, bundled_weights as bundled_weights, default_model_name as default_model_name,
+        variant_for_input as variant_for_input,
     )
     from vsr.models._checkpoint import (
         describe_config as describe_config, infer_config as infer_config, save_model as save_model,
@@ -87,7 +91,7 @@ if TYPE_CHECKING:
     from vsr.models._ladder import (
         LADDER as LADDER, Rung as Rung, bundled_rung_name as bundled_rung_name,
         edsr_mflop_per_pixel as edsr_mflop_per_pixel, recorded_speeds as recorded_speeds,
-        rung_for_shape as rung_for_shape,
+        rung_for_shape as rung_for_shape, rung_of as rung_of,
     )
     from vsr.models._loading import (
         init_from_weights as init_from_weights, list_models as list_models, load_model as load_model,
@@ -115,6 +119,7 @@ __all__ = [
     "edsr_mflop_per_pixel",
     "recorded_speeds",
     "rung_for_shape",
+    "rung_of",
     "PRESET_SHAPES",
     "MDSR",
     "MODELS",
@@ -142,4 +147,5 @@ __all__ = [
     "official_url",
     "resolve_model_source",
     "save_model",
+    "variant_for_input",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from vsr.errors import CheckpointError
 
-__all__ = ["BundledWeights", "WEIGHTS_DIR", "bundled_weights", "default_model_name"]
+__all__ = ["BundledWeights", "WEIGHTS_DIR", "bundled_weights", "default_model_name", "variant_for_input"]
 
 #: The folder of the bundled weights and their manifest.
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -27,7 +27,10 @@ class BundledWeights:
 
     ``params`` is the model's trainable parameter count, recorded so that listing
     the weights needs no model built. ``rung`` names the ladder rung the weights
-    serve (``fast``; empty for the others).
+    serve (``fast``; empty for the others). A compression-aware model names the
+    clean model it replaces (``variant_of``) for input video under ``below_bpp``
+    bits per pixel, the threshold measured by
+    ``examples/compressed_video/default_rule.py`` (see :func:`variant_for_input`).
     """
 
     name: str
@@ -40,6 +43,8 @@ class BundledWeights:
     recipe: str = ""
     description: str = ""
     rung: str = ""
+    variant_of: str = ""
+    below_bpp: float | None = None
 
     @property
     def path(self) -> Path:
@@ -65,6 +70,8 @@ def bundled_weights() -> dict[str, BundledWeights]:
             recipe=e.get("recipe", ""),
             description=e.get("description", ""),
             rung=e.get("rung", ""),
+            variant_of=e.get("variant_of", ""),
+            below_bpp=float(e["below_bpp"]) if e.get("below_bpp") is not None else None,
         )
         for name, e in raw.items()
     }
@@ -80,3 +87,18 @@ def default_model_name(scale: int) -> str:
         f"no bundled default model for x{scale} (bundled defaults: {', '.join(f'x{s}' for s in have) or 'none'}); "
         "pass --model with a checkpoint file"
     )
+
+
+def variant_for_input(name: str, bits_per_pixel: float | None) -> str:
+    """The bundled model to run instead of the bundled model ``name`` on an input of ``bits_per_pixel``.
+
+    That is the compression-aware variant of ``name`` when the input is a video coded with fewer bits per pixel
+    than the variant's ``below_bpp``, else ``name`` itself (always for images, ``bits_per_pixel`` ``None``).
+    The default model and the ladder's rungs go through this; a model the user named never does.
+    """
+    if bits_per_pixel is None:
+        return name
+    for w in bundled_weights().values():
+        if w.variant_of == name and w.below_bpp is not None and bits_per_pixel < w.below_bpp:
+            return w.name
+    return name

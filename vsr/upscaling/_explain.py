@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
 from vsr.upscaling._models import Upscalers
 from vsr.upscaling._settings import InferenceSettings
 from vsr.errors import InputNotFoundError
@@ -12,15 +14,17 @@ from vsr.io import VideoReader, declared_size, is_image_path, is_video_path, rea
 __all__ = ["describe_plans"]
 
 
-def _size_and_frames(src: Path) -> tuple[int, int, int | None]:
+def _size_and_frames(src: Path) -> tuple[int, int, int | None, float | None]:
+    """Width, height, frame count (1 for an image, ``None`` when unknown) and bits per pixel (videos)."""
     if is_image_path(src):
         size = declared_size(src)
         if size is None:
             h, w = read_image(src).shape[:2]
-            return w, h, 1
-        return size[0], size[1], 1
+            return w, h, 1, None
+        return size[0], size[1], 1, None
     with VideoReader(src) as reader:
-        return reader.info.width, reader.info.height, reader.info.num_frames or None
+        info = reader.info
+        return info.width, info.height, info.num_frames or None, info.lossy_bits_per_pixel
 
 
 def describe_plans(path: Path, inference: InferenceSettings, *, progress: bool = True) -> list[str]:
@@ -39,9 +43,13 @@ def describe_plans(path: Path, inference: InferenceSettings, *, progress: bool =
     upscalers = Upscalers(inference, progress=progress)
     lines = []
     for src in inputs:
-        w, h, frames = _size_and_frames(src)
-        up = upscalers.for_size(w, h, what=str(src))
+        w, h, frames, bpp = _size_and_frames(src)
+        up = upscalers.for_size(w, h, what=str(src), bits_per_pixel=bpp)
         decision = up.prepare(w, h, frames, dry_run=True)
         what = "1 image" if frames == 1 else f"{frames} frames" if frames else "unknown length"
-        lines.append(f"{src} ({w}x{h}, {what}, x{up.scale}, {up.device}, {up.precision}): {decision.summary()}")
+        coded = "" if bpp is None else f", {bpp:.3f} bits per pixel"
+        source = upscalers.source(up.scale, bpp)
+        name = "the model given" if isinstance(source, nn.Module) else Path(source).stem
+        lines.append(f"{src} ({w}x{h}, {what}{coded}, {name} x{up.scale}, {up.device}, {up.precision}): "
+                     f"{decision.summary()}")
     return lines

@@ -6,21 +6,29 @@ Kept apart from :mod:`vsr.upscaling._settings`, which is plain data: this is whe
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from torch import nn
 
 from vsr._core import dist_env, rank_device
 from vsr.inference import Upscaler, choose_model_scale, fit_in_memory
-from vsr.models import default_model_name, model_scales, resolve_model_source
+from vsr.models import bundled_weights, default_model_name, model_scales, resolve_model_source, rung_of, variant_for_input
 from vsr.upscaling._settings import InferenceSettings
 
 __all__ = ["Upscalers"]
+
+log = logging.getLogger(__name__)
 
 
 class Upscalers:
     """The :class:`vsr.Upscaler` of each model factor a run needs, built from ``settings`` on first use.
 
     A fixed ``scale`` needs one; a target size may need another factor for each
-    input size. Each is built once and shared by every file of a folder. Under
+    input size. With no model named, or a rung of the ladder (``fast``,
+    ``default``), the bundled model also depends on the input: a video coded
+    with few bits per pixel gets the rung's compression-aware variant
+    (:func:`vsr.models.variant_for_input`). Each model is built once and shared by every file of a folder. Under
     torchrun, device ``auto``/``cuda`` means this process's GPU
     (:func:`vsr._core._distributed.rank_device`).
 
@@ -33,35 +41,65 @@ class Upscalers:
         self.settings = settings
         self.progress = progress
         self._device = rank_device(settings.device, dist_env())
-        self._built: dict[int, Upscaler] = {}
+        self._built: dict[tuple[int, str], Upscaler] = {}
 
-    def source(self, scale: int) -> nn.Module | str:
-        """The model for factor ``scale``: the module, a file path (an official model fetched), or a bundled name."""
+    def follows_input(self) -> bool:
+        """Whether the bundled model depends on the input: no model named, or a rung name (not a file of that name)."""
         model = self.settings.model
         if model is None:
-            return default_model_name(scale)
+            return True
+        return (isinstance(model, str) and rung_of(model) is not None and model not in bundled_weights()
+                and not Path(model).expanduser().exists())
+
+    def source(self, scale: int, bits_per_pixel: float | None = None) -> nn.Module | str:
+        """The model for factor ``scale`` on an input of ``bits_per_pixel`` (``None``: an image, or unknown).
+
+        The module, a file path (an official model fetched), or a bundled name.
+        """
+        model = self.settings.model
         if isinstance(model, nn.Module):
             return model
+        if self.follows_input():
+            name = default_model_name(scale) if model is None else resolve_model_source(model, scale)
+            return variant_for_input(name, bits_per_pixel)
+        assert model is not None
         return resolve_model_source(model, scale, progress=self.progress)
 
-    def get(self, scale: int) -> Upscaler:
-        """The Upscaler for model factor ``scale`` (loads the model the first time)."""
-        if scale not in self._built:
+    def get(self, scale: int, bits_per_pixel: float | None = None) -> Upscaler:
+        """The Upscaler for model factor ``scale`` and an input of ``bits_per_pixel`` (loads the model the first time)."""
+        source = self.source(scale, bits_per_pixel)
+        key = (scale, "" if isinstance(source, nn.Module) else source)
+        if key not in self._built:
             s = self.settings
-            self._built[scale] = Upscaler(
-                self.source(scale), scale=scale, device=self._device, precision=s.precision, batch_size=s.batch_size,
+            self._built[key] = Upscaler(
+                source, scale=scale, device=self._device, precision=s.precision, batch_size=s.batch_size,
                 tile=s.tile, self_ensemble=s.self_ensemble, target=s.target, compile=s.compile,
                 runtime=s.runtime,
             )
-        return self._built[scale]
+        return self._built[key]
+
+    def variant_note(self, scale: int, bits_per_pixel: float | None) -> str:
+        """What the input changed: ``"model X for compressed video (0.093 bits per pixel, under 0.75; ...)"`` when
+        it picked the compression-aware variant at ``scale``, else ``""``."""
+        if bits_per_pixel is None or not self.follows_input():
+            return ""
+        chosen, plain = self.source(scale, bits_per_pixel), self.source(scale)
+        if chosen == plain:
+            return ""
+        threshold = bundled_weights()[str(chosen)].below_bpp
+        return (f"model {chosen} for compressed video ({bits_per_pixel:.3f} bits per pixel, under {threshold:g}; "
+                f"--model {plain} keeps the clean one)")
 
     @property
     def read_batch(self) -> int:
         """Frames per decoded batch: the batch size, or, when the plan chooses it, the largest it tries (4)."""
         return self.settings.batch_size or 4
 
-    def for_size(self, width: int, height: int, *, what: str = "the input") -> Upscaler:
+    def for_size(self, width: int, height: int, *, what: str = "the input", bits_per_pixel: float | None = None) -> Upscaler:
         """The Upscaler for an input of ``width`` x ``height`` (the factor may depend on it with a target).
+
+        ``bits_per_pixel`` is the input video's (:attr:`vsr.io.VideoInfo.bits_per_pixel`; ``None`` for an image): with
+        no model named it may pick the compression-aware model, which is then logged with the reason.
 
         Raises:
             OutOfMemoryError: frames of that size cannot fit in the memory available for the tile asked
@@ -69,7 +107,11 @@ class Upscalers:
         """
         s = self.settings
         scales = model_scales(s.model) if isinstance(s.model, nn.Module) else ()
-        upscaler = self.get(choose_model_scale(s.scale, s.target, width, height, scales, what=what))
+        scale = choose_model_scale(s.scale, s.target, width, height, scales, what=what)
+        upscaler = self.get(scale, bits_per_pixel)
+        note = self.variant_note(scale, bits_per_pixel)
+        if note:
+            log.info("%s: %s", what, note)
         # Decided here, before decoding: on a CPU, running out of memory is a kill, not an exception.
         return fit_in_memory(upscaler, width, height, what=what, adapt=s.tile is None)
 

@@ -92,24 +92,26 @@ def preview_path(output: str | os.PathLike[str]) -> Path:
 def preview(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    upscaler: Upscaler | Callable[[int, int], Upscaler],
+    upscaler: Upscaler | Callable[[int, int, float | None], Upscaler],
     *,
     at: float | None = None,
     decoder: Backend = "auto",
-    label: str = "vsr",
+    label: str | Callable[[Upscaler], str] = "vsr",
 ) -> Preview:
     """Upscale one frame of ``src`` (at ``at`` seconds; default the middle) and write the comparison PNG ``dst``.
 
-    ``upscaler`` may be a function of the input's (width, height), for targets
-    whose model factor depends on the input size. ``dst`` is replaced if it exists.
+    ``upscaler`` may be a function of the input's (width, height, bits per pixel), for targets whose model factor
+    depends on the input size and defaults whose model depends on how compressed the video is; ``label`` then may
+    name the model it chose. ``dst`` is replaced if it exists.
 
     Raises:
         InvalidInputError: unreadable input, or ``at`` past the end of the video.
     """
     src, dst = Path(src), Path(dst)
-    frame, used_at, frames = _grab(src, at, decoder)
+    frame, used_at, frames, bpp = _grab(src, at, decoder)
     h, w = frame.shape[:2]
-    up = upscaler if isinstance(upscaler, Upscaler) else upscaler(w, h)
+    up = upscaler if isinstance(upscaler, Upscaler) else upscaler(w, h, bpp)
+    label = label if isinstance(label, str) else label(up)
     out_w, out_h = up.output_size(w, h)
     t0 = time.perf_counter()
     sr = up(frame)
@@ -146,11 +148,16 @@ def preview_files(
     ``progress`` shows a download bar when an official model is fetched.
     """
     upscalers = Upscalers(inference, progress=progress)
-    label = _label(upscalers)
 
     def one(path: Path, to: Path) -> Preview:
-        def for_size(w: int, h: int) -> Upscaler:
-            return upscalers.for_size(w, h, what=str(path))
+        bpp: list[float | None] = [None]
+
+        def for_size(w: int, h: int, bits_per_pixel: float | None) -> Upscaler:
+            bpp[0] = bits_per_pixel
+            return upscalers.for_size(w, h, what=str(path), bits_per_pixel=bits_per_pixel)
+
+        def label(up: Upscaler) -> str:
+            return _label(upscalers, up.scale, bpp[0])
 
         return preview(path, preview_path(to), for_size, at=at, decoder=decoder, label=label)
 
@@ -160,20 +167,19 @@ def preview_files(
     return one(src, destination(src, output, inference.tag))
 
 
-def _label(upscalers: Upscalers) -> str:
-    """The model's name in the picture: its file's stem (an official model's cached file once its factor is known)."""
-    s = upscalers.settings
-    model = upscalers.source(s.scale) if s.model is not None and s.scale is not None else s.model
-    return "vsr" if model is None or isinstance(model, nn.Module) else Path(model).stem
+def _label(upscalers: Upscalers, scale: int, bits_per_pixel: float | None) -> str:
+    """The model's name in the picture: its file's stem (an official model's cached file), or the bundled name."""
+    model = upscalers.source(scale, bits_per_pixel)
+    return "vsr" if isinstance(model, nn.Module) else Path(model).stem
 
 
-def _grab(src: Path, at: float | None, decoder: Backend) -> tuple[np.ndarray, float | None, int | None]:
-    """One RGB frame of ``src``, the time it was taken at, and the file's frame count."""
+def _grab(src: Path, at: float | None, decoder: Backend) -> tuple[np.ndarray, float | None, int | None, float | None]:
+    """One RGB frame of ``src``, the time it was taken at, the file's frame count and bits per pixel (video)."""
     if is_image_path(src):
         img = read_image(src)
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)
-        return np.ascontiguousarray(img[:, :, :3]), None, 1
+        return np.ascontiguousarray(img[:, :, :3]), None, 1, None
     with VideoReader(src, backend=decoder, batch_size=1) as whole:
         info = whole.info
     if at is None:
@@ -182,7 +188,7 @@ def _grab(src: Path, at: float | None, decoder: Backend) -> tuple[np.ndarray, fl
         raise InvalidInputError(f"{src}: --at {clock_text(at)} is past the end (the video lasts {clock_text(info.duration)}); pick an earlier time")
     with VideoReader(src, backend=decoder, batch_size=1, start=at) as reader:
         for batch in reader:
-            return batch.frames[0], at, info.num_frames
+            return batch.frames[0], at, info.num_frames, info.lossy_bits_per_pixel
     raise InvalidInputError(f"{src}: no frame at {clock_text(at)}; pick an earlier --at")
 
 

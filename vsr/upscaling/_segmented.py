@@ -93,6 +93,7 @@ class SegmentedStats(UpscaleStats):
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps{procs}{reused}) -> {self.dst} "
             f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
+            + (f"; {self.model_note}" if self.model_note else "")
         )
 
 
@@ -375,6 +376,7 @@ def run_segmented(
         codec=codec, pix_fmt=out_pix_fmt, bytes_written=size, segments=len(the_plan.segments),
         segments_reused=len(the_plan.segments) - len(the_plan.pending), frames_reused=the_plan.frames_reused,
         world_size=env.world_size, work_dir=the_plan.work_dir,
+        model_note=upscalers.variant_note(upscaler.scale, info.lossy_bits_per_pixel),
     )
 
 
@@ -397,7 +399,7 @@ def _open(
         ) from None
     if not pts:
         raise no_frames_error(src, decode, reader.info.duration)
-    up = upscalers.for_size(reader.info.width, reader.info.height, what=str(src))
+    up = upscalers.for_size(reader.info.width, reader.info.height, what=str(src), bits_per_pixel=reader.info.lossy_bits_per_pixel)
     w, h = reader.info.width, reader.info.height
     up.prepare(w, h, len(pts) // env.world_size, fits=plan_fits(up, w, h))  # this rank's share of the frames
     return reader, up

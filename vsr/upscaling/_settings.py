@@ -42,7 +42,9 @@ class InferenceSettings:
 
     Args:
         model: a module, a bundled or official model name (``edsr``, fetched on first
-            use) or a checkpoint path; ``None`` uses the bundled default for the factor.
+            use) or a checkpoint path; ``None`` uses the bundled default for the factor, or, for a
+            video coded with few bits per pixel, its compression-aware variant
+            (:func:`vsr.models.variant_for_input`; the rungs ``fast`` and ``default`` do the same).
         scale: the factor the model runs at (2, 3 or 4, what the model supports);
             ``None`` with a ``target`` picks, per input, the smallest one that reaches it.
         target: an exact output size or fractional scale (:class:`vsr.OutputSize`); the

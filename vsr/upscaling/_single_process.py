@@ -66,7 +66,9 @@ class UpscaleStats:
     ``frames_damaged`` counts frames decoded with errors (PyAV's decoder; ``None``
     when decord decoded, which does not tell). ``missing_at`` and ``damaged_at``
     are the times (seconds from the start of the stream) of the frames that could
-    not be decoded and of those decoded with errors, when known.
+    not be decoded and of those decoded with errors, when known. ``model_note`` says
+    which model the input picked when it was not the default's clean model
+    (:meth:`vsr.upscaling._models.Upscalers.variant_note`).
     """
 
     src: Path
@@ -87,6 +89,7 @@ class UpscaleStats:
     frames_damaged: int | None = None
     missing_at: tuple[float, ...] = ()
     damaged_at: tuple[float, ...] = ()
+    model_note: str = ""
 
     @property
     def fps(self) -> float:
@@ -115,6 +118,7 @@ class UpscaleStats:
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps) -> {self.dst} "
             f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
+            + (f"; {self.model_note}" if self.model_note else "")
         )
 
     def line(self) -> str:
@@ -228,7 +232,7 @@ def run_single(
         check_pixels(src, info.width, info.height, decode.max_pixels)
         if info.num_frames_exact and info.num_frames == 0:
             raise no_frames_error(src, decode, info.duration)
-        upscaler = upscalers.for_size(info.width, info.height, what=str(src))
+        upscaler = upscalers.for_size(info.width, info.height, what=str(src), bits_per_pixel=info.lossy_bits_per_pixel)
         out_w, out_h = upscaler.output_size(info.width, info.height)
         # May measure plans on the first batches; only among those that fit in memory.
         decision = upscaler.prepare(info.width, info.height, info.num_frames or None,
@@ -268,6 +272,7 @@ def run_single(
         frames_damaged=reader.frames_damaged if reader.backend == "pyav" else None,
         missing_at=_times(delivered.missing(), info) if info.num_frames_exact and frames < (info.num_frames or 0) else (),
         damaged_at=_times(reader.damaged_pts, info),
+        model_note=upscalers.variant_note(upscaler.scale, info.lossy_bits_per_pixel),
     )
 
 
