@@ -76,14 +76,19 @@ def test_a_named_model_never_changes() -> None:
     assert ups.source(2, 0.0) == name
 
 
-def test_a_scale_without_a_variant_keeps_its_default() -> None:
-    weights = bundled_weights()
+def test_a_model_without_a_variant_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fast rung has no compression-aware x4.
+    fast_x4 = Upscalers(InferenceSettings(model="fast", scale=4, device="cpu"))
+    assert fast_x4.follows_input() and fast_x4.source(4, 0.0) == "edsr_fast_x4_t91_bsd200"
+    # Nor would any default, were the variants not bundled.
+    from vsr.models import _bundled
+
+    weights = {k: w for k, w in bundled_weights().items() if not w.variant_of}
+    monkeypatch.setattr(_bundled, "bundled_weights", lambda: weights)
     for scale in (2, 3, 4):
-        clean = default_model_name(scale)
-        if clean in _variants():
-            continue
-        assert Upscalers(InferenceSettings(scale=scale, device="cpu")).source(scale, 0.0) == clean
-        assert not any(w.variant_of == clean for w in weights.values())
+        ups = Upscalers(InferenceSettings(scale=scale, device="cpu"))
+        assert ups.source(scale, 0.0) == default_model_name(scale)
+        assert ups.variant_note(scale, 0.0) == ""
 
 
 def test_upscale_of_a_compressed_clip_uses_and_names_the_aware_model(tmp_path: Path, make_video,
