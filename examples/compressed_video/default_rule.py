@@ -45,9 +45,10 @@ CALIBRATION = {"bikes": ("bikes.mp4", 30, None), "bigbuckbunny": ("bigbuckbunny.
 _REPORT_CONDITIONS = ["bi+x264:crf=23", "bi+x264:crf=28", "bi+x265:crf=28", "bi+vp9:crf=46"]
 REPORTED = {
     2: {"Vid4": ["bi+x264:crf=23", "bi+x264:crf=28"], "carphone_pristine": _REPORT_CONDITIONS},
+    3: {"Vid4": _REPORT_CONDITIONS, "carphone_pristine": _REPORT_CONDITIONS},
     4: {"Vid4": _REPORT_CONDITIONS, "carphone_pristine": _REPORT_CONDITIONS},
 }
-REPORT_DIRS = {2: ["x2_vid4", "x2_rest"], 4: ["x4"]}
+REPORT_DIRS = {2: ["x2_vid4", "x2_rest"], 3: ["x3"], 4: ["x4"]}
 #: Vid4 (75 frames of up to 360x288 LR at x2) is scored under x264 only: the held-out codecs are scored on the
 #: other clips, and crf 13 is near-lossless there (the clean-LR score stands for it).
 VID4_CONDITIONS = ["bi+x264:crf=18", "bi+x264:crf=23", "bi+x264:crf=28", "bi+x264:crf=33"]
@@ -130,7 +131,12 @@ def measure_bpp(work: Path, scales: list[int]) -> None:
                              "frames": len(lr), "bytes": sizes[0], "bpp": round(bpp, 5)})
                 print(f"x{scale} {clip:18s} {spec:16s} {bpp:.4f} bpp", flush=True)
     OUT.mkdir(exist_ok=True)
-    _write(OUT / "bpp.csv", rows)
+    path = OUT / "bpp.csv"
+    if path.is_file():  # the other scales' rows are kept
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["scale"]) not in scales] + rows
+    rows.sort(key=lambda r: int(r["scale"]))
+    _write(path, rows)
 
 
 def score(work: Path, scales: list[int]) -> None:
@@ -185,7 +191,7 @@ def choose_threshold(points: list[tuple[float, float]]) -> float:
         return 0.0
     if first_loss is None:
         return math.ceil(gaining[-1] / 0.05 - 1e-9) * 0.05
-    return round(math.sqrt(gaining[-1] * first_loss), 3)
+    return round(math.sqrt(gaining[-1] * first_loss), 2)
 
 
 def table(scales: list[int]) -> None:
@@ -206,10 +212,13 @@ def table(scales: list[int]) -> None:
                     rows.append({"scale": scale, "rung": rung, "part": part, "clip": clip, "condition": cond,
                                  "bpp": "" if cond == "bi" else bpp.get((scale, clip, cond), ""), "gain_db": round(g, 3)})
     _write(OUT / "rule.csv", rows)
-    calib = [(float(r["bpp"]), float(r["gain_db"])) for r in rows if r["bpp"] != "" and r["part"] == "calibration"]
-    threshold = choose_threshold(calib)
-    print(f"threshold (every calibration point pooled): {threshold:.3f} bits per pixel")
+    # One threshold per model (scale and rung): the variants differ, and so do the rates where they stop gaining.
+    thresholds: dict[tuple[int, str], float] = {}
     for scale, rung in sorted({(int(r["scale"]), str(r["rung"])) for r in rows}):
+        calib = [(float(r["bpp"]), float(r["gain_db"])) for r in rows
+                 if (r["scale"], r["rung"], r["part"]) == (scale, rung, "calibration") and r["bpp"] != ""]
+        threshold = thresholds[(scale, rung)] = choose_threshold(calib)
+        print(f"x{scale} {rung}: threshold {threshold:.3f} bits per pixel (its manifest entry's below_bpp)")
         for part in ("calibration", "test"):
             pts = [r for r in rows if r["scale"] == scale and r["rung"] == rung and r["part"] == part]
             below = [float(r["gain_db"]) for r in pts if r["bpp"] != "" and float(r["bpp"]) < threshold]
@@ -220,18 +229,19 @@ def table(scales: list[int]) -> None:
                   f"mean {sum(below) / max(len(below), 1):+.3f} dB), {len(above)} at or above (clean; aware would "
                   f"have gained {min(above, default=0):+.2f} to {max(above, default=0):+.2f}); mean over points, rule "
                   f"{sum(rule) / max(len(rule), 1):+.3f} dB, always aware {sum(aware) / max(len(aware), 1):+.3f} dB")
-    markdown(rows, threshold)
-    plot(rows, threshold)
+    markdown(rows, thresholds)
+    plot(rows, thresholds)
 
 
-def markdown(rows: list[dict[str, object]], threshold: float) -> None:
+def markdown(rows: list[dict[str, object]], thresholds: dict[tuple[int, str], float]) -> None:
     """``rule.md``: per scale and rung, each condition's bits per pixel and gains, calibration and test clips."""
     clips = ["bikes", "bigbuckbunny", "carphone_pristine", "calendar", "city"]
-    lines = [f"Threshold: **{threshold:g} bits per pixel** (chosen on the calibration clips; the aware model runs below it).",
-             "Cells: PSNR-Y of the `_x264` model minus the clean model (dB) @ bits per pixel of the LR stream; "
-             "bold where the rule picks the aware model.", ""]
+    lines = ["Cells: PSNR-Y of the `_x264` model minus the clean model (dB) @ bits per pixel of the LR stream; "
+             "bold where the rule picks the aware model (under the model's threshold, chosen on the calibration "
+             "clips).", ""]
     for scale, rung in sorted({(int(r["scale"]), str(r["rung"])) for r in rows}):
-        lines += [f"### x{scale} {rung}", "", "| condition | " + " | ".join(
+        threshold = thresholds[(scale, rung)]
+        lines += [f"### x{scale} {rung}: threshold {threshold:g} bits per pixel", "", "| condition | " + " | ".join(
             f"{c}{' (test)' if c not in CALIBRATION else ''}" for c in clips) + " |", "|---" * (len(clips) + 1) + "|"]
         for cond in ["bi", *CONDITIONS]:
             cells = []
@@ -252,7 +262,7 @@ def markdown(rows: list[dict[str, object]], threshold: float) -> None:
 CLEAN_X = 2.5
 
 
-def plot(rows: list[dict[str, object]], threshold: float) -> None:
+def plot(rows: list[dict[str, object]], thresholds: dict[tuple[int, str], float]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -263,6 +273,7 @@ def plot(rows: list[dict[str, object]], threshold: float) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
     marks = {"bikes": "o", "bigbuckbunny": "s", "calendar": "^", "city": "v", "carphone_pristine": "D"}
     for ax, (scale, rung) in zip(axes[0], panels):
+        threshold = thresholds[(scale, rung)]
         for clip, m in marks.items():
             pts = [(CLEAN_X if r["bpp"] == "" else float(r["bpp"]), float(r["gain_db"]), r["part"]) for r in rows
                    if (r["scale"], r["rung"], r["clip"]) == (scale, rung, clip)]
@@ -300,7 +311,7 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scales", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--steps", nargs="+", default=["clips", "bpp", "score", "table"],
                     choices=["clips", "bpp", "score", "table"])
     ap.add_argument("--work", type=Path, default=Path("/tmp/vsr_default_rule"), help="calibration frames (not committed)")
