@@ -15,7 +15,7 @@ Steps (each through vsr's own code; ``--work`` keeps the frames and the bitstrea
    pixels of the clip -> ``default_rule/bpp.csv``.
 3. ``score``: ``vsr compare`` of each clean model and its aware variant (fp32) on the calibration clips under every
    condition (``default_rule/x<s>_<rung>_calibration/``), and on the test clips under the conditions the committed
-   report does not already hold (``default_rule/x<s>_<rung>_test_<clips>/``; Vid4 under x264 only). A compare
+   report does not already hold (``default_rule/x<s>_<rung>_test_{carphone,Vid4}/``; Vid4 under x264 only). A compare
    whose folder is complete is not run again.
 4. ``table``: joins each clip's PSNR-Y gain (aware - clean) with its bpp -> ``default_rule/rule.csv``, picks the
    threshold on the calibration points, checks it on the test points, draws ``default_rule/rule.png`` and prints
@@ -149,11 +149,11 @@ def score(work: Path, scales: list[int]) -> None:
                     "--label", f"{aware}=x264-aware", "--precision", "fp32"]
             calib = [a for n in CALIBRATION for a in ("--video-set", str(work / n))]
             jobs = [(OUT / f"{_tag(scale, rung)}_calibration", calib, CONDITIONS)]
-            for group, path in (("carphone_pristine", SHARED / "videos" / "carphone_pristine.mp4"),
-                                ("Vid4", SHARED / "Vid4")):
+            for group, folder, path in (("carphone_pristine", "carphone", SHARED / "videos" / "carphone_pristine.mp4"),
+                                        ("Vid4", "Vid4", SHARED / "Vid4")):
                 reported = REPORTED.get(scale, {}).get(group, []) if rung == "edsr_baseline" else []
                 wanted = VID4_CONDITIONS if group == "Vid4" else CONDITIONS
-                jobs.append((OUT / f"{_tag(scale, rung)}_test_{group}", ["--video-set", str(path)],
+                jobs.append((OUT / f"{_tag(scale, rung)}_test_{folder}", ["--video-set", str(path)],
                              [c for c in wanted if c not in reported]))
             for out, sets, conditions in jobs:
                 if not conditions or (out / "comparison.json").is_file():  # a finished compare is kept: resumable

@@ -79,8 +79,8 @@ class Upscalers:
         return self._built[key]
 
     def variant_note(self, scale: int, bits_per_pixel: float | None) -> str:
-        """What the input changed: ``"model X for compressed video (0.093 bits per pixel, under 0.75; ...)"`` when
-        it picked the compression-aware variant at ``scale``, else ``""``."""
+        """What the input changed: ``"model X for compressed video (B bits per pixel, under T; ...)"`` when it
+        picked the compression-aware variant at ``scale`` (T: the variant's ``below_bpp``), else ``""``."""
         if bits_per_pixel is None or not self.follows_input():
             return ""
         chosen, plain = self.source(scale, bits_per_pixel), self.source(scale)

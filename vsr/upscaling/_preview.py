@@ -96,13 +96,13 @@ def preview(
     *,
     at: float | None = None,
     decoder: Backend = "auto",
-    label: str | Callable[[Upscaler], str] = "vsr",
+    label: str | Callable[[int, float | None], str] = "vsr",
 ) -> Preview:
     """Upscale one frame of ``src`` (at ``at`` seconds; default the middle) and write the comparison PNG ``dst``.
 
     ``upscaler`` may be a function of the input's (width, height, bits per pixel), for targets whose model factor
-    depends on the input size and defaults whose model depends on how compressed the video is; ``label`` then may
-    name the model it chose. ``dst`` is replaced if it exists.
+    depends on the input size and defaults whose model depends on how compressed the video is; ``label`` may
+    likewise be a function of the (model factor, bits per pixel). ``dst`` is replaced if it exists.
 
     Raises:
         InvalidInputError: unreadable input, or ``at`` past the end of the video.
@@ -111,7 +111,7 @@ def preview(
     frame, used_at, frames, bpp = _grab(src, at, decoder)
     h, w = frame.shape[:2]
     up = upscaler if isinstance(upscaler, Upscaler) else upscaler(w, h, bpp)
-    label = label if isinstance(label, str) else label(up)
+    label = label if isinstance(label, str) else label(up.scale, bpp)
     out_w, out_h = up.output_size(w, h)
     t0 = time.perf_counter()
     sr = up(frame)
@@ -149,15 +149,12 @@ def preview_files(
     """
     upscalers = Upscalers(inference, progress=progress)
 
+    def label(scale: int, bits_per_pixel: float | None) -> str:
+        return _label(upscalers, scale, bits_per_pixel)
+
     def one(path: Path, to: Path) -> Preview:
-        bpp: list[float | None] = [None]
-
         def for_size(w: int, h: int, bits_per_pixel: float | None) -> Upscaler:
-            bpp[0] = bits_per_pixel
             return upscalers.for_size(w, h, what=str(path), bits_per_pixel=bits_per_pixel)
-
-        def label(up: Upscaler) -> str:
-            return _label(upscalers, up.scale, bpp[0])
 
         return preview(path, preview_path(to), for_size, at=at, decoder=decoder, label=label)
 

@@ -92,8 +92,7 @@ class SegmentedStats(UpscaleStats):
         reused = f", {self.segments_reused} of {self.segments} segments reused" if self.segments_reused else ""
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps{procs}{reused}) -> {self.dst} "
-            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
-            + (f"; {self.model_note}" if self.model_note else "")
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.notes()}"
         )
 
 

@@ -112,13 +112,16 @@ class UpscaleStats:
             notes.append(f"{self.frames_damaged} frames decoded with errors{_when(self.damaged_at)} (may show glitches)")
         return f"; damaged input: {', '.join(notes)}; --strict refuses it" if notes else ""
 
+    def notes(self) -> str:
+        """What the summary line adds after the output: :meth:`damage_note`, then ``model_note`` if any."""
+        return self.damage_note() + (f"; {self.model_note}" if self.model_note else "")
+
     def summary(self) -> str:
         """One line: frames, speed, output path and size, and frames lost to damage if any."""
         w, h = self.output_size
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps) -> {self.dst} "
-            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.damage_note()}"
-            + (f"; {self.model_note}" if self.model_note else "")
+            f"({w}x{h}, {self.codec}, {self.bytes_written / 1e6:.1f} MB){self.notes()}"
         )
 
     def line(self) -> str:
