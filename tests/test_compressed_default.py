@@ -58,15 +58,15 @@ def test_bits_per_pixel_is_the_video_streams_bits_over_its_pixels(make_video) ->
     assert rates[10] > 4 * rates[45]
 
 
-@pytest.mark.parametrize("model", [None, "default", "fast"])
-def test_the_default_and_the_rungs_follow_the_input(model: str | None) -> None:
-    ups = Upscalers(InferenceSettings(model=model, scale=2, device="cpu"))
-    clean = default_model_name(2) if model in (None, "default") else "edsr_fast_x2_t91_bsd200"
+@pytest.mark.parametrize(("model", "scale"), [(None, 2), ("default", 2), ("fast", 2), (None, 3), (None, 4), ("fast", 4)])
+def test_the_default_and_the_rungs_follow_the_input(model: str | None, scale: int) -> None:
+    ups = Upscalers(InferenceSettings(model=model, scale=scale, device="cpu"))
+    clean = default_model_name(scale) if model in (None, "default") else f"edsr_fast_x{scale}_t91_bsd200"
     aware, threshold = _variants()[clean]
     assert ups.follows_input()
-    assert ups.source(2, threshold / 2) == aware
-    assert ups.source(2, threshold * 2) == clean
-    assert ups.source(2, None) == clean
+    assert ups.source(scale, threshold / 2) == aware
+    assert ups.source(scale, threshold * 2) == clean
+    assert ups.source(scale, None) == clean
 
 
 def test_a_named_model_never_changes() -> None:
@@ -77,17 +77,15 @@ def test_a_named_model_never_changes() -> None:
 
 
 def test_a_model_without_a_variant_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The fast rung has no compression-aware x4.
-    fast_x4 = Upscalers(InferenceSettings(model="fast", scale=4, device="cpu"))
-    assert fast_x4.follows_input() and fast_x4.source(4, 0.0) == "edsr_fast_x4_t91_bsd200"
-    # Nor would any default, were the variants not bundled.
+    # Were the variants not bundled, no rung at any scale would change, however few bits per pixel.
     from vsr.models import _bundled
 
     weights = {k: w for k, w in bundled_weights().items() if not w.variant_of}
     monkeypatch.setattr(_bundled, "bundled_weights", lambda: weights)
-    for scale in (2, 3, 4):
-        ups = Upscalers(InferenceSettings(scale=scale, device="cpu"))
-        assert ups.source(scale, 0.0) == default_model_name(scale)
+    for model, scale in ((None, 2), (None, 3), (None, 4), ("fast", 2), ("fast", 4)):
+        ups = Upscalers(InferenceSettings(model=model, scale=scale, device="cpu"))
+        clean = default_model_name(scale) if model is None else f"edsr_fast_x{scale}_t91_bsd200"
+        assert ups.follows_input() and ups.source(scale, 0.0) == clean
         assert ups.variant_note(scale, 0.0) == ""
 
 

@@ -11,7 +11,7 @@ weight W (the fine-tune's share), stored in fp16 as the bundled file would be, a
 
 The rule: the largest W whose clean Set5 loss against the clean model stays within ``--max-loss`` dB (0.25: the issue
 allows 0.3 on clean LR, and the margin covers Set14 and Vid4, which are not looked at here). Writes
-``blend_x<s>.csv`` beside this file (one row per W, W 0 being the clean model) and prints the chosen W.
+``blend_x<s>.csv`` (``blend_x<s>_fast.csv`` for the fast rung) beside this file (one row per W, W 0 being the clean model) and prints the chosen W.
 
 ``--onto NEWER`` scores ``NEWER + W * (fine-tune - clean)`` instead (``vsr export --onto``): the fine-tune's change
 carried over to a clean model trained further since the fine-tune started (``--clean`` is then the model it started
@@ -71,7 +71,8 @@ def main() -> None:
     key = "Set5 bi"
     ok = [r for r in rows[1:] if rows[0][key] - r[key] <= args.max_loss]
     chosen = max(ok, key=lambda r: r["weight"]) if ok else None
-    out = HERE / f"blend_x{args.scale}{'_onto' if args.onto else ''}.csv"
+    rung = "_fast" if clean.startswith("edsr_fast") else ""  # the fast rung's table beside the default's
+    out = HERE / f"blend_x{args.scale}{rung}{'_onto' if args.onto else ''}.csv"
     with out.open("w", newline="", encoding="utf-8") as f:
         wr = csv.DictWriter(f, fieldnames=["chosen", *rows[0]])
         wr.writeheader()

@@ -53,7 +53,7 @@ REPORT_DIRS = {2: ["x2_vid4", "x2_rest"], 3: ["x3"], 4: ["x4"]}
 #: other clips, and crf 13 is near-lossless there (the clean-LR score stands for it).
 VID4_CONDITIONS = ["bi+x264:crf=18", "bi+x264:crf=23", "bi+x264:crf=28", "bi+x264:crf=33"]
 #: The rungs with a bundled compression-aware variant, by scale: the clean model's name stem.
-RUNGS = {2: ["edsr_baseline", "edsr_fast"], 3: ["edsr_baseline"], 4: ["edsr_baseline"]}
+RUNGS = {2: ["edsr_baseline", "edsr_fast"], 3: ["edsr_baseline"], 4: ["edsr_baseline", "edsr_fast"]}
 
 
 def _clean(scale: int, rung: str = "edsr_baseline") -> str:
@@ -270,9 +270,13 @@ def plot(rows: list[dict[str, object]], thresholds: dict[tuple[int, str], float]
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     panels = sorted({(int(r["scale"]), str(r["rung"])) for r in rows})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    cols = min(3, len(panels))  # at most three panels a row, so that each stays readable
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 4.6 * rows_n), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     marks = {"bikes": "o", "bigbuckbunny": "s", "calendar": "^", "city": "v", "carphone_pristine": "D"}
-    for ax, (scale, rung) in zip(axes[0], panels):
+    for ax, (scale, rung) in zip(axes.flat, panels):
         threshold = thresholds[(scale, rung)]
         for clip, m in marks.items():
             pts = [(CLEAN_X if r["bpp"] == "" else float(r["bpp"]), float(r["gain_db"]), r["part"]) for r in rows
