@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +24,13 @@ from torch import nn
 from _models import make_tiny_model, save_tiny_model
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# A test run started in the background by a non-interactive shell (`pytest &`, nohup, some CI wrappers) inherits
+# SIGINT *ignored*, and so would every process the tests start: the Ctrl-C tests would then see vsr run to the end
+# and fail for a reason outside vsr. Give this process Python's own handler; exec'd children then start with the
+# default disposition, as a process started from a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: 75% colour bars (SMPTE order) as 8-bit RGB.
 BARS: tuple[tuple[int, int, int], ...] = (
