@@ -115,3 +115,59 @@ def test_upscale_of_a_compressed_clip_uses_and_names_the_aware_model(tmp_path: P
     for src, name in ((low, aware), (high, default_model_name(2))):  # no --model: what --plan says each file gets
         plan = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "--plan"])
         assert plan.exit_code == 0 and f"{name} x2" in plan.output, plan.output
+
+
+def _jpeg_variants() -> dict[str, tuple[str, int]]:
+    """clean name -> (aware name, highest JPEG quality it takes) for every variant with a JPEG rule."""
+    return {w.variant_of: (w.name, w.max_jpeg_quality) for w in bundled_weights().values()
+            if w.variant_of and w.max_jpeg_quality}
+
+
+def _write_jpeg(path: Path, quality: int, size: tuple[int, int] = (48, 32)) -> Path:
+    import cv2
+    import numpy as np
+
+    img = (np.random.default_rng(quality).random((size[1], size[0], 3)) * 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def test_every_default_has_a_jpeg_rule_on_a_quality_scale() -> None:
+    rules = _jpeg_variants()
+    for scale in (2, 3, 4):
+        assert default_model_name(scale) in rules, f"x{scale}: the default's _x264 variant has no max_jpeg_quality"
+    for aware, quality in rules.values():
+        assert 1 <= quality < 100, f"{aware}: max_jpeg_quality {quality} is not a JPEG quality below 100"
+
+
+@pytest.mark.parametrize("clean", sorted(_jpeg_variants()))
+def test_a_jpeg_at_or_under_the_quality_gets_the_variant(clean: str) -> None:
+    aware, quality = _jpeg_variants()[clean]
+    assert variant_for_input(clean, None, quality) == aware
+    assert variant_for_input(clean, None, 1) == aware
+    assert variant_for_input(clean, None, quality + 1) == clean
+    assert variant_for_input(clean, None, None) == clean
+
+
+def test_upscale_of_a_jpeg_names_the_aware_model_and_a_png_keeps_the_clean_one(tmp_path: Path) -> None:
+    import cv2
+
+    clean = default_model_name(2)
+    aware, quality = _jpeg_variants()[clean]
+    low = _write_jpeg(tmp_path / "low.jpg", max(1, quality - 20))
+    high = _write_jpeg(tmp_path / "high.jpg", min(100, quality + 5))
+    png = tmp_path / "same.png"
+    cv2.imwrite(str(png), cv2.imread(str(low)))
+    for src, name in ((low, aware), (high, clean), (png, clean)):
+        plan = CliRunner().invoke(cli, ["upscale", str(src), "-s", "2", "--plan"])
+        assert plan.exit_code == 0 and f"{name} x2" in plan.output, plan.output
+    res = CliRunner().invoke(cli, ["upscale", str(low), "-s", "2", "-o", str(tmp_path / "out.png")])
+    assert res.exit_code == 0, res.output
+    assert f"model {aware} for a JPEG of quality {max(1, quality - 20)} (at most {quality};" in res.output
+    assert cv2.imread(str(tmp_path / "out.png")).shape == (64, 96, 3)
+    res = CliRunner().invoke(cli, ["upscale", str(png), "-s", "2", "-o", str(tmp_path / "png_out.png")])
+    assert res.exit_code == 0 and "for a JPEG" not in res.output, res.output
+    named = CliRunner().invoke(cli, ["upscale", str(low), "-s", "2", "--model", clean, "--plan"])
+    assert named.exit_code == 0 and f"{clean} x2" in named.output, named.output  # a named model is kept

@@ -1,14 +1,16 @@
 """Do JPEG images want the compression-aware model? Clean against ``_x264`` models on JPEG-compressed LR images.
 
-    python examples/compressed_video/jpeg_images.py [--scales 2 3 4] [--qualities 95 90 75 50 30]
+    python examples/compressed_video/jpeg_images.py [--rung default|fast] [--scales 2 3 4] [--qualities 95 90 75 50 30]
 
-``vsr upscale`` gives images the clean model (the default rule reads a video's bits per pixel only). This measures
-whether that holds for the images people have, which are JPEGs: for Set5 and Set14 (the EDSR benchmark protocol:
+The measurement behind the default rule for images: a JPEG of quality at most a variant's ``max_jpeg_quality`` gets
+the compression-aware model, any other image the clean one. Are the images people have, which are JPEGs, better
+served by the ``_x264`` models? for Set5 and Set14 (the EDSR benchmark protocol:
 PSNR-Y, ``scale`` pixels shaved) the LR is MATLAB bicubic of the mod-cropped HR, then a JPEG round trip through
 OpenCV's libjpeg at each quality (4:2:0 chroma, its default), and each bundled default model and its ``_x264``
 variant upscale it (fp32). The rate of each JPEG is recorded in bits per pixel, the measure the video rule uses.
 Writes ``jpeg_images/scores.csv`` (one row per image, quality and scale) and ``jpeg_images/summary.md`` (means per
-scale and quality) beside this file. Needs ../shared/data.
+scale and quality) beside this file (``scores_fast.csv`` and ``summary_fast.md`` for ``--rung fast``, the fast
+models and their variants). Needs ../shared/data.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _images(name: str) -> list[tuple[str, np.ndarray]]:
     return [(p.stem, read_rgb(p)) for p in paths]
 
 
-def score(scales: list[int], qualities: list[int]) -> list[dict[str, object]]:
+def score(scales: list[int], qualities: list[int], rung: str = "default") -> list[dict[str, object]]:
     from vsr.data import degrade, imresize
     from vsr.inference import Upscaler
     from vsr.metrics import psnr
@@ -52,7 +54,7 @@ def score(scales: list[int], qualities: list[int]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     variants = {w.variant_of: w.name for w in bundled_weights().values() if w.variant_of}
     for scale in scales:
-        clean = default_model_name(scale)
+        clean = default_model_name(scale) if rung == "default" else f"edsr_{rung}_x{scale}_t91_bsd200"
         if clean not in variants:
             print(f"x{scale}: {clean} has no compression-aware variant; skipped", flush=True)
             continue
@@ -93,19 +95,21 @@ def summary(rows: list[dict[str, object]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rung", choices=["default", "fast"], default="default")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--qualities", type=int, nargs="+", default=[95, 90, 75, 50, 30])
     args = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs {SHARED}")
-    rows = score(args.scales, args.qualities)
+    rows = score(args.scales, args.qualities, args.rung)
     OUT.mkdir(exist_ok=True)
-    with (OUT / "scores.csv").open("w", newline="", encoding="utf-8") as f:
+    suffix = "" if args.rung == "default" else f"_{args.rung}"
+    with (OUT / f"scores{suffix}.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     text = summary(rows)
-    (OUT / "summary.md").write_text(text, encoding="utf-8")
+    (OUT / f"summary{suffix}.md").write_text(text, encoding="utf-8")
     print(text)
 
 

@@ -54,8 +54,10 @@ def models_cmd(names: tuple[str, ...], fetch: bool, offline: bool) -> None:
     for w in weights.values():
         scales = "/".join(f"x{s}" for s in w.config["scales"])
         default = f"  default for {'/'.join(f'x{s}' for s in w.default_for)}" if w.default_for else ""
-        if w.variant_of and w.below_bpp is not None:
-            default = f"  instead of {w.variant_of} for video under {w.below_bpp:g} bits/pixel"
+        if w.variant_of and (w.below_bpp is not None or w.max_jpeg_quality is not None):
+            rules = ([f"video under {w.below_bpp:g} bits/pixel"] if w.below_bpp is not None else []) + (
+                [f"JPEG quality <= {w.max_jpeg_quality}"] if w.max_jpeg_quality is not None else [])
+            default = f"  instead of {w.variant_of} for {' or '.join(rules)}"
         set5 = w.metrics.get("Set5", {})
         psnr = "  Set5 " + ", ".join(f"x{k}: {v['psnr']:.2f} dB" for k, v in sorted(set5.items())) if set5 else ""
         click.echo(f"  {w.name:<33} {scales}  {w.params / 1e6:.2f}M params{psnr}{default}")

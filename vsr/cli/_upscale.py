@@ -64,9 +64,9 @@ def _target_options(
                    "model name, or a checkpoint file (default: the bundled model for the scale, offline. A video "
                    "coded lossily with fewer bits per pixel than the threshold `vsr models` lists gets the "
                    "compression-aware _x264 variant of the default or of the rung named, which cleans up codec "
-                   "artefacts but loses PSNR on clean input; images and lossless or higher-rate video keep the clean "
-                   "model. The run's line says when a variant ran; naming a model by file or full name keeps it; "
-                   "see docs/models.md).")
+                   "artefacts but loses PSNR on clean input; so does a JPEG image at or under the quality it "
+                   "lists; other images and lossless or higher-rate video keep the clean model. The run's line says "
+                   "when a variant ran; naming a model by file or full name keeps it; see docs/models.md).")
 @click.option("--offline", is_flag=True,
               help="Never touch the network: an official --model must already be cached (also VSR_OFFLINE=1).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")

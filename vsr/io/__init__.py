@@ -2,7 +2,8 @@
 with PyAV), stream-copy concatenation of segment files (:func:`join_segments`), codec round trips for
 compressed-LR degradations (:func:`codec_roundtrip`), and image files (:func:`read_image`,
 :func:`write_image`, :func:`list_images`, one :data:`IMAGE_EXTENSIONS`, one natural order), with the
-header-size check that refuses absurd sizes before anything is decoded (:func:`check_pixels`).
+header-size check that refuses absurd sizes before anything is decoded (:func:`check_pixels`) and a JPEG's
+quality read from its quantisation table (:func:`jpeg_quality`).
 
 The only package that imports ``av`` and ``decord``. Names are imported on first use (PEP 562), so
 that a caller who needs only :data:`DEFAULT_MAX_PIXELS` does not pay for PyAV, decord and OpenCV.
@@ -26,6 +27,7 @@ _LAZY: dict[str, str] = {
     "DEFAULT_MAX_PIXELS": "vsr.io._imsize",
     "check_pixels": "vsr.io._imsize",
     "declared_size": "vsr.io._imsize",
+    "jpeg_quality": "vsr.io._jpeg",
     "join_segments": "vsr.io._concat",
     "probe_segment": "vsr.io._concat",
     "BACKENDS": "vsr.io._reader",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from vsr.io._imsize import (
         DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS, check_pixels as check_pixels, declared_size as declared_size,
     )
+    from vsr.io._jpeg import jpeg_quality as jpeg_quality
     from vsr.io._concat import join_segments as join_segments, probe_segment as probe_segment
     from vsr.io._reader import (
         BACKENDS as BACKENDS, Backend as Backend, FrameBatch as FrameBatch, VIDEO_EXTENSIONS as VIDEO_EXTENSIONS,
@@ -90,6 +93,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "check_pixels",
     "declared_size",
+    "jpeg_quality",
     "is_image_path",
     "list_images",
     "natural_key",

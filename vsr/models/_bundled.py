@@ -30,7 +30,9 @@ class BundledWeights:
     serve (``fast``; empty for the others). A compression-aware model names the
     clean model it replaces (``variant_of``) for input video under ``below_bpp``
     bits per pixel, the threshold measured by
-    ``examples/compressed_video/default_rule.py`` (see :func:`variant_for_input`).
+    ``examples/compressed_video/default_rule.py``, and for JPEG images of IJG
+    quality at most ``max_jpeg_quality`` (``examples/compressed_video/jpeg_images.py``;
+    see :func:`variant_for_input`).
     """
 
     name: str
@@ -45,6 +47,7 @@ class BundledWeights:
     rung: str = ""
     variant_of: str = ""
     below_bpp: float | None = None
+    max_jpeg_quality: int | None = None
 
     @property
     def path(self) -> Path:
@@ -72,6 +75,7 @@ def bundled_weights() -> dict[str, BundledWeights]:
             rung=e.get("rung", ""),
             variant_of=e.get("variant_of", ""),
             below_bpp=float(e["below_bpp"]) if e.get("below_bpp") is not None else None,
+            max_jpeg_quality=int(e["max_jpeg_quality"]) if e.get("max_jpeg_quality") is not None else None,
         )
         for name, e in raw.items()
     }
@@ -89,15 +93,22 @@ def default_model_name(scale: int) -> str:
     )
 
 
-def variant_for_input(name: str, bits_per_pixel: float | None) -> str:
-    """The bundled model to run instead of the bundled model ``name`` on an input of ``bits_per_pixel``.
+def variant_for_input(name: str, bits_per_pixel: float | None, jpeg_quality: int | None = None) -> str:
+    """The bundled model to run instead of the bundled model ``name`` on an input so coded.
 
     That is the compression-aware variant of ``name`` when the input is a video coded with fewer bits per pixel
-    than the variant's ``below_bpp``, else ``name`` itself (always for images, ``bits_per_pixel`` ``None``).
+    than the variant's ``below_bpp``, or a JPEG image whose quality (:func:`vsr.io.jpeg_quality`) is at most the
+    variant's ``max_jpeg_quality``; else ``name`` itself (always for other images: both values ``None``).
     The default model and the ladder's rungs go through this; a model the user named never does.
     """
-    if bits_per_pixel is None:
-        return name
+    for w in bundled_weights().values():
+        if w.variant_of != name:
+            continue
+        if bits_per_pixel is not None and w.below_bpp is not None and bits_per_pixel < w.below_bpp:
+            return w.name
+        if jpeg_quality is not None and w.max_jpeg_quality is not None and jpeg_quality <= w.max_jpeg_quality:
+            return w.name
+    return name
     for w in bundled_weights().values():
         if w.variant_of == name and w.below_bpp is not None and bits_per_pixel < w.below_bpp:
             return w.name

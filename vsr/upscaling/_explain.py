@@ -9,7 +9,7 @@ from torch import nn
 from vsr.upscaling._models import Upscalers
 from vsr.upscaling._settings import InferenceSettings
 from vsr.errors import InputNotFoundError
-from vsr.io import VideoReader, declared_size, is_image_path, is_video_path, read_image
+from vsr.io import VideoReader, declared_size, is_image_path, is_video_path, jpeg_quality, read_image
 
 __all__ = ["describe_plans"]
 
@@ -44,11 +44,13 @@ def describe_plans(path: Path, inference: InferenceSettings, *, progress: bool =
     lines = []
     for src in inputs:
         w, h, frames, bpp = _size_and_frames(src)
-        up = upscalers.for_size(w, h, what=str(src), bits_per_pixel=bpp)
+        quality = jpeg_quality(src) if is_image_path(src) else None
+        up = upscalers.for_size(w, h, what=str(src), bits_per_pixel=bpp, jpeg_quality=quality)
         decision = up.prepare(w, h, frames, dry_run=True)
         what = "1 image" if frames == 1 else f"{frames} frames" if frames else "unknown length"
-        coded = "" if bpp is None else f", {bpp:.3f} bits per pixel"
-        source = upscalers.source(up.scale, bpp)
+        coded = (f", {bpp:.3f} bits per pixel" if bpp is not None else
+                 f", JPEG quality {quality}" if quality is not None else "")
+        source = upscalers.source(up.scale, bpp, quality)
         name = "the model given" if isinstance(source, nn.Module) else Path(source).stem
         lines.append(f"{src} ({w}x{h}, {what}{coded}, {name} x{up.scale}, {up.device}, {up.precision}): "
                      f"{decision.summary()}")

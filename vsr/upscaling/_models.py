@@ -51,8 +51,9 @@ class Upscalers:
         return (isinstance(model, str) and rung_of(model) is not None and model not in bundled_weights()
                 and not Path(model).expanduser().exists())
 
-    def source(self, scale: int, bits_per_pixel: float | None = None) -> nn.Module | str:
-        """The model for factor ``scale`` on an input of ``bits_per_pixel`` (``None``: an image, or unknown).
+    def source(self, scale: int, bits_per_pixel: float | None = None, jpeg_quality: int | None = None) -> nn.Module | str:
+        """The model for factor ``scale`` on an input of ``bits_per_pixel`` (a lossily coded video's; else ``None``)
+        or ``jpeg_quality`` (a JPEG image's, :func:`vsr.io.jpeg_quality`; else ``None``).
 
         The module, a file path (an official model fetched), or a bundled name.
         """
@@ -61,13 +62,13 @@ class Upscalers:
             return model
         if self.follows_input():
             name = default_model_name(scale) if model is None else resolve_model_source(model, scale)
-            return variant_for_input(name, bits_per_pixel)
+            return variant_for_input(name, bits_per_pixel, jpeg_quality)
         assert model is not None
         return resolve_model_source(model, scale, progress=self.progress)
 
-    def get(self, scale: int, bits_per_pixel: float | None = None) -> Upscaler:
-        """The Upscaler for model factor ``scale`` and an input of ``bits_per_pixel`` (loads the model the first time)."""
-        source = self.source(scale, bits_per_pixel)
+    def get(self, scale: int, bits_per_pixel: float | None = None, jpeg_quality: int | None = None) -> Upscaler:
+        """The Upscaler for model factor ``scale`` and an input so coded (:meth:`source`; loads the model the first time)."""
+        source = self.source(scale, bits_per_pixel, jpeg_quality)
         key = (scale, "" if isinstance(source, nn.Module) else source)
         if key not in self._built:
             s = self.settings
@@ -78,28 +79,34 @@ class Upscalers:
             )
         return self._built[key]
 
-    def variant_note(self, scale: int, bits_per_pixel: float | None) -> str:
-        """What the input changed: ``"model X for compressed video (B bits per pixel, under T; ...)"`` when it
-        picked the compression-aware variant at ``scale`` (T: the variant's ``below_bpp``), else ``""``."""
-        if bits_per_pixel is None or not self.follows_input():
+    def variant_note(self, scale: int, bits_per_pixel: float | None, jpeg_quality: int | None = None) -> str:
+        """What the input changed: ``"model X for compressed video (B bits per pixel, under T; ...)"`` (or ``"model X
+        for a JPEG of quality Q (at most T; ...)"``) when it picked the compression-aware variant at ``scale`` (T: the
+        variant's ``below_bpp`` or ``max_jpeg_quality``), else ``""``."""
+        if (bits_per_pixel is None and jpeg_quality is None) or not self.follows_input():
             return ""
-        chosen, plain = self.source(scale, bits_per_pixel), self.source(scale)
+        chosen, plain = self.source(scale, bits_per_pixel, jpeg_quality), self.source(scale)
         if chosen == plain:
             return ""
-        threshold = bundled_weights()[str(chosen)].below_bpp
-        return (f"model {chosen} for compressed video ({bits_per_pixel:.3f} bits per pixel, under {threshold:g}; "
-                f"--model {plain} keeps the clean one)")
+        w = bundled_weights()[str(chosen)]
+        keep = f"--model {plain} keeps the clean one"
+        if bits_per_pixel is not None:
+            return (f"model {chosen} for compressed video ({bits_per_pixel:.3f} bits per pixel, under {w.below_bpp:g}; "
+                    f"{keep})")
+        return f"model {chosen} for a JPEG of quality {jpeg_quality} (at most {w.max_jpeg_quality}; {keep})"
 
     @property
     def read_batch(self) -> int:
         """Frames per decoded batch: the batch size, or, when the plan chooses it, the largest it tries (4)."""
         return self.settings.batch_size or 4
 
-    def for_size(self, width: int, height: int, *, what: str = "the input", bits_per_pixel: float | None = None) -> Upscaler:
+    def for_size(self, width: int, height: int, *, what: str = "the input", bits_per_pixel: float | None = None,
+                 jpeg_quality: int | None = None) -> Upscaler:
         """The Upscaler for an input of ``width`` x ``height`` (the factor may depend on it with a target).
 
         ``bits_per_pixel`` is the input video's (:attr:`vsr.io.VideoInfo.bits_per_pixel`; ``None`` for an image): with
-        no model named it may pick the compression-aware model, which is then logged with the reason.
+        no model named it may pick the compression-aware model, which is then logged with the reason; so may a JPEG
+        image's ``jpeg_quality`` (:func:`vsr.io.jpeg_quality`).
 
         Raises:
             OutOfMemoryError: frames of that size cannot fit in the memory available for the tile asked
@@ -108,8 +115,8 @@ class Upscalers:
         s = self.settings
         scales = model_scales(s.model) if isinstance(s.model, nn.Module) else ()
         scale = choose_model_scale(s.scale, s.target, width, height, scales, what=what)
-        upscaler = self.get(scale, bits_per_pixel)
-        note = self.variant_note(scale, bits_per_pixel)
+        upscaler = self.get(scale, bits_per_pixel, jpeg_quality)
+        note = self.variant_note(scale, bits_per_pixel, jpeg_quality)
         if note:
             log.info("%s: %s", what, note)
         # Decided here, before decoding: on a CPU, running out of memory is a kill, not an exception.

@@ -27,7 +27,7 @@ from vsr.upscaling._projection import LadderProjection, project_ladder
 from vsr.upscaling._settings import InferenceSettings
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError
-from vsr.io import Backend, VideoReader, is_image_path, read_image, write_image
+from vsr.io import Backend, VideoReader, is_image_path, jpeg_quality, read_image, write_image
 
 __all__ = ["Preview", "preview", "preview_files", "preview_path", "detail_region"]
 
@@ -149,12 +149,14 @@ def preview_files(
     """
     upscalers = Upscalers(inference, progress=progress)
 
-    def label(scale: int, bits_per_pixel: float | None) -> str:
-        return _label(upscalers, scale, bits_per_pixel)
-
     def one(path: Path, to: Path) -> Preview:
+        quality = jpeg_quality(path) if is_image_path(path) else None  # a JPEG image may choose the model too
+
+        def label(scale: int, bits_per_pixel: float | None) -> str:
+            return _label(upscalers, scale, bits_per_pixel, quality)
+
         def for_size(w: int, h: int, bits_per_pixel: float | None) -> Upscaler:
-            return upscalers.for_size(w, h, what=str(path), bits_per_pixel=bits_per_pixel)
+            return upscalers.for_size(w, h, what=str(path), bits_per_pixel=bits_per_pixel, jpeg_quality=quality)
 
         return preview(path, preview_path(to), for_size, at=at, decoder=decoder, label=label)
 
@@ -164,9 +166,9 @@ def preview_files(
     return one(src, destination(src, output, inference.tag))
 
 
-def _label(upscalers: Upscalers, scale: int, bits_per_pixel: float | None) -> str:
+def _label(upscalers: Upscalers, scale: int, bits_per_pixel: float | None, jpeg_quality: int | None = None) -> str:
     """The model's name in the picture: its file's stem (an official model's cached file), or the bundled name."""
-    model = upscalers.source(scale, bits_per_pixel)
+    model = upscalers.source(scale, bits_per_pixel, jpeg_quality)
     return "vsr" if isinstance(model, nn.Module) else Path(model).stem
 
 

@@ -37,7 +37,9 @@ from vsr.upscaling._models import Upscalers
 from vsr.upscaling._settings import DecodeSettings, EncodeSettings
 from vsr.inference import Upscaler
 from vsr.errors import InvalidInputError, UnsupportedError, OutputExistsError
-from vsr.io import DEFAULT_MAX_PIXELS, FrameBatch, VideoInfo, VideoReader, VideoWriter, check_pixels, read_image, write_image
+from vsr.io import (
+    DEFAULT_MAX_PIXELS, FrameBatch, VideoInfo, VideoReader, VideoWriter, check_pixels, jpeg_quality, read_image, write_image,
+)
 
 __all__ = [
     "ImageStats",
@@ -191,11 +193,12 @@ class ImageStats:
     target: str | None
     device: str
     precision: str
+    model_note: str = ""
 
     def line(self) -> str:
-        """The line ``vsr upscale`` prints for this image."""
+        """The line ``vsr upscale`` prints for this image (with ``model_note`` when the input chose the model)."""
         how = f"{self.target} via x{self.scale}" if self.target is not None else f"x{self.scale}"
-        return f"{self.src} -> {self.dst} ({how}, {self.device}, {self.precision})"
+        return f"{self.src} -> {self.dst} ({how}, {self.device}, {self.precision})" + (f"; {self.model_note}" if self.model_note else "")
 
 
 def run_single(
@@ -382,7 +385,9 @@ def upscale_image(
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: output exists; pass --overwrite to replace it")
     img = read_image(src, max_pixels=max_pixels)
-    up = upscalers.for_size(img.shape[1], img.shape[0], what=str(src))
+    quality = jpeg_quality(src)
+    up = upscalers.for_size(img.shape[1], img.shape[0], what=str(src), jpeg_quality=quality)
     out = write_image(dst, upscale_array(img, up), overwrite=overwrite)
     target = upscalers.settings.target
-    return ImageStats(src, out, up.scale, target.tag if target is not None else None, str(up.device), up.precision)
+    return ImageStats(src, out, up.scale, target.tag if target is not None else None, str(up.device), up.precision,
+                      model_note=upscalers.variant_note(up.scale, None, quality))
