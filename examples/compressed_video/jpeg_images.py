@@ -1,6 +1,7 @@
 """Do JPEG images want the compression-aware model? Clean against ``_x264`` models on JPEG-compressed LR images.
 
     python examples/compressed_video/jpeg_images.py [--rung default|fast] [--scales 2 3 4] [--qualities 95 90 75 50 30]
+    python examples/compressed_video/jpeg_images.py --sets Vimeo90K --qualities 95 90 85   # the held-out check
 
 The measurement behind the default rule for images: a JPEG of quality at most a variant's ``max_jpeg_quality`` gets
 the compression-aware model, any other image the clean one. Are the images people have, which are JPEGs, better
@@ -39,13 +40,17 @@ def _jpeg(lr: np.ndarray, quality: int) -> tuple[np.ndarray, float]:
 
 
 def _images(name: str) -> list[tuple[str, np.ndarray]]:
+    """The set's ground-truth images: ``HR/*.png`` of Set5/Set14; for Vimeo90K, the middle frame of each septuplet."""
     from vsr.io import natural_key, read_rgb
 
+    if name == "Vimeo90K":
+        paths = sorted((SHARED / name / "sequences").glob("*/*/im4.png"))
+        return [(f"{p.parent.parent.name}_{p.parent.name}", read_rgb(p)) for p in paths]
     paths = sorted((SHARED / name / "HR").glob("*.png"), key=lambda p: natural_key(p.name))
     return [(p.stem, read_rgb(p)) for p in paths]
 
 
-def score(scales: list[int], qualities: list[int], rung: str = "default") -> list[dict[str, object]]:
+def score(scales: list[int], qualities: list[int], rung: str = "default", sets: tuple[str, ...] = SETS) -> list[dict[str, object]]:
     from vsr.data import degrade, imresize
     from vsr.inference import Upscaler
     from vsr.metrics import psnr
@@ -60,7 +65,7 @@ def score(scales: list[int], qualities: list[int], rung: str = "default") -> lis
             continue
         models = {"clean": clean, "aware": variants[clean]}
         ups = {k: Upscaler(load_model(v, device="cpu"), scale=scale, device="cpu", precision="fp32") for k, v in models.items()}
-        for set_name in SETS:
+        for set_name in sets:
             for image, hr in _images(set_name):
                 hr = hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
                 lr = degrade(hr, scale)
@@ -97,13 +102,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rung", choices=["default", "fast"], default="default")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=[*SETS, "Vimeo90K"],
+                    help="Vimeo90K: the middle frame of each septuplet, a check the quality was not chosen on")
     ap.add_argument("--qualities", type=int, nargs="+", default=[95, 90, 75, 50, 30])
     args = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs {SHARED}")
-    rows = score(args.scales, args.qualities, args.rung)
+    rows = score(args.scales, args.qualities, args.rung, tuple(args.sets))
     OUT.mkdir(exist_ok=True)
-    suffix = "" if args.rung == "default" else f"_{args.rung}"
+    suffix = ("" if args.rung == "default" else f"_{args.rung}") + ("" if tuple(args.sets) == SETS else "_" + "_".join(args.sets))
     with (OUT / f"scores{suffix}.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
