@@ -11,7 +11,8 @@ weight W (the fine-tune's share), stored in fp16 as the bundled file would be, a
 
 The rule: the largest W whose clean Set5 loss against the clean model stays within ``--max-loss`` dB (0.25: the issue
 allows 0.3 on clean LR, and the margin covers Set14 and Vid4, which are not looked at here). Writes
-``blend_x<s>.csv`` (``blend_x<s>_fast.csv`` for the fast rung) beside this file (one row per W, W 0 being the clean model) and prints the chosen W.
+``blend_x<s>.csv`` (``blend_x<s>_fast.csv`` for the fast rung) beside this file (one row per W, W 0 being the clean
+model) and prints the chosen W.
 
 ``--onto NEWER`` scores ``NEWER + W * (fine-tune - clean)`` instead (``vsr export --onto``): the fine-tune's change
 carried over to a clean model trained further since the fine-tune started (``--clean`` is then the model it started

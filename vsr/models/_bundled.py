@@ -109,7 +109,3 @@ def variant_for_input(name: str, bits_per_pixel: float | None, jpeg_quality: int
         if jpeg_quality is not None and w.max_jpeg_quality is not None and jpeg_quality <= w.max_jpeg_quality:
             return w.name
     return name
-    for w in bundled_weights().values():
-        if w.variant_of == name and w.below_bpp is not None and bits_per_pixel < w.below_bpp:
-            return w.name
-    return name
